@@ -1,0 +1,407 @@
+"""Deterministic, plausible fake answers for the fake backend and the local test server.
+
+Both must answer every request the pipeline makes with content a person would not mistake for
+placeholder text ("string", 0), so that downstream stages (dedup, judging, export, reports) see
+varied, on-topic data. Every function here is a pure function of its `random.Random`, so one seed
+gives one answer.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import math
+import random
+import re
+from typing import Any
+
+__all__ = ["extract_phrases", "fake_phrase", "fake_reason", "fake_sentence", "instance_for_schema"]
+
+_DEFAULT_TOPICS = (
+    "trouble sleeping",
+    "feeling on edge",
+    "losing interest in things I used to love",
+    "being tired all the time",
+    "not wanting to see anyone",
+    "a heavy feeling in my chest",
+    "racing thoughts at night",
+    "no appetite",
+)
+
+_TEMPLATES = (
+    "Lately I can't shake {p}, and it's wearing me down.",
+    "Honestly, {p} has taken over my whole week.",
+    "I've been dealing with {p} for a while now and I don't know who to tell.",
+    "Every morning it's the same thing: {p}.",
+    "I keep telling myself it's nothing, but {p} won't go away.",
+    "Is it normal to have {p} this often? Because I do.",
+    "My friends don't get it, but {p} is real for me right now.",
+    "Some days {p} is so bad I just stay in bed.",
+    "I noticed {p} again today and it scared me a little.",
+    "It's been weeks of {p} and I'm running out of energy to fight it.",
+    "Not sure why, but {p} hits me hardest in the evenings.",
+    "I used to be fine, and now {p} is just part of my life.",
+    "Whenever I'm alone, {p} creeps back in.",
+    "I hate admitting it, but {p} is getting worse.",
+    "Work is harder than ever because of {p}.",
+    "I can't remember the last time I didn't have {p}.",
+    "Tried to explain {p} to my mom today and ended up crying.",
+    "At this point {p} feels like my default setting.",
+    "Anyone else get {p} out of nowhere? It happened again last night.",
+    "I'm exhausted from pretending {p} isn't happening.",
+    "The worst part of my day is {p}, no question.",
+    "I wish I could switch off {p} for just one day.",
+    "Even small things set off {p} lately.",
+    "I'm so tired of {p} ruining my plans.",
+    "My therapist asked about {p} and I didn't know where to start.",
+    "Since the move, {p} has been constant.",
+    "I thought I'd grown out of {p}, but here we are.",
+    "It's 3am and {p} is keeping me company again.",
+    "Nobody would guess it from my photos, but {p} is my everyday reality.",
+    "I feel like {p} is slowly taking pieces of me.",
+    "I experience {p} most days, and it affects how I function.",
+    "Over the past two weeks I've had {p} nearly every day.",
+)
+
+_FOLLOW_UPS = (
+    "I don't know what to do anymore.",
+    "Does anyone else feel like this?",
+    "It's been like this for weeks.",
+    "I just want to feel normal again.",
+    "Not sure how much longer I can keep this up.",
+    "I haven't told anyone yet.",
+    "Some days are better, but most aren't.",
+    "It's honestly exhausting.",
+    "I'm trying, I really am.",
+    "I keep hoping it will pass.",
+)
+
+_REASONS = (
+    "The text directly describes {p}, so it is clearly expressed.",
+    "The writer reports {p} in the first person, which makes the symptom explicit.",
+    "There is a clear mention of {p} with an impact on daily life.",
+    "The statement refers to {p}, though somewhat indirectly.",
+    "Mentions {p} explicitly and describes how often it happens.",
+    "The post centres on {p}; no other symptom is as prominent.",
+)
+
+_NAME_PATTERNS = (
+    "persistent {p}",
+    "{p} at night",
+    "{p} in social situations",
+    "sudden {p}",
+    "{p} about the future",
+    "{p} during the day",
+    "chronic {p}",
+    "{p} at work",
+    "early-morning {p}",
+    "{p} with physical tension",
+    "recurrent {p}",
+    "{p} after conflict",
+)
+
+_DESCRIPTIONS = (
+    "A pattern of {p} that persists across most days and interferes with daily routines.",
+    "Recurrent episodes of {p}, often reported together with low energy.",
+    "The person describes {p} and finds it hard to control.",
+    "Noticeable {p} that others may not see but the person experiences strongly.",
+    "Ongoing {p}, sometimes triggered by stress, sometimes without a clear cause.",
+)
+
+_REASON_FIELDS = ("reason", "rationale", "explanation", "justification", "why", "comment", "feedback")
+_NAME_FIELDS = ("name", "title", "label", "concept", "subconcept", "sub_concept", "topic", "heading")
+_DESC_FIELDS = ("description", "definition", "summary")
+_ID_FIELDS = ("id", "key", "slug", "identifier")
+_SKIP_KEYS = re.compile(
+    r"^(style|format|severity|language|output|return|instructions?|notes?|json|schema|rules?|role|"
+    r"answer|scores?|threshold|n|count|number|temperature|example|task|system|user|assistant)$",
+    re.I,
+)
+_PREFER_KEYS = re.compile(
+    r"(sub[- _]?concept|concept|symptom|description|topic|theme|statement|text|post)", re.I
+)
+_KEY_VALUE = re.compile(r"^\s*[-*]?\s*([A-Za-z][\w \-/()]{0,40}?)\s*:\s*(.+?)\s*$", re.M)
+_QUOTED = re.compile(r"\"([^\"\n]{3,80})\"|“([^”\n]{3,80})”|'([^'\n]{3,80})'")
+
+
+@functools.lru_cache(maxsize=1024)
+def extract_phrases(prompt: str) -> tuple[str, ...]:
+    """The salient phrases of a prompt, best first: values of `Key: value` lines whose key names a
+    symptom or concept, then quoted phrases, then other short values. Cached: prompts repeat a lot."""
+    preferred: list[str] = []
+    quoted: list[str] = []
+    other: list[str] = []
+    for key, value in _KEY_VALUE.findall(prompt):
+        phrase = _clean(value)
+        if not phrase or len(phrase) > 120 or _SKIP_KEYS.match(key.strip()) or phrase.isdigit():
+            continue
+        (preferred if _PREFER_KEYS.search(key) else other).append(phrase)
+    for groups in _QUOTED.findall(prompt):
+        phrase = _clean(next(g for g in groups if g))
+        if phrase:
+            quoted.append(phrase)
+    seen: set[str] = set()
+    out = []
+    for phrase in (*preferred, *quoted, *other):
+        if phrase.lower() not in seen:
+            seen.add(phrase.lower())
+            out.append(phrase)
+    return tuple(out)
+
+
+def _clean(value: str) -> str:
+    value = value.strip().strip("\"'“”`").strip().rstrip(".;:!?,").strip()
+    if value[:1].isupper() and not value[1:2].isupper():
+        value = value[0].lower() + value[1:]  # "Depressed mood" -> "depressed mood"; keep "PTSD"
+    return value
+
+
+def _topic(rng: random.Random, prompt: str) -> str:
+    """One salient phrase of the prompt (the best ones favoured), or a generic topic."""
+    phrases = extract_phrases(prompt) if prompt else ()
+    if not phrases:
+        return rng.choice(_DEFAULT_TOPICS)
+    top = phrases[: 2 if len(phrases) > 1 else 1]
+    phrase = rng.choice(top)
+    items = _split_list(phrase)
+    return rng.choice(items) if len(items) > 1 else phrase
+
+
+def _split_list(phrase: str) -> list[str]:
+    if len(phrase) < 25 and ";" not in phrase:
+        return [phrase]
+    parts = [p.strip() for p in re.split(r"[;,]\s*|\s+and\s+", phrase) if p.strip()]
+    return parts if 2 <= len(parts) <= 8 else [phrase]
+
+
+def fake_sentence(rng: random.Random, prompt: str = "") -> str:
+    """A first-person, 1-2 sentence social-media-style statement about a salient phrase of `prompt`."""
+    text = rng.choice(_TEMPLATES).format(p=_topic(rng, prompt))
+    if rng.random() < 0.4:
+        text = f"{text} {rng.choice(_FOLLOW_UPS)}"
+    return text[0].upper() + text[1:]
+
+
+def fake_reason(rng: random.Random, prompt: str = "") -> str:
+    """A short justification, as a judge would give."""
+    return rng.choice(_REASONS).format(p=_topic(rng, prompt))
+
+
+def fake_phrase(rng: random.Random, prompt: str = "") -> str:
+    """A short noun phrase built on the prompt's topic: a name or title."""
+    return rng.choice(_NAME_PATTERNS).format(p=_topic(rng, prompt))
+
+
+def _string(schema: dict[str, Any], rng: random.Random, prompt: str, field: str) -> str:
+    fmt = schema.get("format")
+    if fmt:
+        special = _formatted(fmt, rng)
+        if special is not None:
+            return special
+    f = field.lower()
+    if any(k in f for k in _REASON_FIELDS):
+        text = fake_reason(rng, prompt)
+    elif f in _ID_FIELDS or f.endswith("_id"):
+        text = re.sub(r"\W+", "_", fake_phrase(rng, prompt).lower()).strip("_")
+    elif any(k in f for k in _NAME_FIELDS):
+        text = fake_phrase(rng, prompt)
+    elif any(k in f for k in _DESC_FIELDS):
+        text = rng.choice(_DESCRIPTIONS).format(p=_topic(rng, prompt))
+    else:
+        text = fake_sentence(rng, prompt)
+    lo, hi = int(schema.get("minLength", 0)), schema.get("maxLength")
+    if hi is not None and len(text) > int(hi):
+        cut = text[: int(hi)]
+        text = cut.rsplit(" ", 1)[0] if " " in cut and len(cut.rsplit(" ", 1)[0]) >= lo else cut
+    while len(text) < lo:
+        text = f"{text} {rng.choice(_FOLLOW_UPS)}"
+    if hi is not None:
+        text = text[: int(hi)]
+    return text
+
+
+def _formatted(fmt: str, rng: random.Random) -> str | None:
+    base = _dt.datetime(2024, 1, 1, tzinfo=_dt.timezone.utc) + _dt.timedelta(
+        seconds=rng.randrange(63_072_000)
+    )
+    if fmt == "date-time":
+        return base.isoformat().replace("+00:00", "Z")
+    if fmt == "date":
+        return base.date().isoformat()
+    if fmt == "time":
+        return base.time().isoformat()
+    if fmt == "uuid":
+        h = f"{rng.getrandbits(128):032x}"
+        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[rng.randrange(4)]}{h[17:20]}-{h[20:]}"
+    if fmt == "email":
+        return f"user{rng.randrange(10_000)}@example.org"
+    if fmt in ("uri", "url"):
+        return f"https://example.org/post/{rng.randrange(1_000_000)}"
+    return None
+
+
+def _integer(schema: dict[str, Any], rng: random.Random, field: str) -> int:
+    lo = schema.get("minimum")
+    hi = schema.get("maximum")
+    if "exclusiveMinimum" in schema:
+        lo = math.floor(schema["exclusiveMinimum"]) + 1
+    if "exclusiveMaximum" in schema:
+        hi = math.ceil(schema["exclusiveMaximum"]) - 1
+    lo = math.ceil(lo) if lo is not None else None
+    hi = math.floor(hi) if hi is not None else None
+    if lo is None and hi is None:
+        lo, hi = 1, 10
+    elif lo is None:
+        lo = hi - 10
+    elif hi is None:
+        hi = lo + 10
+    step = int(schema.get("multipleOf", 1)) or 1
+    first = -(-lo // step) * step
+    values = range(first, hi + 1, step)
+    if not values:
+        return first
+    if (lo == 0 and hi == 5 and step == 1) or "score" in field.lower() or "rating" in field.lower():
+        # Judge scores lean high, so a filter keeps most rows, as with a decent generator.
+        r = rng.random()
+        idx = len(values) - 1 if r < 0.55 else len(values) - 2 if r < 0.85 else rng.randrange(len(values))
+        return values[max(idx, 0)]
+    return values[rng.randrange(len(values))]
+
+
+def _number(schema: dict[str, Any], rng: random.Random) -> float:
+    lo = schema.get("minimum", schema.get("exclusiveMinimum"))
+    hi = schema.get("maximum", schema.get("exclusiveMaximum"))
+    if lo is None and hi is None:
+        lo, hi = 0.0, 1.0
+    elif lo is None:
+        lo = hi - 1.0
+    elif hi is None:
+        hi = lo + 1.0
+    value = round(lo + (hi - lo) * (0.05 + 0.9 * rng.random()), 3)
+    if not lo < value < hi:  # degenerate or tiny interval: the midpoint is the safest choice
+        value = lo + (hi - lo) / 2
+    return float(value)
+
+
+def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        ref = schema["$ref"]
+        if not ref.startswith("#/"):
+            raise ValueError(f"only local $ref is supported, got {ref!r}")
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target[part.replace("~1", "/").replace("~0", "~")]
+        extra = {k: v for k, v in schema.items() if k != "$ref"}
+        schema = {**target, **extra}
+    return schema
+
+
+def instance_for_schema(schema: dict[str, Any], rng: random.Random, prompt: str = "") -> Any:
+    """A JSON value valid against `schema` (as pydantic v2 emits it), with on-topic strings."""
+    return _gen(schema, rng, prompt, schema, "", 0)
+
+
+def _is_null(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "null" or (schema.get("const", 0) is None and "type" not in schema)
+
+
+def _gen(
+    schema: dict[str, Any], rng: random.Random, prompt: str, root: dict[str, Any], field: str, depth: int
+) -> Any:
+    schema = _resolve(schema, root)
+    if "const" in schema:
+        return schema["const"]
+    if "enum" in schema:
+        return rng.choice(schema["enum"])
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            branches = [b for b in schema[key] if not _is_null(_resolve(b, root))]
+            if not branches or (depth > 8 and len(branches) < len(schema[key])):
+                return None
+            return _gen(rng.choice(branches), rng, prompt, root, field, depth + 1)
+    if "allOf" in schema:
+        merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
+        for part in schema["allOf"]:
+            part = _resolve(part, root)
+            props = {**merged.get("properties", {}), **part.get("properties", {})}
+            req = [*merged.get("required", []), *part.get("required", [])]
+            merged = {**merged, **part, "properties": props, "required": req}
+        if not merged["properties"]:
+            merged.pop("properties")
+        return _gen(merged, rng, prompt, root, field, depth + 1)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        non_null = [k for k in kind if k != "null"]
+        kind = rng.choice(non_null) if non_null else "null"
+    if kind is None:
+        kind = "object" if "properties" in schema else "array" if "items" in schema else "string"
+    if kind == "object":
+        return _object(schema, rng, prompt, root, depth)
+    if kind == "array":
+        return _array(schema, rng, prompt, root, field, depth)
+    if kind == "string":
+        return _string(schema, rng, prompt, field)
+    if kind == "integer":
+        return _integer(schema, rng, field)
+    if kind == "number":
+        return _number(schema, rng)
+    if kind == "boolean":
+        return rng.random() < 0.5
+    return None
+
+
+def _object(schema: dict[str, Any], rng: random.Random, prompt: str, root: dict[str, Any], depth: int) -> Any:
+    props: dict[str, Any] = schema.get("properties", {})
+    required = set(schema.get("required", ()))
+    out: dict[str, Any] = {}
+    for name, sub in props.items():
+        if depth > 8 and name not in required:
+            continue  # recursive models: stop growing once deep
+        out[name] = _gen(sub, rng, prompt, root, name, depth + 1)
+    extra = schema.get("additionalProperties")
+    if not props and isinstance(extra, dict):
+        for i in range(int(schema.get("minProperties", 0)) or rng.randint(1, 3)):
+            key = re.sub(r"\W+", "_", fake_phrase(rng, prompt).lower()).strip("_") or f"key{i}"
+            out[key if key not in out else f"{key}_{i}"] = _gen(extra, rng, prompt, root, key, depth + 1)
+    return out
+
+
+def _array(
+    schema: dict[str, Any], rng: random.Random, prompt: str, root: dict[str, Any], field: str, depth: int
+) -> list[Any]:
+    prefix = schema.get("prefixItems")
+    if prefix:
+        return [_gen(s, rng, prompt, root, field, depth + 1) for s in prefix]
+    lo = int(schema.get("minItems", 0))
+    hi = schema.get("maxItems")
+    if depth > 8:
+        count = lo
+    else:
+        top = int(hi) if hi is not None else max(lo, 2) + 3
+        count = rng.randint(max(lo, min(2, top)), top)
+    items = _resolve(schema.get("items", {}), root)
+    free_text = items.get("type") == "string" and not {"enum", "const", "format", "pattern"} & items.keys()
+    out: list[Any] = []
+    seen: set[str] = set()
+    for i in range(count):
+        value: Any = None
+        for _ in range(12):  # strings in an array, and items of a `uniqueItems` array, stay distinct
+            value = _gen(items, rng, prompt, root, field, depth + 1)
+            if repr(value) not in seen:
+                break
+        else:
+            if free_text:
+                value = _distinct(value, i, items)
+            elif len(out) >= lo:
+                continue  # cannot find another distinct value: a shorter list is still valid
+        seen.add(repr(value))
+        out.append(value)
+    return out
+
+
+def _distinct(value: str, i: int, items: dict[str, Any]) -> str:
+    suffix = f" ({i + 1})"
+    hi = items.get("maxLength")
+    if hi is not None:
+        value = value[: max(0, int(hi) - len(suffix))]
+    return value + suffix
