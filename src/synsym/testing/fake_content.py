@@ -168,10 +168,12 @@ def _topic(rng: random.Random, prompt: str) -> str:
 
 
 def _split_list(phrase: str) -> list[str]:
-    if len(phrase) < 25 and ";" not in phrase:
-        return [phrase]
-    parts = [p.strip() for p in re.split(r"[;,]\s*|\s+and\s+", phrase) if p.strip()]
-    return parts if 2 <= len(parts) <= 8 else [phrase]
+    """Split "a, b and c" or "a; b" into items; a phrase with one comma or an "and" stays whole."""
+    parts = [re.sub(r"^(and|or)\s+", "", p) for p in re.split(r"\s*[;,]\s*", phrase) if p.strip()]
+    if len(parts) >= 3 or (";" in phrase and len(parts) >= 2):
+        last = re.split(r"\s+(?:and|or)\s+", parts[-1])
+        return [*parts[:-1], *last] if len(parts) <= 8 else [phrase]
+    return [phrase]
 
 
 def fake_sentence(rng: random.Random, prompt: str = "") -> str:
