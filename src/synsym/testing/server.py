@@ -125,6 +125,9 @@ class _State:
         }
 
 
+_STATE = web.AppKey("state", _State)
+
+
 def _error(status: int, message: str, kind: str, headers: dict[str, str] | None = None) -> web.Response:
     body = json.dumps({"error": {"message": message, "type": kind, "param": None, "code": str(status)}})
     return web.Response(status=status, text=body, content_type=_JSON, headers=headers)
@@ -156,7 +159,7 @@ def _answer(body: dict[str, Any], rng: random.Random, prompt: str) -> str:
 
 
 async def _chat(request: web.Request) -> web.Response:
-    state: _State = request.app["state"]
+    state: _State = request.app[_STATE]
     config = state.config
     raw = await request.read()
     state.requests += 1
@@ -249,24 +252,24 @@ async def _chat(request: web.Request) -> web.Response:
 
 
 async def _models(request: web.Request) -> web.Response:
-    model = request.app["state"].config.model
+    model = request.app[_STATE].config.model
     data = {"object": "list", "data": [{"id": model, "object": "model", "created": 0, "owned_by": "synsym"}]}
     return web.json_response(data)
 
 
 async def _stats(request: web.Request) -> web.Response:
-    return web.json_response(request.app["state"].snapshot())
+    return web.json_response(request.app[_STATE].snapshot())
 
 
 async def _reset(request: web.Request) -> web.Response:
-    request.app["state"].reset()
+    request.app[_STATE].reset()
     return web.json_response({"reset": True})
 
 
 def build_app(config: ServerConfig) -> web.Application:
     """The aiohttp application; must be built inside the event loop that will serve it."""
     app = web.Application(client_max_size=16 * 1024 * 1024)
-    app["state"] = _State(config)
+    app[_STATE] = _State(config)
     app.router.add_post("/v1/chat/completions", _chat)
     app.router.add_get("/v1/models", _models)
     app.router.add_get("/stats", _stats)
@@ -281,7 +284,7 @@ async def _start(config: ServerConfig, port: int = 0) -> tuple[web.AppRunner, st
     site = web.TCPSite(runner, "127.0.0.1", port, backlog=2048)
     await site.start()
     host, bound = runner.addresses[0][:2]
-    return runner, f"http://{host}:{bound}/v1", app["state"]
+    return runner, f"http://{host}:{bound}/v1", app[_STATE]
 
 
 class TestServer:
