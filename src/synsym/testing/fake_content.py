@@ -242,21 +242,27 @@ def _formatted(fmt: str, rng: random.Random) -> str | None:
     return None
 
 
+def _bounds(low: Any, high: Any, span: float) -> tuple[float, float]:
+    """Fill a missing bound `span` away from the other one."""
+    if low is None and high is None:
+        return 0.0, span
+    if low is None:
+        return float(high) - span, float(high)
+    if high is None:
+        return float(low), float(low) + span
+    return float(low), float(high)
+
+
 def _integer(schema: dict[str, Any], rng: random.Random, field: str) -> int:
-    lo = schema.get("minimum")
-    hi = schema.get("maximum")
+    low, high = schema.get("minimum"), schema.get("maximum")
     if "exclusiveMinimum" in schema:
-        lo = math.floor(schema["exclusiveMinimum"]) + 1
+        low = math.floor(schema["exclusiveMinimum"]) + 1
     if "exclusiveMaximum" in schema:
-        hi = math.ceil(schema["exclusiveMaximum"]) - 1
-    lo = math.ceil(lo) if lo is not None else None
-    hi = math.floor(hi) if hi is not None else None
-    if lo is None and hi is None:
-        lo, hi = 1, 10
-    elif lo is None:
-        lo = hi - 10
-    elif hi is None:
-        hi = lo + 10
+        high = math.ceil(schema["exclusiveMaximum"]) - 1
+    if low is None and high is None:
+        low = 1
+    flo, fhi = _bounds(low, high, 10)
+    lo, hi = math.ceil(flo), math.floor(fhi)
     step = int(schema.get("multipleOf", 1)) or 1
     first = -(-lo // step) * step
     values = range(first, hi + 1, step)
@@ -271,14 +277,11 @@ def _integer(schema: dict[str, Any], rng: random.Random, field: str) -> int:
 
 
 def _number(schema: dict[str, Any], rng: random.Random) -> float:
-    lo = schema.get("minimum", schema.get("exclusiveMinimum"))
-    hi = schema.get("maximum", schema.get("exclusiveMaximum"))
-    if lo is None and hi is None:
-        lo, hi = 0.0, 1.0
-    elif lo is None:
-        lo = hi - 1.0
-    elif hi is None:
-        hi = lo + 1.0
+    lo, hi = _bounds(
+        schema.get("minimum", schema.get("exclusiveMinimum")),
+        schema.get("maximum", schema.get("exclusiveMaximum")),
+        1.0,
+    )
     value = round(lo + (hi - lo) * (0.05 + 0.9 * rng.random()), 3)
     if not lo < value < hi:  # degenerate or tiny interval: the midpoint is the safest choice
         value = lo + (hi - lo) / 2
