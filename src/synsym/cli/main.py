@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 # command modules register themselves on import; add one line per module here
+from synsym.cli import taxonomy_cmd  # noqa: F401
 from synsym.cli.app import app, console, state
 from synsym.core.errors import SynsymError
 
