@@ -120,15 +120,19 @@ def test_script_gives_exact_faults_in_order() -> None:
     assert stats["requests"] == 10 and stats["answered"] == 2
 
 
-def test_fault_probabilities() -> None:
+def test_fault_probabilities_give_the_same_totals_every_run() -> None:
     config = ServerConfig(seed=1, p_429=0.3, p_500=0.1, p_schema_fail=0.1)
-    with TestServer(config) as server:
-        results = post(server.url, *[body(f"Symptom: {i}") for i in range(300)], parallel=True)
-        stats = server.stats()
-    codes = [s for s, _, _ in results]
-    assert 60 <= codes.count(429) <= 120 and 12 <= codes.count(500) <= 50
-    assert stats["faults"]["429"] == codes.count(429) and stats["faults"]["500"] == codes.count(500)
-    assert stats["answered"] + sum(stats["faults"].values()) == stats["requests"] == 300
+    totals = []
+    for _ in range(2):
+        with TestServer(config) as server:
+            results = post(server.url, *[body(f"Symptom: {i}") for i in range(300)], parallel=True)
+            stats = server.stats()
+        codes = [s for s, _, _ in results]
+        assert 60 <= codes.count(429) <= 120 and 12 <= codes.count(500) <= 50
+        assert stats["faults"]["429"] == codes.count(429) and stats["faults"]["500"] == codes.count(500)
+        assert stats["answered"] + sum(stats["faults"].values()) == stats["requests"] == 300
+        totals.append(stats["faults"])
+    assert totals[0] == totals[1]
 
 
 def test_concurrency_cap_queues_requests() -> None:

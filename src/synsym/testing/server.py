@@ -40,8 +40,13 @@ _MALFORMED = '{"id": "chatcmpl-broken", "object": "chat.completion", "choices": 
 
 @dataclass
 class ServerConfig:
-    """Behaviour knobs. Probabilities are per request; `script` forces the faults of the first
-    requests in arrival order ("ok" for a normal answer), so tests can assert exact counts."""
+    """Behaviour knobs, shaped like vLLM: at most `concurrency` requests hold a slot for `latency_s`
+    each (the mean, see `_hold`); the rest wait in a queue, so capacity is concurrency / latency_s.
+
+    Fault probabilities are drawn per request from a die seeded by `seed`, in arrival order, so the
+    fault totals for N requests are the same every run. `script` forces the faults of the first
+    requests ("ok" for a normal answer). 429 and 503 are answered at once, before the queue, as a
+    gateway would; a timeout holds a slot for `hang_s`, then answers 504."""
 
     latency_s: float = 0.0
     concurrency: int = 64
@@ -84,6 +89,9 @@ class _State:
         self.in_flight = 0
         self.max_in_flight = 0
         self.queued = 0
+        self.late_s = 0.0  # running mean of how late our own sleeps wake up
+        self.held_s = 0.0
+        self.held_n = 0
         self.max_queued = 0
         self.faults: Counter[str] = Counter()
         self.started = time.monotonic()
@@ -120,12 +128,26 @@ class _State:
             "max_in_flight": self.max_in_flight,
             "queued": self.queued,
             "max_queued": self.max_queued,
+            "mean_hold_ms": round(1000 * self.held_s / self.held_n, 3) if self.held_n else None,
             "uptime_s": round(time.monotonic() - self.started, 3),
             "cpu_s": round(time.process_time() - self.cpu_started, 4),
         }
 
 
 _STATE = web.AppKey("state", _State)
+
+
+async def _hold(state: _State, latency: float) -> None:
+    """Hold a slot for `latency` on average: a busy or descheduled loop wakes sleeps late, which would
+    make the real capacity fall below C / L and be blamed on the client, so the lateness is learnt
+    (a running mean) and taken off the next sleeps."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    await asyncio.sleep(max(0.0, latency - state.late_s))
+    held = loop.time() - start
+    state.late_s = min(latency, max(0.0, state.late_s + 0.02 * (held - latency)))
+    state.held_s += held
+    state.held_n += 1
 
 
 def _error(status: int, message: str, kind: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -194,7 +216,7 @@ async def _chat(request: web.Request) -> web.Response:
                 state.faults[fault] += 1
                 return _error(504, "Upstream timed out.", "timeout")
             if config.latency_s > 0:
-                await asyncio.sleep(config.latency_s)
+                await _hold(state, config.latency_s)
         finally:
             state.in_flight -= 1
     if fault == "500":
