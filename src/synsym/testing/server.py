@@ -330,19 +330,15 @@ class TestServer:
         failure: list[BaseException] = []
 
         def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
+            loop = self._loop = asyncio.new_event_loop()
             try:
                 self._runner, self.url, self._state = loop.run_until_complete(_start(self.config))
             except BaseException as exc:
                 failure.append(exc)
-                ready.set()
-                loop.close()
-                return
             ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._runner.cleanup())
+            if not failure:
+                loop.run_forever()
+                loop.run_until_complete(self._runner.cleanup())  # type: ignore[union-attr]
             loop.close()
 
         self._thread = threading.Thread(target=run, name="synsym-test-server", daemon=True)
@@ -352,6 +348,8 @@ class TestServer:
         return self
 
     def _call(self, fn: Any) -> Any:
+        """Run `fn` on the server's loop, where the counters live."""
+
         async def wrapper() -> Any:
             return fn()
 
@@ -382,21 +380,16 @@ class TestServer:
 def _parse(argv: list[str] | None) -> tuple[ServerConfig, int]:
     parser = argparse.ArgumentParser(prog="python -m synsym.testing.server", description=_DESCRIPTION)
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
     parser.add_argument("--script", default="", help="comma-separated faults for the first requests")
     defaults = ServerConfig()
-    for f in fields(ServerConfig):
-        if f.name in ("latency_s", "script", "honor_max_tokens"):
-            continue
-        flag = "--" + f.name.replace("_", "-").removesuffix("-s")
-        parser.add_argument(flag, dest=f.name, type=type(getattr(defaults, f.name)), default=None)
+    names = [f.name for f in fields(ServerConfig) if f.name not in ("script", "honor_max_tokens")]
+    for name in names:  # latency_s -> --latency, p_429 -> --p-429, retry_after_s -> --retry-after
+        flag, default = "--" + name.replace("_", "-").removesuffix("-s"), getattr(defaults, name)
+        kind = type(default)
+        parser.add_argument(flag, dest=name, type=kind, default=default, metavar=kind.__name__)
     args = parser.parse_args(argv)
-    given = {
-        f.name: getattr(args, f.name) for f in fields(ServerConfig) if getattr(args, f.name, None) is not None
-    }
-    given["latency_s"] = args.latency
-    given["script"] = [s.strip() for s in args.script.split(",") if s.strip()]
-    return ServerConfig(**given), args.port
+    script = [s.strip() for s in args.script.split(",") if s.strip()]
+    return ServerConfig(**{n: getattr(args, n) for n in names}, script=script), args.port
 
 
 def main(argv: list[str] | None = None) -> None:
