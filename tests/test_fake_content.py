@@ -152,16 +152,19 @@ def test_field_names_steer_content() -> None:
         assert not judged["reason"].startswith("I ")
 
 
-def test_extract_phrases_prefers_symptom_keys() -> None:
+def test_extract_phrases_ranks_sub_concept_then_symptom() -> None:
     phrases = extract_phrases(PROMPT)
-    assert phrases[:2] == ("sleep disturbance", "waking up at 4am and not falling back asleep")
+    assert phrases[:2] == ("waking up at 4am and not falling back asleep", "sleep disturbance")
     assert "colloquial" not in phrases
+    described = "Symptom: Fatigue\nDescription: tired, drained, no energy\nSub-concept: heavy limbs\nN: 5"
+    assert extract_phrases(described) == ("heavy limbs", "fatigue", "tired, drained, no energy")
     assert extract_phrases("") == ()
 
 
-def test_list_values_are_split() -> None:
-    rng = random.Random(2)
-    prompt = "Symptoms: depressed mood, insomnia, fatigue, poor concentration"
-    picked = {fake_sentence(rng, prompt) for _ in range(50)}
-    assert any("insomnia" in s for s in picked) and any("fatigue" in s for s in picked)
-    assert not any("depressed mood, insomnia" in s for s in picked)
+def test_a_list_of_symptoms_gives_a_post_that_mentions_each() -> None:
+    prompt = "Write a post.\nSymptoms: depressed mood, insomnia, fatigue and poor concentration"
+    for seed in range(20):
+        post = fake_sentence(random.Random(seed), prompt)
+        for item in ("depressed mood", "insomnia", "fatigue", "poor concentration"):
+            assert item in post
+        assert "depressed mood, insomnia" not in post

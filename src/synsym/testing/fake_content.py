@@ -117,35 +117,43 @@ _SKIP_KEYS = re.compile(
     r"answer|scores?|threshold|n|count|number|temperature|example|task|system|user|assistant)$",
     re.I,
 )
-_PREFER_KEYS = re.compile(
-    r"(sub[- _]?concept|concept|symptom|description|topic|theme|statement|text|post)", re.I
+_KEY_RANKS = (  # which `Key:` lines name the content a statement should be about, best first
+    re.compile(r"sub[- _]?concept|aspect|facet", re.I),
+    re.compile(r"concept|symptom", re.I),
+    re.compile(r"description|topic|theme|statement|text|post", re.I),
 )
+_PLURAL_KEY = re.compile(r"(symptoms|concepts|items)\s*$", re.I)
 _KEY_VALUE = re.compile(r"^\s*[-*]?\s*([A-Za-z][\w \-/()]{0,40}?)\s*:\s*(.+?)\s*$", re.M)
 _QUOTED = re.compile(r"\"([^\"\n]{3,80})\"|“([^”\n]{3,80})”|'([^'\n]{3,80})'")
 
 
-@functools.lru_cache(maxsize=1024)
 def extract_phrases(prompt: str) -> tuple[str, ...]:
     """The salient phrases of a prompt, best first: values of `Key: value` lines whose key names a
-    symptom or concept, then quoted phrases, then other short values. Cached: prompts repeat a lot."""
-    preferred: list[str] = []
-    quoted: list[str] = []
-    other: list[str] = []
-    for key, value in _KEY_VALUE.findall(prompt):
-        phrase = _clean(value)
-        if not phrase or len(phrase) > 120 or _SKIP_KEYS.match(key.strip()) or phrase.isdigit():
+    sub-concept, a symptom, a description; then quoted phrases; then other short values."""
+    return tuple(phrase for phrase, _ in _phrase_table(prompt))
+
+
+@functools.lru_cache(maxsize=1024)
+def _phrase_table(prompt: str) -> tuple[tuple[str, bool], ...]:
+    """(phrase, whether its key is a plural list such as `Symptoms:`), best first. Cached: prompts
+    repeat a lot."""
+    ranked: list[tuple[int, int, str, bool]] = []
+    for i, (key, value) in enumerate(_KEY_VALUE.findall(prompt)):
+        phrase, key = _clean(value), key.strip()
+        if not phrase or len(phrase) > 160 or _SKIP_KEYS.match(key) or phrase.isdigit():
             continue
-        (preferred if _PREFER_KEYS.search(key) else other).append(phrase)
-    for groups in _QUOTED.findall(prompt):
+        rank = next((r for r, pattern in enumerate(_KEY_RANKS) if pattern.search(key)), len(_KEY_RANKS) + 1)
+        ranked.append((rank, i, phrase, bool(_PLURAL_KEY.search(key))))
+    for i, groups in enumerate(_QUOTED.findall(prompt)):
         phrase = _clean(next(g for g in groups if g))
         if phrase:
-            quoted.append(phrase)
+            ranked.append((len(_KEY_RANKS), i, phrase, False))
     seen: set[str] = set()
     out = []
-    for phrase in (*preferred, *quoted, *other):
+    for _, _, phrase, plural in sorted(ranked):
         if phrase.lower() not in seen:
             seen.add(phrase.lower())
-            out.append(phrase)
+            out.append((phrase, plural))
     return tuple(out)
 
 
@@ -156,15 +164,19 @@ def _clean(value: str) -> str:
     return value
 
 
-def _topic(rng: random.Random, prompt: str) -> str:
-    """One salient phrase of the prompt (the best ones favoured), or a generic topic."""
-    phrases = extract_phrases(prompt) if prompt else ()
-    if not phrases:
-        return rng.choice(_DEFAULT_TOPICS)
-    top = phrases[: 2 if len(phrases) > 1 else 1]
-    phrase = rng.choice(top)
+def _topics(rng: random.Random, prompt: str) -> list[str]:
+    """A salient phrase of the prompt (one of the best two); under a plural key (`Symptoms: a, b, c`)
+    all its items; from any other list of items, one item."""
+    table = _phrase_table(prompt) if prompt else ()
+    if not table:
+        return [rng.choice(_DEFAULT_TOPICS)]
+    phrase, plural = rng.choice(table[:2])
     items = _split_list(phrase)
-    return rng.choice(items) if len(items) > 1 else phrase
+    return items if plural or len(items) == 1 else [rng.choice(items)]
+
+
+def _topic(rng: random.Random, prompt: str) -> str:
+    return rng.choice(_topics(rng, prompt))
 
 
 def _split_list(phrase: str) -> list[str]:
@@ -177,10 +189,23 @@ def _split_list(phrase: str) -> list[str]:
 
 
 def fake_sentence(rng: random.Random, prompt: str = "") -> str:
-    """A first-person, 1-2 sentence social-media-style statement about a salient phrase of `prompt`."""
-    text = rng.choice(_TEMPLATES).format(p=_topic(rng, prompt))
+    """A first-person, 1-2 sentence social-media-style statement about a salient phrase of `prompt`.
+
+    When that phrase is a list ("Symptoms: a, b, c", as for a multi-symptom post), it writes one
+    sentence per item (up to five), so that the post expresses each of them."""
+    items = _topics(rng, prompt)
+    if len(items) > 1:
+        items = rng.sample(items, min(len(items), 5))
+        templates = rng.sample(_TEMPLATES, len(items))
+        text = " ".join(_capital(t.format(p=item)) for t, item in zip(templates, items, strict=True))
+    else:
+        text = rng.choice(_TEMPLATES).format(p=items[0])
     if rng.random() < 0.4:
         text = f"{text} {rng.choice(_FOLLOW_UPS)}"
+    return _capital(text)
+
+
+def _capital(text: str) -> str:
     return text[0].upper() + text[1:]
 
 
