@@ -5,18 +5,24 @@ from __future__ import annotations
 import sys
 
 # command modules register themselves on import; add one line per module here
+from synsym.cli import classify_cmd  # noqa: F401
 from synsym.cli import taxonomy_cmd  # noqa: F401
+from synsym.cli import probe_cmd  # noqa: F401
 from synsym.cli.app import app, console, state
+from rich.markup import escape
+
 from synsym.core.errors import SynsymError
 
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except SynsymError as exc:
         if state["debug"]:
             console.print_exception()
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         console.print("interrupted; rerun the same command to resume")

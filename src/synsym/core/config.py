@@ -33,6 +33,7 @@ class BackendConfig(StrictModel):
     # openai-compatible HTTP
     base_url: str | None = None
     api_key_env: str | None = Field(None, description="NAME of the environment variable holding the key")
+    api_key_header: str = Field("Authorization", description="'Authorization' (Bearer) or 'api-key' (Azure)")
     headers: dict[str, str] = Field(default_factory=dict, description="extra HTTP headers (no secrets)")
     query: dict[str, str] = Field(default_factory=dict, description="extra query params, e.g. api-version")
     extra_body: dict[str, Any] = Field(default_factory=dict, description="merged into every request body")
@@ -57,11 +58,11 @@ class BackendConfig(StrictModel):
 M = TypeVar("M", bound=BaseModel)
 
 
-def format_validation_error(err: ValidationError, source: str) -> str:
-    """One line per problem: `source: dotted.path -> message (got value)`."""
+def format_validation_error(err: ValidationError, source: str, prefix: str = "") -> str:
+    """One line per problem: `dotted.path -> message (got value)`, under `source is not valid:`."""
     lines = [f"{source} is not valid:"]
     for item in err.errors():
-        path = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        path = prefix + ".".join(str(p) for p in item["loc"]) or "(top level)"
         got = item.get("input")
         shown = "" if isinstance(got, dict | list) or item["type"] == "missing" else f" (got {got!r})"
         if item["type"] == "extra_forbidden":
@@ -111,11 +112,17 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def validate(model: type[M], data: dict[str, Any], source: str = "config", prefix: str = "") -> M:
+    """`model.model_validate` whose errors are a ConfigError of `path -> what is wrong` lines;
+    `prefix` (e.g. `backend.`) places a section's errors in the whole file's dotted paths."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, source, prefix)) from None
+
+
 def load_config(model: type[M], path: Path | None = None, overrides: list[str] | None = None) -> M:
     """Validate a YAML file (or defaults) plus `--set` overrides against `model`."""
     data = read_yaml(path) if path is not None else {}
     data = apply_overrides(data, overrides or [])
-    try:
-        return model.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(format_validation_error(err, str(path) if path else "config")) from None
+    return validate(model, data, str(path) if path else "config")

