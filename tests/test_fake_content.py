@@ -159,6 +159,10 @@ def test_extract_phrases_ranks_sub_concept_then_symptom() -> None:
     described = "Symptom: Fatigue\nDescription: tired, drained, no energy\nSub-concept: heavy limbs\nN: 5"
     assert extract_phrases(described) == ("heavy limbs", "fatigue", "tired, drained, no energy")
     assert extract_phrases("") == ()
+    assert extract_phrases("Description: Feels sad most days.") == ("feeling sad most days",)
+    assert extract_phrases("I can't sleep and I don't eat") == ()  # apostrophes are not quotes
+    long_key = "Write 5 first-person statements expressing depressed mood: feeling hopeless"
+    assert extract_phrases(long_key) == ("feeling hopeless",)
 
 
 def test_a_list_of_symptoms_gives_a_post_that_mentions_each() -> None:

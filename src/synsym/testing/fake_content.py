@@ -17,95 +17,92 @@ from typing import Any
 
 __all__ = ["extract_phrases", "fake_phrase", "fake_reason", "fake_sentence", "instance_for_schema"]
 
-_DEFAULT_TOPICS = (
-    "trouble sleeping",
-    "feeling on edge",
-    "losing interest in things I used to love",
-    "being tired all the time",
-    "not wanting to see anyone",
-    "a heavy feeling in my chest",
-    "racing thoughts at night",
-    "no appetite",
+
+def _bank(text: str) -> tuple[str, ...]:
+    """A word bank written compactly: entries separated by " | " or new lines."""
+    return tuple(e.strip() for line in text.strip().splitlines() for e in line.split(" | ") if e.strip())
+
+
+_DEFAULT_TOPICS = _bank(
+    """
+trouble sleeping | feeling on edge | losing interest in things I used to love | being tired all the time
+not wanting to see anyone | a heavy feeling in my chest | racing thoughts at night | no appetite
+"""
 )
 
-_TEMPLATES = (
-    "Lately I can't shake {p}, and it's wearing me down.",
-    "Honestly, {p} has taken over my whole week.",
-    "I've been dealing with {p} for a while now and I don't know who to tell.",
-    "Every morning it's the same thing: {p}.",
-    "I keep telling myself it's nothing, but {p} won't go away.",
-    "Is it normal to have {p} this often? Because I do.",
-    "My friends don't get it, but {p} is real for me right now.",
-    "Some days {p} is so bad I just stay in bed.",
-    "I noticed {p} again today and it scared me a little.",
-    "It's been weeks of {p} and I'm running out of energy to fight it.",
-    "Not sure why, but {p} hits me hardest in the evenings.",
-    "I used to be fine, and now {p} is just part of my life.",
-    "Whenever I'm alone, {p} creeps back in.",
-    "I hate admitting it, but {p} is getting worse.",
-    "Work is harder than ever because of {p}.",
-    "I can't remember the last time I didn't have {p}.",
-    "Tried to explain {p} to my mom today and ended up crying.",
-    "At this point {p} feels like my default setting.",
-    "Anyone else get {p} out of nowhere? It happened again last night.",
-    "I'm exhausted from pretending {p} isn't happening.",
-    "The worst part of my day is {p}, no question.",
-    "I wish I could switch off {p} for just one day.",
-    "Even small things set off {p} lately.",
-    "I'm so tired of {p} ruining my plans.",
-    "My therapist asked about {p} and I didn't know where to start.",
-    "Since the move, {p} has been constant.",
-    "I thought I'd grown out of {p}, but here we are.",
-    "It's 3am and {p} is keeping me company again.",
-    "Nobody would guess it from my photos, but {p} is my everyday reality.",
-    "I feel like {p} is slowly taking pieces of me.",
-    "I experience {p} most days, and it affects how I function.",
-    "Over the past two weeks I've had {p} nearly every day.",
+_TEMPLATES = _bank(
+    """
+Lately I can't shake {p}, and it's wearing me down.
+Honestly, {p} has taken over my whole week.
+I've been dealing with {p} for a while now and I don't know who to tell.
+Every morning it's the same thing: {p}.
+I keep telling myself it's nothing, but {p} won't go away.
+Is it normal to have {p} this often? Because I do.
+My friends don't get it, but {p} is real for me right now.
+Some days {p} is so bad I just stay in bed.
+I noticed {p} again today and it scared me a little.
+It's been weeks of {p} and I'm running out of energy to fight it.
+Not sure why, but {p} hits me hardest in the evenings.
+I used to be fine, and now {p} is just part of my life.
+Whenever I'm alone, {p} creeps back in.
+I hate admitting it, but {p} is getting worse.
+Work is harder than ever because of {p}.
+I can't remember the last time I didn't have {p}.
+Tried to explain {p} to my mom today and ended up crying.
+At this point {p} feels like my default setting.
+Anyone else get {p} out of nowhere? It happened again last night.
+I'm exhausted from pretending {p} isn't happening.
+The worst part of my day is {p}, no question.
+I wish I could switch off {p} for just one day.
+Even small things set off {p} lately.
+I'm so tired of {p} ruining my plans.
+My therapist asked about {p} and I didn't know where to start.
+Since the move, {p} has been constant.
+I thought I'd grown out of {p}, but here we are.
+It's 3am and {p} is keeping me company again.
+Nobody would guess it from my photos, but {p} is my everyday reality.
+I feel like {p} is slowly taking pieces of me.
+I experience {p} most days, and it affects how I function.
+Over the past two weeks I've had {p} nearly every day.
+"""
 )
 
-_FOLLOW_UPS = (
-    "I don't know what to do anymore.",
-    "Does anyone else feel like this?",
-    "It's been like this for weeks.",
-    "I just want to feel normal again.",
-    "Not sure how much longer I can keep this up.",
-    "I haven't told anyone yet.",
-    "Some days are better, but most aren't.",
-    "It's honestly exhausting.",
-    "I'm trying, I really am.",
-    "I keep hoping it will pass.",
+_FOLLOW_UPS = _bank(
+    """
+I don't know what to do anymore. | Does anyone else feel like this? | It's been like this for weeks.
+I just want to feel normal again. | Not sure how much longer I can keep this up.
+I haven't told anyone yet. | Some days are better, but most aren't. | It's honestly exhausting.
+I'm trying, I really am. | I keep hoping it will pass.
+"""
 )
 
-_REASONS = (
-    "The text directly describes {p}, so it is clearly expressed.",
-    "The writer reports {p} in the first person, which makes the symptom explicit.",
-    "There is a clear mention of {p} with an impact on daily life.",
-    "The statement refers to {p}, though somewhat indirectly.",
-    "Mentions {p} explicitly and describes how often it happens.",
-    "The post centres on {p}; no other symptom is as prominent.",
+_REASONS = _bank(
+    """
+The text directly describes {p}, so it is clearly expressed.
+The writer reports {p} in the first person, which makes the symptom explicit.
+There is a clear mention of {p} with an impact on daily life.
+The statement refers to {p}, though somewhat indirectly.
+Mentions {p} explicitly and describes how often it happens.
+The post centres on {p}; no other symptom is as prominent.
+"""
 )
 
-_NAME_PATTERNS = (
-    "persistent {p}",
-    "{p} at night",
-    "{p} in social situations",
-    "sudden {p}",
-    "{p} about the future",
-    "{p} during the day",
-    "chronic {p}",
-    "{p} at work",
-    "early-morning {p}",
-    "{p} with physical tension",
-    "recurrent {p}",
-    "{p} after conflict",
+_NAME_PATTERNS = _bank(
+    """
+persistent {p} | {p} at night | {p} in social situations | sudden {p} | {p} about the future
+{p} during the day | chronic {p} | {p} at work | early-morning {p} | {p} with physical tension
+recurrent {p} | {p} after conflict
+"""
 )
 
-_DESCRIPTIONS = (
-    "A pattern of {p} that persists across most days and interferes with daily routines.",
-    "Recurrent episodes of {p}, often reported together with low energy.",
-    "The person describes {p} and finds it hard to control.",
-    "Noticeable {p} that others may not see but the person experiences strongly.",
-    "Ongoing {p}, sometimes triggered by stress, sometimes without a clear cause.",
+_DESCRIPTIONS = _bank(
+    """
+A pattern of {p} that persists across most days and interferes with daily routines.
+Recurrent episodes of {p}, often reported together with low energy.
+The person describes {p} and finds it hard to control.
+Noticeable {p} that others may not see but the person experiences strongly.
+Ongoing {p}, sometimes triggered by stress, sometimes without a clear cause.
+"""
 )
 
 _REASON_FIELDS = ("reason", "rationale", "explanation", "justification", "why", "comment", "feedback")
@@ -123,8 +120,8 @@ _KEY_RANKS = (  # which `Key:` lines name the content a statement should be abou
     re.compile(r"description|topic|theme|statement|text|post", re.I),
 )
 _PLURAL_KEY = re.compile(r"(symptoms|concepts|items)\s*$", re.I)
-_KEY_VALUE = re.compile(r"^\s*[-*]?\s*([A-Za-z][\w \-/()]{0,40}?)\s*:\s*(.+?)\s*$", re.M)
-_QUOTED = re.compile(r"\"([^\"\n]{3,80})\"|“([^”\n]{3,80})”|'([^'\n]{3,80})'")
+_KEY_VALUE = re.compile(r"^\s*[-*]?\s*([A-Za-z][\w \-/()]{0,80}?)\s*:\s*(.+?)\s*$", re.M)
+_QUOTED = re.compile(r"\"([^\"\n]{3,80})\"|“([^”\n]{3,80})”|(?<!\w)'([^'\n]{3,80})'(?!\w)")
 
 
 def extract_phrases(prompt: str) -> tuple[str, ...]:
@@ -157,10 +154,26 @@ def _phrase_table(prompt: str) -> tuple[tuple[str, bool], ...]:
     return tuple(out)
 
 
+_GERUNDS = dict(  # "Feels sad" reads badly inside "I can't shake {p}"; "feeling sad" does not
+    pair.split()
+    for pair in _bank(
+        """
+is being | has having | gets getting | cries crying | worries worrying | feels feeling | loses losing
+sleeps sleeping | avoids avoiding | thinks thinking | eats eating | struggles struggling | lacks lacking
+experiences experiencing | finds finding | wakes waking | moves moving | withdraws withdrawing
+"""
+    )
+)
+
+
 def _clean(value: str) -> str:
+    """Tidy a phrase so it reads inside a sentence: "Feels sad." -> "feeling sad"; keeps "PTSD"."""
     value = value.strip().strip("\"'“”`").strip().rstrip(".;:!?,").strip()
     if value[:1].isupper() and not value[1:2].isupper():
-        value = value[0].lower() + value[1:]  # "Depressed mood" -> "depressed mood"; keep "PTSD"
+        value = value[0].lower() + value[1:]
+    head, _, rest = value.partition(" ")
+    if rest and head in _GERUNDS:
+        value = f"{_GERUNDS[head]} {rest}"
     return value
 
 
