@@ -210,3 +210,20 @@ def test_cli_prints_url_and_serves() -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_a_hung_request_times_the_client_out_and_stop_stays_bounded() -> None:
+    async def run(url: str) -> None:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.2)) as session:
+            with pytest.raises(asyncio.TimeoutError):
+                async with session.post(url + "/chat/completions", json=body()) as r:
+                    await r.read()
+
+    server = TestServer(ServerConfig(script=["timeout"], hang_s=30)).start()
+    try:
+        asyncio.run(run(server.url))
+        assert server.stats()["in_flight"] == 1
+    finally:
+        start = time.perf_counter()
+        server.stop()
+    assert time.perf_counter() - start < 3

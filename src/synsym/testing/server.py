@@ -301,12 +301,21 @@ def build_app(config: ServerConfig) -> web.Application:
 
 async def _start(config: ServerConfig, port: int = 0) -> tuple[web.AppRunner, str, _State]:
     app = build_app(config)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port, backlog=2048)
     await site.start()
     host, bound = runner.addresses[0][:2]
     return runner, f"http://{host}:{bound}/v1", app[_STATE]
+
+
+async def _shutdown(runner: web.AppRunner) -> None:
+    """Stop serving; requests still held (a long `hang_s`) are cancelled after a second."""
+    await runner.cleanup()
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
 
 
 class TestServer:
@@ -338,7 +347,7 @@ class TestServer:
             ready.set()
             if not failure:
                 loop.run_forever()
-                loop.run_until_complete(self._runner.cleanup())  # type: ignore[union-attr]
+                loop.run_until_complete(_shutdown(self._runner))  # type: ignore[arg-type]
             loop.close()
 
         self._thread = threading.Thread(target=run, name="synsym-test-server", daemon=True)
@@ -402,7 +411,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             await asyncio.Event().wait()
         finally:
-            await runner.cleanup()
+            await _shutdown(runner)
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve())
