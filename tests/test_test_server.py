@@ -170,12 +170,15 @@ def test_models_stats_and_reset_endpoints() -> None:
             async with session.get(url.removesuffix("/v1") + "/stats") as r:
                 return models, await r.json()
 
-    with TestServer(ServerConfig(model="tiny")) as server:
+    with TestServer(ServerConfig(model="tiny", script=["500"])) as server:
         models, stats = asyncio.run(run(server.url))
         assert models["data"][0]["id"] == "tiny"
-        assert stats["requests"] == 1 and stats["max_in_flight"] == 1
+        assert stats["requests"] == 1 and stats["max_in_flight"] == 1 and stats["faults"]["500"] == 1
         server.reset()
         assert server.stats()["requests"] == 0
+        [(status, _, _)] = post(server.url, body())
+        assert status == 200  # the script is not replayed after a reset
+        assert server.stats()["answered"] == 1
 
 
 def test_openai_sdk_round_trip() -> None:

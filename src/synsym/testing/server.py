@@ -81,39 +81,28 @@ class _State:
         self.dice = random.Random(config.seed)
         self.slots = asyncio.Semaphore(config.concurrency)
         self.seed_bytes = str(config.seed).encode()
+        self.arrivals = 0  # never reset: the script is played once
+        self.in_flight = self.queued = 0
+        self.late_s = 0.0  # running mean of how late our own sleeps wake up
         self.reset()
 
     def reset(self) -> None:
-        self.requests = 0
-        self.answered = 0
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self.queued = 0
-        self.late_s = 0.0  # running mean of how late our own sleeps wake up
+        """Zero the counters; the gauges (in flight, queued) stay true."""
+        self.requests = self.answered = self.held_n = 0
         self.held_s = 0.0
-        self.held_n = 0
-        self.max_queued = 0
+        self.max_in_flight, self.max_queued = self.in_flight, self.queued
         self.faults: Counter[str] = Counter()
-        self.started = time.monotonic()
-        self.cpu_started = time.process_time()
+        self.started, self.cpu_started = time.monotonic(), time.process_time()
 
     def pick_fault(self) -> str | None:
-        index = self.requests - 1
+        self.arrivals += 1
         script = self.config.script
-        if index < len(script):
-            return None if script[index] == "ok" else script[index]
-        c = self.config
+        if self.arrivals <= len(script):
+            kind = script[self.arrivals - 1]
+            return None if kind == "ok" else kind
         r = self.dice.random()
-        for kind, p in (
-            ("429", c.p_429),
-            ("503", c.p_503),
-            ("500", c.p_500),
-            ("timeout", c.p_timeout),
-            ("malformed", c.p_malformed),
-            ("refusal", c.p_refusal),
-            ("content_filter", c.p_content_filter),
-            ("schema_fail", c.p_schema_fail),
-        ):
+        for kind in FAULT_KINDS:
+            p = getattr(self.config, f"p_{kind}")
             if r < p:
                 return kind
             r -= p
@@ -130,6 +119,7 @@ class _State:
             "max_queued": self.max_queued,
             "mean_hold_ms": round(1000 * self.held_s / self.held_n, 3) if self.held_n else None,
             "uptime_s": round(time.monotonic() - self.started, 3),
+            # CPU of the whole process: the server's own only when it runs as a subprocess
             "cpu_s": round(time.process_time() - self.cpu_started, 4),
         }
 
