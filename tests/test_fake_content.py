@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import uuid
+from decimal import Decimal
 from enum import Enum
 from typing import Annotated, Literal
 
@@ -46,6 +47,16 @@ class Judgement(BaseModel):
     reason: str
 
 
+class Cat(BaseModel):
+    kind: Literal["cat"]
+    lives: conint(ge=1, le=9)  # type: ignore[valid-type]
+
+
+class Dog(BaseModel):
+    kind: Literal["dog"]
+    good: bool
+
+
 class Post(BaseModel):
     text: constr(min_length=20, max_length=60)  # type: ignore[valid-type]
     symptoms: list[Literal["a", "b", "c", "d"]] = Field(min_length=2, max_length=4)
@@ -61,16 +72,10 @@ class Post(BaseModel):
     day: dt.date
     uid: uuid.UUID
     flag: bool
-
-
-class Cat(BaseModel):
-    kind: Literal["cat"]
-    lives: conint(ge=1, le=9)  # type: ignore[valid-type]
-
-
-class Dog(BaseModel):
-    kind: Literal["dog"]
-    good: bool
+    amount: Decimal = Field(ge=0, le=10)
+    level: Literal[1, 2, 3]
+    groups: dict[str, list[str]] | None
+    either: Cat | Dog
 
 
 class Node(BaseModel):

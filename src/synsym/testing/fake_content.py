@@ -250,9 +250,11 @@ def _string(schema: dict[str, Any], rng: random.Random, prompt: str, field: str)
     else:
         text = fake_sentence(rng, prompt)
     lo, hi = int(schema.get("minLength", 0)), schema.get("maxLength")
-    if hi is not None and len(text) > int(hi):
+    if hi is not None and len(text) > int(hi):  # cut at a sentence end, else a word end, if long enough
         cut = text[: int(hi)]
-        text = cut.rsplit(" ", 1)[0] if " " in cut and len(cut.rsplit(" ", 1)[0]) >= lo else cut
+        ends = [cut[: i + 1] for i in range(len(cut) - 1, max(lo, 1) - 2, -1) if cut[i] in ".?!"]
+        words = cut.rsplit(" ", 1)[0].rstrip(",;:")
+        text = ends[0] if ends else words if len(words) >= lo else cut
     while len(text) < lo:
         text = f"{text} {rng.choice(_FOLLOW_UPS)}"
     if hi is not None:
@@ -361,7 +363,11 @@ def _gen(
             branches = [b for b in schema[key] if not _is_null(_resolve(b, root))]
             if not branches or (depth > 8 and len(branches) < len(schema[key])):
                 return None
-            return _gen(rng.choice(branches), rng, prompt, root, field, depth + 1)
+            # A union of models varies; a union of scalars keeps its first branch, which pydantic
+            # makes the real one (Decimal is number | string, and a sentence is no Decimal).
+            models = all(_resolve(b, root).get("type") == "object" for b in branches)
+            branch = rng.choice(branches) if models or key == "oneOf" else branches[0]
+            return _gen(branch, rng, prompt, root, field, depth + 1)
     if "allOf" in schema:
         merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
         for part in schema["allOf"]:
