@@ -115,6 +115,13 @@ def test_strings_in_arrays_are_distinct() -> None:
         assert len(set(items)) == len(items)
 
 
+def test_names_are_distinct_across_objects_of_one_answer() -> None:
+    schema = Expansion.model_json_schema()
+    for seed in range(50):
+        names = [s["name"] for s in instance_for_schema(schema, random.Random(seed), PROMPT)["subconcepts"]]
+        assert len(set(names)) == len(names)
+
+
 def test_judge_scores_lean_high() -> None:
     schema = Judgement.model_json_schema()
     scores = [instance_for_schema(schema, random.Random(s))["score"] for s in range(1000)]

@@ -232,36 +232,6 @@ def fake_phrase(rng: random.Random, prompt: str = "") -> str:
     return rng.choice(_NAME_PATTERNS).format(p=_topic(rng, prompt))
 
 
-def _string(schema: dict[str, Any], rng: random.Random, prompt: str, field: str) -> str:
-    fmt = schema.get("format")
-    if fmt:
-        special = _formatted(fmt, rng)
-        if special is not None:
-            return special
-    f = field.lower()
-    if any(k in f for k in _REASON_FIELDS):
-        text = fake_reason(rng, prompt)
-    elif f in _ID_FIELDS or f.endswith("_id"):
-        text = re.sub(r"\W+", "_", fake_phrase(rng, prompt).lower()).strip("_")
-    elif any(k in f for k in _NAME_FIELDS):
-        text = fake_phrase(rng, prompt)
-    elif any(k in f for k in _DESC_FIELDS):
-        text = rng.choice(_DESCRIPTIONS).format(p=_topic(rng, prompt))
-    else:
-        text = fake_sentence(rng, prompt)
-    lo, hi = int(schema.get("minLength", 0)), schema.get("maxLength")
-    if hi is not None and len(text) > int(hi):  # cut at a sentence end, else a word end, if long enough
-        cut = text[: int(hi)]
-        ends = [cut[: i + 1] for i in range(len(cut) - 1, max(lo, 1) - 2, -1) if cut[i] in ".?!"]
-        words = cut.rsplit(" ", 1)[0].rstrip(",;:")
-        text = ends[0] if ends else words if len(words) >= lo else cut
-    while len(text) < lo:
-        text = f"{text} {rng.choice(_FOLLOW_UPS)}"
-    if hi is not None:
-        text = text[: int(hi)]
-    return text
-
-
 def _formatted(fmt: str, rng: random.Random) -> str | None:
     base = _dt.datetime(2024, 1, 1, tzinfo=_dt.timezone.utc) + _dt.timedelta(
         seconds=rng.randrange(63_072_000)
@@ -343,109 +313,147 @@ def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
 
 def instance_for_schema(schema: dict[str, Any], rng: random.Random, prompt: str = "") -> Any:
     """A JSON value valid against `schema` (as pydantic v2 emits it), with on-topic strings."""
-    return _gen(schema, rng, prompt, schema, "", 0)
+    return _Builder(rng, prompt, schema).value(schema, "", 0)
 
 
 def _is_null(schema: dict[str, Any]) -> bool:
     return schema.get("type") == "null" or (schema.get("const", 0) is None and "type" not in schema)
 
 
-def _gen(
-    schema: dict[str, Any], rng: random.Random, prompt: str, root: dict[str, Any], field: str, depth: int
-) -> Any:
-    schema = _resolve(schema, root)
-    if "const" in schema:
-        return schema["const"]
-    if "enum" in schema:
-        return rng.choice(schema["enum"])
-    for key in ("anyOf", "oneOf"):
-        if key in schema:
-            branches = [b for b in schema[key] if not _is_null(_resolve(b, root))]
-            if not branches or (depth > 8 and len(branches) < len(schema[key])):
-                return None
-            # A union of models varies; a union of scalars keeps its first branch, which pydantic
-            # makes the real one (Decimal is number | string, and a sentence is no Decimal).
-            models = all(_resolve(b, root).get("type") == "object" for b in branches)
-            branch = rng.choice(branches) if models or key == "oneOf" else branches[0]
-            return _gen(branch, rng, prompt, root, field, depth + 1)
-    if "allOf" in schema:
-        merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
-        for part in schema["allOf"]:
-            part = _resolve(part, root)
-            props = {**merged.get("properties", {}), **part.get("properties", {})}
-            req = [*merged.get("required", []), *part.get("required", [])]
-            merged = {**merged, **part, "properties": props, "required": req}
-        if not merged["properties"]:
-            merged.pop("properties")
-        return _gen(merged, rng, prompt, root, field, depth + 1)
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        non_null = [k for k in kind if k != "null"]
-        kind = rng.choice(non_null) if non_null else "null"
-    if kind is None:
-        kind = "object" if "properties" in schema else "array" if "items" in schema else "string"
-    if kind == "object":
-        return _object(schema, rng, prompt, root, depth)
-    if kind == "array":
-        return _array(schema, rng, prompt, root, field, depth)
-    if kind == "string":
-        return _string(schema, rng, prompt, field)
-    if kind == "integer":
-        return _integer(schema, rng, field)
-    if kind == "number":
-        return _number(schema, rng)
-    if kind == "boolean":
-        return rng.random() < 0.5
-    return None
+class _Builder:
+    """One instance's walk over the schema; remembers names used so far so that no two sub-concepts
+    (or titles, labels) of one answer share a name."""
 
+    def __init__(self, rng: random.Random, prompt: str, root: dict[str, Any]) -> None:
+        self.rng, self.prompt, self.root = rng, prompt, root
+        self.names: set[str] = set()
 
-def _object(schema: dict[str, Any], rng: random.Random, prompt: str, root: dict[str, Any], depth: int) -> Any:
-    props: dict[str, Any] = schema.get("properties", {})
-    required = set(schema.get("required", ()))
-    out: dict[str, Any] = {}
-    for name, sub in props.items():
-        if depth > 8 and name not in required:
-            continue  # recursive models: stop growing once deep
-        out[name] = _gen(sub, rng, prompt, root, name, depth + 1)
-    extra = schema.get("additionalProperties")
-    if not props and isinstance(extra, dict):
-        for i in range(int(schema.get("minProperties", 0)) or rng.randint(1, 3)):
-            key = re.sub(r"\W+", "_", fake_phrase(rng, prompt).lower()).strip("_") or f"key{i}"
-            out[key if key not in out else f"{key}_{i}"] = _gen(extra, rng, prompt, root, key, depth + 1)
-    return out
+    def value(self, schema: dict[str, Any], field: str, depth: int) -> Any:
+        schema = _resolve(schema, self.root)
+        if "const" in schema:
+            return schema["const"]
+        if "enum" in schema:
+            return self.rng.choice(schema["enum"])
+        for key in ("anyOf", "oneOf"):
+            if key in schema:
+                branches = [b for b in schema[key] if not _is_null(_resolve(b, self.root))]
+                if not branches or (depth > 8 and len(branches) < len(schema[key])):
+                    return None
+                # A union of models varies; a union of scalars keeps its first branch, which pydantic
+                # makes the real one (Decimal is number | string, and a sentence is no Decimal).
+                models = all(_resolve(b, self.root).get("type") == "object" for b in branches)
+                branch = self.rng.choice(branches) if models or key == "oneOf" else branches[0]
+                return self.value(branch, field, depth + 1)
+        if "allOf" in schema:
+            merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
+            for part in schema["allOf"]:
+                part = _resolve(part, self.root)
+                props = {**merged.get("properties", {}), **part.get("properties", {})}
+                req = [*merged.get("required", []), *part.get("required", [])]
+                merged = {**merged, **part, "properties": props, "required": req}
+            if not merged["properties"]:
+                merged.pop("properties")
+            return self.value(merged, field, depth + 1)
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            non_null = [k for k in kind if k != "null"]
+            kind = self.rng.choice(non_null) if non_null else "null"
+        if kind is None:
+            kind = "object" if "properties" in schema else "array" if "items" in schema else "string"
+        if kind == "object":
+            return self.object(schema, depth)
+        if kind == "array":
+            return self.array(schema, field, depth)
+        if kind == "string":
+            return self.string(schema, field)
+        if kind == "integer":
+            return _integer(schema, self.rng, field)
+        if kind == "number":
+            return _number(schema, self.rng)
+        if kind == "boolean":
+            return self.rng.random() < 0.5
+        return None
 
-
-def _array(
-    schema: dict[str, Any], rng: random.Random, prompt: str, root: dict[str, Any], field: str, depth: int
-) -> list[Any]:
-    prefix = schema.get("prefixItems")
-    if prefix:
-        return [_gen(s, rng, prompt, root, field, depth + 1) for s in prefix]
-    lo = int(schema.get("minItems", 0))
-    hi = schema.get("maxItems")
-    if depth > 8:
-        count = lo
-    else:
-        top = int(hi) if hi is not None else max(lo, 2) + 3
-        count = rng.randint(max(lo, min(2, top)), top)
-    items = _resolve(schema.get("items", {}), root)
-    free_text = items.get("type") == "string" and not {"enum", "const", "format", "pattern"} & items.keys()
-    out: list[Any] = []
-    seen: set[str] = set()
-    for i in range(count):
-        value: Any = None
-        for _ in range(12):  # strings in an array, and items of a `uniqueItems` array, stay distinct
-            value = _gen(items, rng, prompt, root, field, depth + 1)
-            if repr(value) not in seen:
+    def string(self, schema: dict[str, Any], field: str) -> str:
+        if not any(k in field.lower() for k in _NAME_FIELDS):
+            return _string(schema, self.rng, self.prompt, field)
+        for _ in range(8):
+            text = _string(schema, self.rng, self.prompt, field)
+            if text not in self.names:
                 break
-        else:
-            if free_text:
-                value = _distinct(value, i, items)
-            elif len(out) >= lo:
-                continue  # cannot find another distinct value: a shorter list is still valid
-        seen.add(repr(value))
-        out.append(value)
-    return out
+        self.names.add(text)
+        return text
+
+    def object(self, schema: dict[str, Any], depth: int) -> dict[str, Any]:
+        props: dict[str, Any] = schema.get("properties", {})
+        required = set(schema.get("required", ()))
+        out: dict[str, Any] = {}
+        for name, sub in props.items():
+            if depth > 8 and name not in required:
+                continue  # recursive models: stop growing once deep
+            out[name] = self.value(sub, name, depth + 1)
+        extra = schema.get("additionalProperties")
+        if not props and isinstance(extra, dict):
+            for i in range(int(schema.get("minProperties", 0)) or self.rng.randint(1, 3)):
+                key = re.sub(r"\W+", "_", fake_phrase(self.rng, self.prompt).lower()).strip("_") or f"key{i}"
+                out[key if key not in out else f"{key}_{i}"] = self.value(extra, key, depth + 1)
+        return out
+
+    def array(self, schema: dict[str, Any], field: str, depth: int) -> list[Any]:
+        if schema.get("prefixItems"):
+            return [self.value(s, field, depth + 1) for s in schema["prefixItems"]]
+        lo, hi = int(schema.get("minItems", 0)), schema.get("maxItems")
+        top = int(hi) if hi is not None else max(lo, 2) + 3
+        count = lo if depth > 8 else self.rng.randint(max(lo, min(2, top)), top)
+        items = _resolve(schema.get("items", {}), self.root)
+        plain = not {"enum", "const", "format", "pattern"} & items.keys()
+        free_text = items.get("type") == "string" and plain
+        out: list[Any] = []
+        seen: set[str] = set()
+        for i in range(count):
+            value: Any = None
+            for _ in range(12):  # strings in an array, and items of a `uniqueItems` array, stay distinct
+                value = self.value(items, field, depth + 1)
+                if repr(value) not in seen:
+                    break
+            else:
+                if free_text:
+                    value = _distinct(value, i, items)
+                elif len(out) >= lo:
+                    continue  # cannot find another distinct value: a shorter list is still valid
+            seen.add(repr(value))
+            out.append(value)
+        return out
+
+
+def _string(schema: dict[str, Any], rng: random.Random, prompt: str, field: str) -> str:
+    fmt = schema.get("format")
+    if fmt:
+        special = _formatted(fmt, rng)
+        if special is not None:
+            return special
+    f = field.lower()
+    if any(k in f for k in _REASON_FIELDS):
+        text = fake_reason(rng, prompt)
+    elif f in _ID_FIELDS or f.endswith("_id"):
+        text = re.sub(r"\W+", "_", fake_phrase(rng, prompt).lower()).strip("_")
+    elif any(k in f for k in _NAME_FIELDS):
+        text = fake_phrase(rng, prompt)
+    elif any(k in f for k in _DESC_FIELDS):
+        text = rng.choice(_DESCRIPTIONS).format(p=_topic(rng, prompt))
+    else:
+        text = fake_sentence(rng, prompt)
+    lo, hi = int(schema.get("minLength", 0)), schema.get("maxLength")
+    if hi is not None and len(text) > int(hi):  # cut at a sentence end, else a word end, if long enough
+        cut = text[: int(hi)]
+        ends = [cut[: i + 1] for i in range(len(cut) - 1, max(lo, 1) - 2, -1) if cut[i] in ".?!"]
+        words = cut.rsplit(" ", 1)[0].rstrip(",;:")
+        text = ends[0] if ends else words if len(words) >= lo else cut
+    while len(text) < lo:
+        text = f"{text} {rng.choice(_FOLLOW_UPS)}"
+    if hi is not None:
+        text = text[: int(hi)]
+    return text
 
 
 def _distinct(value: str, i: int, items: dict[str, Any]) -> str:
