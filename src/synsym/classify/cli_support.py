@@ -1,0 +1,35 @@
+"""Small helpers that turn CLI arguments into library inputs, kept out of the command module."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synsym.classify.data import LabelledTexts, load_dataset
+from synsym.classify.labels import label_space as get_space
+from synsym.core.config import apply_overrides
+
+
+def load_for_training(
+    train_file: Path,
+    val_file: Path | None,
+    fmt: str,
+    text_column: str | None,
+    label_column: str | None,
+    space: str | None,
+    seed: int,
+    limit: int | None,
+    overrides: list[str],
+) -> tuple[LabelledTexts, LabelledTexts | None, dict[str, Any]]:
+    """Load train (and val) data, optionally subsample and map into a label space; parse --set into params."""
+    train = load_dataset(train_file, fmt, text_column, label_column)
+    val = load_dataset(val_file, fmt, text_column, label_column) if val_file else None
+    if limit and limit < len(train):
+        train = train.subset(np.sort(np.random.default_rng(seed).permutation(len(train))[:limit]))
+    if space:
+        names, mapping = get_space(space)
+        train = train.mapped(mapping or {}, names)
+        val = val.mapped(mapping or {}, names) if val is not None else None
+    return train, val, apply_overrides({}, overrides)

@@ -1,0 +1,390 @@
+"""Labelled text sets and the loaders that read them from the layouts users actually have.
+
+Every loader returns a `LabelledTexts`: texts, a multi-hot matrix, label names, and a mask saying which
+(row, label) cells are annotated, so a real set that labels one symptom can still train or test a
+14-symptom model on that symptom alone. Layouts are documented in docs/classifiers.md.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synsym.classify.labels import PAPER_PHQ9, PAPER_SYMPTOMS_14, map_gold, mapping_matrix
+from synsym.core.errors import InputError
+
+FORMATS = ("auto", "table", "synsym", "synsym-paper", "psysym", "primate", "d2s", "cssrs")
+TEXT_COLUMNS = ("text", "post", "sentence", "sentence_text", "content", "body", "Post")
+LABEL_COLUMNS = ("labels", "label", "symptoms")
+
+
+@dataclass
+class LabelledTexts:
+    """Texts with multi-hot labels; `mask[i, j]` is False where row i says nothing about label j."""
+
+    texts: list[str]
+    labels: np.ndarray
+    label_names: list[str]
+    mask: np.ndarray = field(default=None)  # type: ignore[assignment]
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        self.labels = np.asarray(self.labels, dtype=np.float32).reshape(
+            len(self.texts), len(self.label_names)
+        )
+        if self.mask is None:
+            self.mask = np.ones_like(self.labels, dtype=bool)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, index: Sequence[int] | np.ndarray) -> LabelledTexts:
+        idx = np.asarray(index, dtype=int)
+        return LabelledTexts(
+            [self.texts[i] for i in idx],
+            self.labels[idx],
+            list(self.label_names),
+            self.mask[idx],
+            self.source,
+        )
+
+    def align(self, names: Sequence[str]) -> LabelledTexts:
+        """Reorder to `names`; labels this set lacks become unannotated (mask False)."""
+        pos = {n: j for j, n in enumerate(self.label_names)}
+        labels = np.zeros((len(self), len(names)), dtype=np.float32)
+        mask = np.zeros((len(self), len(names)), dtype=bool)
+        for j, name in enumerate(names):
+            if name in pos:
+                labels[:, j] = self.labels[:, pos[name]]
+                mask[:, j] = self.mask[:, pos[name]]
+        return LabelledTexts(self.texts, labels, list(names), mask, self.source)
+
+    def mapped(self, mapping: dict[str, list[str]], target: Sequence[str]) -> LabelledTexts:
+        """Gold labels in another label space (see labels.map_gold). A target label is annotated only where
+        every source label that maps to it is annotated, and unannotated where none does."""
+        if list(self.label_names) == list(target):
+            return self
+        if set(self.label_names) <= set(target):
+            return self.align(target)
+        matrix = mapping_matrix(self.label_names, mapping, target)
+        labels = map_gold(self.labels * self.mask, self.label_names, mapping, target)
+        missing = (~self.mask).astype(np.float32) @ matrix > 0
+        mask = (matrix.sum(0) > 0)[None, :] & ~missing
+        return LabelledTexts(self.texts, labels, list(target), mask, self.source)
+
+    def head(self, n: int | None) -> LabelledTexts:
+        return self if n is None or n >= len(self) else self.subset(range(n))
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of a CSV, JSONL, JSON (list of objects) or Parquet file."""
+    if not path.exists():
+        raise InputError(f"{path} -> file not found; check the path")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".csv", ".tsv"):
+            csv.field_size_limit(sys.maxsize)
+            with path.open(newline="", encoding="utf-8") as fh:
+                return list(csv.DictReader(fh, delimiter="\t" if suffix == ".tsv" else ","))
+        if suffix == ".jsonl":
+            with path.open(encoding="utf-8") as fh:
+                return [json.loads(line) for line in fh if line.strip()]
+        if suffix == ".json":
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and isinstance(data.get("data"), list):
+                data = data["data"]
+            if not isinstance(data, list):
+                raise InputError(f"{path} -> expected a JSON list of objects, got {type(data).__name__}")
+            return data
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(path).to_pylist()
+    except (json.JSONDecodeError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{path} -> could not be parsed as {suffix[1:]}: {exc}") from None
+    raise InputError(f"{path} -> unsupported file type {suffix!r}; use .csv, .tsv, .jsonl, .json or .parquet")
+
+
+def _columns(rows: list[dict[str, Any]]) -> list[str]:
+    return list(rows[0].keys()) if rows else []
+
+
+def _need(path: Path, rows: list[dict[str, Any]], wanted: Sequence[str], layout: str) -> None:
+    found = _columns(rows)
+    missing = [c for c in wanted if c not in found]
+    if missing:
+        raise InputError(
+            f"{path} -> missing column(s) {', '.join(missing)} for the {layout} layout; found columns: "
+            f"{', '.join(found) or '(none)'}; expected: {', '.join(wanted)}. Pass --format, --text-column "
+            "or --label-column to match the file"
+        )
+
+
+def _pick(
+    path: Path, rows: list[dict[str, Any]], given: str | None, candidates: Sequence[str], what: str
+) -> str:
+    found = _columns(rows)
+    if given is not None:
+        if given not in found:
+            raise InputError(f"{path} -> no {what} column {given!r}; found columns: {', '.join(found)}")
+        return given
+    for c in candidates:
+        if c in found:
+            return c
+    raise InputError(
+        f"{path} -> cannot tell which column holds the {what}; "
+        f"found columns: {', '.join(found) or '(none)'}; "
+        f"expected one of: {', '.join(candidates)}. Pass --{what}-column"
+    )
+
+
+def _parse_list(value: Any) -> list[Any]:
+    if isinstance(value, list | tuple | np.ndarray):
+        return list(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return []
+        try:
+            parsed = ast.literal_eval(text) if text[0] in "[(" else [t.strip() for t in text.split(";")]
+        except (ValueError, SyntaxError):
+            raise InputError(f"cannot read {value[:60]!r} as a list of labels") from None
+        return list(parsed) if isinstance(parsed, list | tuple) else [parsed]
+    raise InputError(f"cannot read {value!r} as a list of labels")
+
+
+def _is_binary(value: Any) -> bool:
+    return value in (0, 1, "0", "1", True, False, "0.0", "1.0", 0.0, 1.0)
+
+
+def _from_lists(
+    path: Path, texts: list[str], lists: list[list[Any]], names: Sequence[str] | None
+) -> LabelledTexts:
+    """Either multi-hot vectors (need names) or lists of label names."""
+    flat = [v for row in lists for v in row]
+    if flat and all(_is_binary(v) and not isinstance(v, str) for v in flat):
+        width = {len(r) for r in lists}
+        if len(width) != 1:
+            raise InputError(
+                f"{path} -> multi-hot vectors of different lengths {sorted(width)}; fix the file"
+            )
+        n = width.pop()
+        if names is None:
+            names = [f"label_{i}" for i in range(n)]
+        if len(names) != n:
+            raise InputError(
+                f"{path} -> multi-hot vectors have {n} entries but {len(names)} label names were given"
+            )
+        return LabelledTexts(texts, np.array(lists, dtype=np.float32), list(names), source=str(path))
+    found = sorted({str(v) for v in flat})
+    names = list(names) if names is not None else found
+    unknown = sorted(set(found) - set(names))
+    if unknown:
+        raise InputError(
+            f"{path} -> labels {', '.join(unknown)} are not among the given label names {list(names)}"
+        )
+    pos = {n: j for j, n in enumerate(names)}
+    labels = np.zeros((len(texts), len(names)), dtype=np.float32)
+    for i, row in enumerate(lists):
+        for v in row:
+            labels[i, pos[str(v)]] = 1.0
+    return LabelledTexts(texts, labels, names, source=str(path))
+
+
+def load_table(
+    path: Path,
+    rows: list[dict[str, Any]] | None = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    label_columns: Sequence[str] | None = None,
+    label_names: Sequence[str] | None = None,
+) -> LabelledTexts:
+    """Any table with a text column and either a list column (multi-hot or names) or 0/1 columns per label."""
+    rows = _read_rows(path) if rows is None else rows
+    if not rows:
+        raise InputError(f"{path} -> the file has no rows")
+    text_col = _pick(path, rows, text_column, TEXT_COLUMNS, "text")
+    texts = ["" if r[text_col] is None else str(r[text_col]) for r in rows]
+    if label_columns:
+        _need(path, rows, list(label_columns), "one-column-per-label")
+        return _binary_columns(path, rows, texts, list(label_columns))
+    found = _columns(rows)
+    if label_column is None and not any(c in found for c in LABEL_COLUMNS):
+        binary = [c for c in found if c != text_col and all(_is_binary(r[c]) for r in rows[:200])]
+        if binary:
+            return _binary_columns(path, rows, texts, binary)
+    col = _pick(path, rows, label_column, LABEL_COLUMNS, "label")
+    return _from_lists(path, texts, [_parse_list(r[col]) for r in rows], label_names)
+
+
+def _binary_columns(
+    path: Path, rows: list[dict[str, Any]], texts: list[str], cols: list[str]
+) -> LabelledTexts:
+    bad = [c for c in cols if not all(_is_binary(r[c]) for r in rows)]
+    if bad:
+        raise InputError(f"{path} -> label column(s) {', '.join(bad)} hold values other than 0/1")
+    labels = np.array([[float(r[c]) for c in cols] for r in rows], dtype=np.float32)
+    return LabelledTexts(texts, labels, cols, source=str(path))
+
+
+def load_paper_csv(path: Path, rows: list[dict[str, Any]] | None = None) -> LabelledTexts:
+    """The paper's release: `post` and a 14-dim (or 9-dim PHQ-9) multi-hot `label` string."""
+    rows = _read_rows(path) if rows is None else rows
+    _need(path, rows, ["post", "label"], "synsym-paper")
+    lists = [_parse_list(r["label"]) for r in rows]
+    n = len(lists[0]) if lists else 0
+    names = {14: PAPER_SYMPTOMS_14, 9: PAPER_PHQ9}.get(n)
+    if names is None:
+        raise InputError(
+            f"{path} -> `label` vectors have {n} entries; the paper's files have 14 (DSM-5) or 9 (PHQ-9)"
+        )
+    return _from_lists(path, [r["post"] for r in rows], lists, names)
+
+
+def load_primate(path: Path) -> LabelledTexts:
+    """PRIMATE: a JSON list of {post_title, post_text, annotations: [[question, "yes"|"no"], ...]}."""
+    rows = _read_rows(path)
+    _need(path, rows, ["post_text", "annotations"], "primate")
+    names = [str(q) for q, _ in rows[0]["annotations"]]
+    texts = [f"{r.get('post_title') or ''}\n{r['post_text']}".strip() for r in rows]
+    labels = np.zeros((len(rows), len(names)), dtype=np.float32)
+    pos = {n: j for j, n in enumerate(names)}
+    for i, r in enumerate(rows):
+        for q, answer in r["annotations"]:
+            if q not in pos:
+                raise InputError(f"{path} -> row {i} answers {q!r}, not among the first row's questions")
+            labels[i, pos[q]] = 1.0 if str(answer).strip().lower() in ("yes", "1", "true") else 0.0
+    return LabelledTexts(texts, labels, names, source=str(path))
+
+
+def load_long(
+    path: Path,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    status_column: str | None = None,
+) -> LabelledTexts:
+    """One row per (text, symptom), as D2S-style and ReDSM5 annotation files: rows sharing a text are merged.
+
+    A `status` column of 0/1 (if present) says whether the symptom is present; without one, every row is
+    positive.
+    A label named none/no_symptom/0 marks a text with no symptom.
+    """
+    rows = _read_rows(path)
+    if not rows:
+        raise InputError(f"{path} -> the file has no rows")
+    text_col = _pick(path, rows, text_column, TEXT_COLUMNS, "text")
+    label_col = _pick(path, rows, label_column, ("symptom", "DSM5_symptom", "label", "labels"), "label")
+    status_col = status_column or ("status" if "status" in _columns(rows) else None)
+    order: dict[str, dict[str, float]] = {}
+    for r in rows:
+        cell = order.setdefault(str(r[text_col]), {})
+        name = str(r[label_col]).strip()
+        if name.lower() in ("", "none", "no_symptom", "0"):
+            continue
+        cell[name] = max(cell.get(name, 0.0), float(r[status_col]) if status_col else 1.0)
+    names = sorted({n for cell in order.values() for n in cell})
+    labels = np.array([[cell.get(n, 0.0) for n in names] for cell in order.values()], dtype=np.float32)
+    return LabelledTexts(list(order), labels.reshape(len(order), len(names)), names, source=str(path))
+
+
+CSSRS_POSITIVE = ("Ideation", "Behavior", "Attempt")
+CSSRS_NEGATIVE = ("Supportive",)
+
+
+def load_cssrs(path: Path, label_name: str = "Suicidal_ideas") -> LabelledTexts:
+    """Reddit C-SSRS (Gaur et al. 2019): one row per user, `Post` a list-string of posts, `Label` a level.
+
+    Ideation, Behavior and Attempt count as positive for the suicidal-ideation label, Supportive as negative;
+    Indicator users are left out because the level does not say whether ideation is present.
+    """
+    rows = _read_rows(path)
+    _need(path, rows, ["Post", "Label"], "cssrs")
+    texts, labels = [], []
+    for r in rows:
+        if r["Label"] not in CSSRS_POSITIVE + CSSRS_NEGATIVE:
+            continue
+        try:
+            posts = ast.literal_eval(r["Post"])
+        except (ValueError, SyntaxError):
+            posts = [r["Post"]]
+        texts.append(" ".join(str(p) for p in posts) if isinstance(posts, list) else str(posts))
+        labels.append([1.0 if r["Label"] in CSSRS_POSITIVE else 0.0])
+    return LabelledTexts(texts, np.array(labels, dtype=np.float32), [label_name], source=str(path))
+
+
+def load_synsym_export(path: Path, label_space: str | None = None) -> LabelledTexts:
+    """synsym's own export: `text` plus `labels_<space>` (names or multi-hot) or `labels`.
+
+    Multi-hot label names come from `manifest.json` beside the file (key `label_spaces`).
+    """
+    rows = _read_rows(path)
+    found = _columns(rows)
+    spaces = sorted(c[len("labels_") :] for c in found if c.startswith("labels_"))
+    if label_space is None:
+        col = "labels" if "labels" in found else (f"labels_{spaces[0]}" if spaces else "labels")
+    else:
+        col = f"labels_{label_space}"
+    names = None
+    manifest = path.parent / "manifest.json"
+    if manifest.exists():
+        declared = json.loads(manifest.read_text(encoding="utf-8")).get("label_spaces", {})
+        key = col[len("labels_") :] if col.startswith("labels_") else next(iter(declared), None)
+        entry = declared.get(key) if key else None
+        names = entry.get("labels") if isinstance(entry, dict) else entry
+    return load_table(path, rows, text_column="text", label_column=col, label_names=names)
+
+
+def load_dataset(
+    path: str | Path,
+    fmt: str = "auto",
+    text_column: str | None = None,
+    label_column: str | None = None,
+    label_columns: Sequence[str] | None = None,
+    label_names: Sequence[str] | None = None,
+    label_space: str | None = None,
+) -> LabelledTexts:
+    """Load any supported layout; `auto` recognises the paper's CSV, PRIMATE, C-SSRS and synsym exports."""
+    path = Path(path)
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r}; use one of: {', '.join(FORMATS)}")
+    if fmt == "primate":
+        return load_primate(path)
+    if fmt == "d2s":
+        return load_long(path, text_column, label_column)
+    if fmt == "cssrs":
+        return load_cssrs(path)
+    if fmt == "synsym":
+        return load_synsym_export(path, label_space)
+    rows = _read_rows(path)
+    cols = set(_columns(rows))
+    if fmt == "synsym-paper" or (
+        fmt == "auto" and {"post", "label"} <= cols and not (text_column or label_column)
+    ):
+        return load_paper_csv(path, rows)
+    if fmt == "auto" and {"post_text", "annotations"} <= cols:
+        return load_primate(path)
+    if fmt == "auto" and {"User", "Post", "Label"} <= cols:
+        return load_cssrs(path)
+    if fmt == "auto" and any(c.startswith("labels_") for c in cols) and not label_column:
+        return load_synsym_export(path, label_space)
+    if fmt == "psysym" and label_column is None:
+        label_column = "symptoms" if "symptoms" in cols else None
+    return load_table(path, rows, text_column, label_column, label_columns, label_names)
+
+
+def read_texts(path: str | Path, text_column: str | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows and texts of an unlabelled file, for prediction."""
+    path = Path(path)
+    rows = _read_rows(path)
+    if not rows:
+        raise InputError(f"{path} -> the file has no rows")
+    col = _pick(path, rows, text_column, TEXT_COLUMNS, "text")
+    return rows, ["" if r[col] is None else str(r[col]) for r in rows]

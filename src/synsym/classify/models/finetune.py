@@ -1,0 +1,212 @@
+"""`finetune`: a transformer encoder with a multi-label head, BCE, AdamW, linear warm-up, early stopping
+on validation loss, best checkpoint kept.
+
+Naive fine-tuning on synthetic posts learns their style and transfers to real text worse than the frozen
+encoder (the issue measured 0.781 vs 0.807 ROC-AUC). The defaults here are the transfer-friendly recipe:
+- LP-FT (Kumar et al., ICLR 2022): fit the head on frozen embeddings first, so fine-tuning starts from the
+  `embed` model and the encoder is not distorted by gradients from a random head;
+- a low encoder learning rate and frozen lower layers;
+- L2-SP (Li et al., ICML 2018): a penalty on the distance from the starting weights;
+- a step cap, and early stopping on validation loss (pass real validation text when you have any).
+Set `lp_init: false, freeze_layers: 0, l2sp: 0, lr: 5e-5` for the naive recipe.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synsym.classify import encoders
+from synsym.classify.data import LabelledTexts
+from synsym.classify.models.base import BaseParams, Classifier, fit_logistic, sigmoid
+
+
+class FinetuneParams(BaseParams):
+    encoder: str = encoders.DEFAULT_ENCODER
+    max_length: int = 128
+    epochs: float = 1.0
+    max_steps: int | None = None
+    batch_size: int = 32
+    lr: float = 1e-5  # encoder
+    head_lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    freeze_layers: int = 3  # embeddings + this many lowest transformer layers stay frozen
+    l2sp: float = 0.1  # weight of ||theta - theta_start||^2 over trainable encoder weights
+    lp_init: bool = True  # fit the head on frozen embeddings before fine-tuning (LP-FT)
+    c: float = 10.0  # L2 strength of the linear-probe head
+    evals_per_epoch: int = 4
+    patience: int = 2
+
+
+class FinetuneClassifier(Classifier):
+    """SentenceTransformer encoder (so pooling matches `embed`) + linear head, trained end to end."""
+
+    kind = "finetune"
+    params_model = FinetuneParams
+    params: FinetuneParams
+
+    def __init__(self, params: dict[str, Any] | BaseParams | None = None) -> None:
+        super().__init__(params)
+        self.encoder: Any = None
+        self.head: Any = None
+
+    # --- model pieces ------------------------------------------------------------------------------------
+    def _build(self, n_labels: int) -> None:
+        import torch
+
+        self.encoder = encoders.load_encoder(self.params.encoder, self.params.max_length, fresh=True)
+        dim = (
+            self.encoder.get_embedding_dimension()
+            if hasattr(self.encoder, "get_embedding_dimension")
+            else None
+        )
+        dim = dim or self.encoder.get_sentence_embedding_dimension()
+        self.head = torch.nn.Linear(dim, n_labels).to(self._device())
+
+    def _device(self) -> Any:
+        return next(self.encoder.parameters()).device
+
+    def _logits(self, texts: list[str]) -> Any:
+        prep = getattr(self.encoder, "preprocess", None) or self.encoder.tokenize
+        feats = prep(texts)
+        feats = {k: v.to(self._device()) if hasattr(v, "to") else v for k, v in feats.items()}
+        return self.head(self.encoder(feats)["sentence_embedding"])
+
+    def _freeze(self) -> list[Any]:
+        """Freeze embeddings and the lowest `freeze_layers` layers; return the trainable encoder params."""
+        n = self.params.freeze_layers
+        trainable = []
+        for name, p in self.encoder.named_parameters():
+            frozen = "embeddings." in name or any(f"layer.{i}." in name for i in range(n))
+            p.requires_grad_(not frozen)
+            if not frozen:
+                trainable.append(p)
+        return trainable
+
+    # --- training ----------------------------------------------------------------------------------------
+    def _fit(self, train: LabelledTexts, val: LabelledTexts, seed: int, warm: bool) -> None:
+        import torch
+
+        encoders.set_threads()
+        torch.manual_seed(seed)
+        p = self.params
+        if not warm:
+            self._build(len(train.label_names))
+            if p.lp_init:
+                x = encoders.embed(p.encoder, train.texts, p.max_length)
+                w, b = fit_logistic(x, train.labels, train.mask, c=p.c)
+                with torch.no_grad():
+                    self.head.weight.copy_(torch.as_tensor(w.T))
+                    self.head.bias.copy_(torch.as_tensor(b))
+        trainable = self._freeze()
+        anchor = [t.detach().clone() for t in trainable]
+        opt = torch.optim.AdamW(
+            [
+                {"params": trainable, "lr": p.lr, "weight_decay": p.weight_decay},
+                {"params": list(self.head.parameters()), "lr": p.head_lr, "weight_decay": 0.0},
+            ]
+        )
+        per_epoch = math.ceil(len(train) / p.batch_size)
+        total = max(1, math.ceil(per_epoch * p.epochs))
+        if p.max_steps:
+            total = min(total, p.max_steps)
+        warmup = int(total * p.warmup_ratio)
+
+        def schedule(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / (warmup + 1)
+            return max(0.0, (total - step) / max(1, total - warmup))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+        every = max(1, per_epoch // max(1, p.evals_per_epoch))
+        rng = np.random.default_rng(seed)
+        y_all = torch.as_tensor(train.labels)
+        m_all = torch.as_tensor(train.mask, dtype=torch.float32)
+        loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
+        has_val = len(val) > 0 and bool(val.mask.any())
+        best = (self._val_loss(val) if has_val else math.inf, 0, self._state() if has_val else {})
+        curve: list[tuple[int, float]] = [(0, best[0])]
+        step, bad = 0, 0
+        self.encoder.train()
+        while step < total and bad < p.patience:
+            for batch in np.array_split(rng.permutation(len(train)), per_epoch):
+                logits = self._logits([train.texts[i] for i in batch])
+                y, m = y_all[batch].to(logits.device), m_all[batch].to(logits.device)
+                loss = (loss_fn(logits, y) * m).sum() / m.sum().clamp(min=1)
+                if p.l2sp and trainable:
+                    loss = loss + p.l2sp * sum(
+                        ((t - a) ** 2).sum() for t, a in zip(trainable, anchor, strict=True)
+                    )
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+                step += 1
+                if has_val and (step % every == 0 or step == total):
+                    vl = self._val_loss(val)
+                    curve.append((step, vl))
+                    self.encoder.train()
+                    if vl < best[0] - 1e-4:
+                        best, bad = (vl, step, self._state()), 0
+                    else:
+                        bad += 1
+                if step >= total or bad >= p.patience:
+                    break
+        if has_val:
+            self._restore(best[2])
+        self.encoder.eval()
+        self.history = {"steps": step, "best_step": best[1], "best_val_loss": best[0], "val_curve": curve}
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "encoder": copy.deepcopy(self.encoder.state_dict()),
+            "head": copy.deepcopy(self.head.state_dict()),
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.encoder.load_state_dict(state["encoder"])
+        self.head.load_state_dict(state["head"])
+
+    def _val_loss(self, val: LabelledTexts) -> float:
+        """Masked binary cross-entropy on validation data."""
+        probs = np.clip(self.predict_proba(val.texts), 1e-6, 1 - 1e-6)
+        y, m = val.labels, val.mask
+        loss = -(y * np.log(probs) + (1 - y) * np.log(1 - probs))
+        return float((loss * m).sum() / m.sum())
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        self.encoder.eval()
+        out = []
+        with torch.inference_mode():
+            order = np.argsort([-len(t) for t in texts], kind="stable")  # similar lengths share a batch
+            for start in range(0, len(texts), 64):
+                idx = order[start : start + 64]
+                out.append((idx, self._logits([texts[i] for i in idx]).float().cpu().numpy()))
+        logits = np.zeros((len(texts), len(self.label_names)), dtype=np.float32)
+        for idx, block in out:
+            logits[idx] = block
+        return sigmoid(logits)
+
+    # --- persistence -------------------------------------------------------------------------------------
+    def _save(self, out: Path) -> None:
+        self.encoder.save(str(out / "encoder"))
+        w = self.head.weight.detach().cpu().numpy()
+        np.savez(out / "head.npz", w=w.T, b=self.head.bias.detach().cpu().numpy())
+
+    def _load(self, src: Path) -> None:
+        import torch
+
+        self.params = self.params.model_copy(update={"encoder": str(src / "encoder")})
+        self._build(len(self.label_names))
+        with np.load(src / "head.npz") as head, torch.no_grad():
+            self.head.weight.copy_(torch.as_tensor(head["w"].T))
+            self.head.bias.copy_(torch.as_tensor(head["b"]))
+        self.head.to(self._device())
+        self.encoder.eval()

@@ -1,0 +1,115 @@
+"""`synsym train | predict | evaluate | experiment`: thin wrappers over synsym.classify."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from synsym.cli.app import SetOption, app, console
+
+FormatOption = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        help="auto, table, synsym, synsym-paper, psysym, primate, d2s or cssrs (see docs/classifiers.md).",
+    ),
+]
+TextColumn = Annotated[str | None, typer.Option("--text-column", help="Column holding the text.")]
+LabelColumn = Annotated[
+    str | None,
+    typer.Option("--label-column", help="Column holding a multi-hot list or a list of label names."),
+]
+
+
+@app.command()
+def train(
+    train_file: Annotated[Path, typer.Option("--train", help="Labelled training file.")],
+    out: Annotated[Path, typer.Option("--out", help="Model directory to write.")],
+    model: Annotated[str, typer.Option("--model", help="tfidf, embed or finetune.")] = "tfidf",
+    val: Annotated[
+        Path | None, typer.Option("--val", help="Validation file (default: 10% split off --train).")
+    ] = None,
+    init: Annotated[
+        Path | None, typer.Option("--init", help="Continue training this saved model (synthetic-then-real).")
+    ] = None,
+    fmt: FormatOption = "auto",
+    text_column: TextColumn = None,
+    label_column: LabelColumn = None,
+    label_space: Annotated[
+        str | None, typer.Option("--label-space", help="Map gold labels into this space first, e.g. phq9.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="Train on a seeded subsample of N rows.")
+    ] = None,
+    overrides: SetOption = None,
+) -> None:
+    """Train a symptom classifier and save it; `--set epochs=2` etc. set model parameters."""
+    from synsym.classify.api import train_model
+    from synsym.classify.cli_support import load_for_training
+
+    train_ds, val_ds, params = load_for_training(
+        train_file, val, fmt, text_column, label_column, label_space, seed, limit, overrides or []
+    )
+    console.print(f"training {model} on {len(train_ds)} rows, {len(train_ds.label_names)} labels")
+    trained = train_model(train_ds, model, out, val_ds, params, seed, init)
+    console.print(f"saved {trained.kind} model to {out}")
+
+
+@app.command()
+def predict(
+    model: Annotated[Path, typer.Option("--model", help="Model directory from `synsym train`.")],
+    input_file: Annotated[Path, typer.Option("--input", help="CSV, JSONL, JSON or Parquet file of texts.")],
+    output: Annotated[
+        Path, typer.Option("--output", help="CSV to write: input rows + one column per label.")
+    ],
+    text_column: TextColumn = None,
+) -> None:
+    """Write one probability column per label next to the input rows."""
+    from synsym.classify.api import predict_file
+    from synsym.classify.models import load_model
+
+    n = predict_file(load_model(model), input_file, output, text_column)
+    console.print(f"wrote {n} rows to {output}")
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Option("--model", help="Model directory from `synsym train`.")],
+    test: Annotated[Path, typer.Option("--test", help="Labelled test file.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write metrics.json.")] = Path("metrics.json"),
+    label_space: Annotated[
+        str | None, typer.Option("--label-space", help="Score in this label space, e.g. phq9.")
+    ] = None,
+    fmt: FormatOption = "auto",
+    text_column: TextColumn = None,
+    label_column: LabelColumn = None,
+) -> None:
+    """Score a saved model on a labelled file; macro-F1 is the headline."""
+    from synsym.classify.api import evaluate_file
+
+    m = evaluate_file(model, test, out, label_space, fmt, text_column, label_column)
+    typer.echo(
+        json.dumps(
+            {k: m.get(k) for k in ("macro_f1", "micro_f1", "weighted_f1", "samples_f1", "macro_roc_auc", "n")}
+        )
+    )
+    console.print(f"wrote {out}")
+
+
+@app.command()
+def experiment(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML (see configs/experiment-*.yaml).")],
+    overrides: SetOption = None,
+) -> None:
+    """Run protocols x models x seeds x test sets; print and write a Table-4-style macro-F1 table."""
+    from synsym.classify.experiment import ExperimentConfig, run_experiment
+    from synsym.core.config import load_config
+
+    cfg = load_config(ExperimentConfig, config, overrides or [])
+    result = run_experiment(cfg, progress=lambda msg: console.print(msg, highlight=False))
+    typer.echo(result["markdown"])
+    console.print(f"wrote {result['out_dir']}/table.md, table.csv, runs.csv and results.json")

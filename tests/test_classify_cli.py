@@ -1,0 +1,122 @@
+"""`synsym train / predict / evaluate / experiment` end to end with tfidf, and exit code 2 on bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from synsym.cli.main import main
+
+ROWS = [
+    ("I can't sleep at night", "sleep"),
+    ("awake until dawn again", "sleep"),
+    ("insomnia keeps me up", "sleep"),
+    ("I feel so sad and empty", "mood"),
+    ("everything is grey and hopeless", "mood"),
+    ("crying all day long", "mood"),
+    ("today I went to the shop", ""),
+    ("the weather is fine", ""),
+]
+
+
+def run(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    monkeypatch.setattr(sys, "argv", ["synsym", *args])
+    try:
+        main()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def data(tmp_path: Path, copies: int = 4) -> Path:
+    f = tmp_path / "train.csv"
+    with f.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["text", "sleep", "mood"])
+        for k in range(copies):
+            for text, lab in ROWS:
+                w.writerow([f"{text} {k}", int(lab == "sleep"), int(lab == "mood")])
+    return f
+
+
+def test_train_predict_evaluate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    train = data(tmp_path)
+    model = tmp_path / "model"
+    assert run(monkeypatch, "train", "--train", str(train), "--model", "tfidf", "--out", str(model)) == 0
+    out = tmp_path / "pred.csv"
+    # a file that already has columns named like the labels is refused rather than overwritten
+    assert (
+        run(monkeypatch, "predict", "--model", str(model), "--input", str(train), "--output", str(out)) == 2
+    )
+    assert not out.exists()
+    metrics = tmp_path / "metrics.json"
+    assert (
+        run(monkeypatch, "evaluate", "--model", str(model), "--test", str(train), "--out", str(metrics)) == 0
+    )
+    m = json.loads(metrics.read_text())
+    assert m["macro_f1"] > 0.5 and set(m["per_label"]) == {"sleep", "mood"}
+
+
+def test_predict_adds_one_probability_column_per_label(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = tmp_path / "model"
+    assert run(monkeypatch, "train", "--train", str(data(tmp_path)), "--out", str(model)) == 0
+    texts = tmp_path / "texts.jsonl"
+    texts.write_text('{"id": 1, "post": "I never sleep"}\n{"id": 2, "post": "so sad"}\n')
+    out = tmp_path / "p.csv"
+    assert (
+        run(monkeypatch, "predict", "--model", str(model), "--input", str(texts), "--output", str(out)) == 0
+    )
+    rows = list(csv.DictReader(out.open()))
+    assert list(rows[0]) == ["id", "post", "sleep", "mood"] and 0 <= float(rows[0]["sleep"]) <= 1
+
+
+def test_bad_input_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("body_text,tags\nhello,x\n")
+    assert run(monkeypatch, "train", "--train", str(bad), "--out", str(tmp_path / "m")) == 2
+    assert "body_text" in capsys.readouterr().err
+    assert (
+        run(monkeypatch, "train", "--train", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "m")) == 2
+    )
+    assert (
+        run(
+            monkeypatch,
+            "train",
+            "--train",
+            str(data(tmp_path)),
+            "--model",
+            "bert",
+            "--out",
+            str(tmp_path / "m"),
+        )
+        == 2
+    )
+    model = tmp_path / "model"
+    assert run(monkeypatch, "train", "--train", str(data(tmp_path)), "--out", str(model)) == 0
+    args = ["evaluate", "--model", str(model), "--test", str(data(tmp_path)), "--label-space", "dsm7"]
+    assert run(monkeypatch, *args) == 2
+    assert not (tmp_path / "m").exists()
+
+
+def test_experiment_command_prints_the_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train = data(tmp_path, copies=5)
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(
+        f"synthetic: {{path: {train}}}\n"
+        f"test_sets: [{{name: toy, data: {{path: {train}}}, split: {{kind: holdout, test_fraction: 0.3}}}}]\n"
+        f"models: [{{kind: tfidf}}]\nseeds: [0]\nout_dir: {tmp_path / 'out'}\n"
+    )
+    assert run(monkeypatch, "experiment", str(cfg), "--set", "protocols=[synthetic-only,real-only]") == 0
+    out = capsys.readouterr().out
+    assert "| synthetic-only | tfidf |" in out and "| real-only | tfidf |" in out
+    assert run(monkeypatch, "experiment", str(cfg), "--set", "modles=[]") == 2
