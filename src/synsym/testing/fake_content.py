@@ -327,8 +327,23 @@ class _Builder:
     def __init__(self, rng: random.Random, prompt: str, root: dict[str, Any]) -> None:
         self.rng, self.prompt, self.root = rng, prompt, root
         self.names: set[str] = set()
+        self.open_refs: list[str] = []
 
     def value(self, schema: dict[str, Any], field: str, depth: int) -> Any:
+        if depth > 64:
+            raise ValueError("schema has no finite instance (a required field recurses into itself)")
+        ref = schema.get("$ref")
+        if ref is None:
+            return self.plain(schema, field, depth)
+        # A model inside itself (a tree): from there on build the smallest valid subtree.
+        self.open_refs.append(ref)
+        try:
+            deep = depth if self.open_refs.count(ref) == 1 else max(depth, 9)
+            return self.plain(_resolve(schema, self.root), field, deep)
+        finally:
+            self.open_refs.pop()
+
+    def plain(self, schema: dict[str, Any], field: str, depth: int) -> Any:
         schema = _resolve(schema, self.root)
         if "const" in schema:
             return schema["const"]
@@ -405,7 +420,8 @@ class _Builder:
         lo, hi = int(schema.get("minItems", 0)), schema.get("maxItems")
         top = int(hi) if hi is not None else max(lo, 2) + 3
         count = lo if depth > 8 else self.rng.randint(max(lo, min(2, top)), top)
-        items = _resolve(schema.get("items", {}), self.root)
+        raw_items = schema.get("items", {})
+        items = _resolve(raw_items, self.root)
         plain = not {"enum", "const", "format", "pattern"} & items.keys()
         free_text = items.get("type") == "string" and plain
         out: list[Any] = []
@@ -413,7 +429,7 @@ class _Builder:
         for i in range(count):
             value: Any = None
             for _ in range(12):  # strings in an array, and items of a `uniqueItems` array, stay distinct
-                value = self.value(items, field, depth + 1)
+                value = self.value(raw_items, field, depth + 1)
                 if repr(value) not in seen:
                     break
             else:
