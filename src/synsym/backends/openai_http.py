@@ -130,15 +130,15 @@ class OpenAIBackend(Backend):
             completion = await self._sdk.chat.completions.create(
                 **{k: v for k, v in body.items() if k in _SDK_ARGS}, extra_body=extra or None
             )
+            return parse_completion(completion.model_dump())
         except openai.APIStatusError as exc:
             raise _http_error(exc.status_code, exc.response.content, exc.response.headers.get("retry-after"))
         except openai.APITimeoutError:
             raise TransientError("timeout", f"no answer within {self.config.timeout_s} s") from None
         except openai.APIConnectionError as exc:
             raise TransientError("connection", str(exc)) from None
-        except (ValueError, TypeError) as exc:
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise TransientError("bad_response", f"the server sent a malformed answer ({exc})") from None
-        return parse_completion(completion.model_dump())
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -9,6 +9,7 @@ times. Every task ends with a Result: an answer, or a failure class and reason. 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 from collections.abc import Callable, Sequence
@@ -165,6 +166,7 @@ class Engine:
                 return result
             try:
                 result.value = parse_answer(response.text, task.schema)
+                result.error = None  # an earlier attempt's validation error no longer applies
                 return result
             except InvalidAnswer as err:
                 result.error = str(err)
@@ -177,7 +179,8 @@ class Engine:
     async def _call(self, request: ChatRequest, key: str) -> ChatResponse:
         cfg = self.backend.config
         est_prompt = sum(len(content) for _, content in request.messages) / 4
-        worst = cost_of(cfg.prices, est_prompt, request.max_tokens)
+        prompt_bound = _max_prompt_tokens(request) if self.budget.max_cost is not None else 0
+        worst = cost_of(cfg.prices, prompt_bound, request.max_tokens)
         for attempt in range(cfg.max_retries + 1):
             if not self.budget.reserve(worst):
                 raise _Failed("budget", "not sent: the run's --max-cost would be exceeded; rerun with more")
@@ -218,3 +221,13 @@ class Engine:
         """Full-jitter exponential backoff (0.5 s base, 30 s cap); never sooner than the server asked."""
         delay = self._rng.uniform(0, min(30.0, 0.5 * 2**attempt))
         return max(delay, retry_after or 0.0)
+
+
+def _max_prompt_tokens(request: ChatRequest) -> int:
+    """An upper bound on a request's prompt tokens without its tokenizer, for the budget: a byte-level BPE
+    token covers at least one byte, each message adds a few tokens of chat framing, and a JSON schema is
+    sent (and billed) too. Estimating at ~4 characters a token instead let a run overshoot --max-cost."""
+    size = sum(len(content.encode("utf-8")) + 8 for _, content in request.messages)
+    if request.json_schema is not None:
+        size += len(json.dumps(request.json_schema).encode("utf-8"))
+    return size

@@ -67,9 +67,13 @@ class TokenBucket:
         self.tokens = self.capacity
         self._updated = time.monotonic()
         self._lock = asyncio.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def take(self, amount: float = 1.0) -> None:
         amount = min(amount, self.capacity)  # one request larger than the burst waits for a full bucket
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # an asyncio.Lock belongs to one loop; each run_sync has its own
+            self._loop, self._lock = loop, asyncio.Lock()
         async with self._lock:
             while True:
                 now = time.monotonic()
