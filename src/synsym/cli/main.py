@@ -7,7 +7,7 @@ import sys
 # command modules register themselves on import; add one line per module here
 from synsym.cli import classify_cmd  # noqa: F401
 from synsym.cli import taxonomy_cmd  # noqa: F401
-from synsym.cli import probe_cmd  # noqa: F401
+from synsym.cli import generate_cmd, probe_cmd  # noqa: F401
 from synsym.cli.app import app, console, state
 from rich.markup import escape
 

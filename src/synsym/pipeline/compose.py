@@ -1,0 +1,100 @@
+"""Stage 3, compose: multi-symptom posts for clinically plausible combinations of 2-5 symptoms.
+
+Combinations come from the declared co-occurrence prior (`compose.source: prior`) or are proposed by
+the LLM (`compose.source: llm`); duplicates are removed. The symptom order in each prompt is
+shuffled, so position in the prompt teaches nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from synsym.backends.base import ChatRequest
+from synsym.engine.engine import Task
+from synsym.pipeline.context import StageContext
+from synsym.pipeline.cooccurrence import Combination, load_prior, sample_combinations
+from synsym.pipeline.prompts import bullet_list, load_template
+from synsym.pipeline.records import Post
+from synsym.pipeline.statements import answer_shape, rows_from_result, statements_model, styles_block
+
+_PER_CALL = 20  # combinations asked for in one `compose.source: llm` call
+
+
+class ProposedCombination(BaseModel):
+    symptoms: list[str] = Field(min_length=2, max_length=5)
+    severity: Literal["mild", "moderate", "severe"]
+
+
+class ProposedCombinations(BaseModel):
+    combinations: list[ProposedCombination] = Field(min_length=1)
+
+
+def combinations(ctx: StageContext) -> tuple[list[Combination], list[str]]:
+    """The combinations to write posts for, and notes on proposals that were set aside."""
+    cfg, tax = ctx.config.compose, ctx.taxonomy
+    if cfg.n_combinations == 0:
+        return [], []
+    if cfg.source == "prior":
+        prior = load_prior(ctx.config.prior)
+        rng = ctx.rng("compose", "combinations")
+        return sample_combinations(prior, tax, cfg.n_combinations, rng, cfg.min_symptoms, cfg.max_symptoms), []
+    template = load_template("combinations")
+    tasks = [
+        Task(f"combinations|{i}", ChatRequest(
+            messages=template.render(symptoms=bullet_list(list(tax.names)), n=_PER_CALL,
+                                     min_size=cfg.min_symptoms, max_size=cfg.max_symptoms),
+            temperature=1.0, max_tokens=4 * 40 * _PER_CALL,
+            json_schema=ProposedCombinations.model_json_schema(), schema_name="combinations",
+        ), ProposedCombinations, sample=i, template=template.hash)
+        for i in range(-(-cfg.n_combinations * 3 // 2 // _PER_CALL))  # ask for 50% more: some are duplicates
+    ]  # fmt: skip
+    found: dict[Combination, None] = {}
+    notes: list[str] = []
+    for result in ctx.engine.run_sync(tasks, label="compose: combinations"):
+        if not result.ok:
+            notes.append(f"combination proposal failed: {result.failure}: {result.error}")
+            continue
+        for proposal in result.value.combinations:  # type: ignore[union-attr]
+            unknown = [s for s in proposal.symptoms if s not in tax.names]
+            names = tax.order(s for s in proposal.symptoms if s in tax.names)
+            if unknown or not cfg.min_symptoms <= len(names) <= cfg.max_symptoms:
+                notes.append(f"set aside proposal {proposal.symptoms}: unknown names or size out of range")
+                continue
+            found.setdefault(Combination(names, proposal.severity))
+    return list(found)[: cfg.n_combinations], notes
+
+
+def run_compose(ctx: StageContext) -> tuple[list[Post], list[Combination], list[str]]:
+    cfg, styles, tax = ctx.config.compose, ctx.config.styles, ctx.taxonomy
+    combos, notes = combinations(ctx)
+    batch = ctx.config.generate.statements_per_call is None
+    template = load_template("compose" if batch else "compose_single")
+    schema = statements_model(styles, cfg.statements_per_style)
+    tasks, meta = [], []
+    for i, combo in enumerate(combos):
+        for style in styles if not batch else [None]:
+            for j in range(1 if batch else cfg.statements_per_style):
+                shuffled = list(combo.symptoms)
+                ctx.rng("compose", "order", i, style and style.name, j).shuffle(shuffled)
+                listed = bullet_list([f"{s}: {tax.symptom(s).definition}" for s in shuffled])
+                if style is None:
+                    messages = template.render(severity=combo.severity, symptoms=listed, m=cfg.statements_per_style,
+                                               styles=styles_block(styles), shape=answer_shape(styles))  # fmt: skip
+                    request = ChatRequest(messages=messages, temperature=cfg.temperature, max_tokens=cfg.max_tokens,
+                                          json_schema=schema.model_json_schema(), schema_name="statements")  # fmt: skip
+                else:
+                    pool = [e for s in shuffled for e in tax.symptom(s).examples.get(style.name, [])] or ["-"]
+                    ex1, ex2 = ctx.rng("compose", "examples", i, style.name, j).sample(pool * 2, 2)
+                    messages = template.render(style_description=style.description, severity=combo.severity,
+                                               symptoms=listed, example1=ex1, example2=ex2)  # fmt: skip
+                    request = ChatRequest(messages=messages, temperature=cfg.temperature, max_tokens=128)
+                tasks.append(Task(f"compose|{i}|{style and style.name}|{j}", request, schema if batch else None,
+                                  sample=j, template=template.hash))  # fmt: skip
+                meta.append((combo, style and style.name))
+    rows: list[Post] = []
+    for (combo, style), result in zip(meta, ctx.engine.run_sync(tasks, label="compose"), strict=True):
+        rows += rows_from_result(ctx, result, "compose", styles, cfg.statements_per_style, style,
+                                 symptoms=list(combo.symptoms), severity=combo.severity)  # fmt: skip
+    return rows, combos, notes

@@ -1,0 +1,150 @@
+"""The run config: what a user writes to describe a dataset. Every section validates with `extra="forbid"`.
+
+Each stage reads only its own sections; `stage_fingerprints` hashes exactly those (plus everything
+upstream), so a rerun can tell the user which finished stages a config change would invalidate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, PositiveInt, model_validator
+
+from synsym.core.config import BackendConfig, StrictModel, load_config
+
+STAGES = ("expand", "generate", "compose", "judge", "export")
+
+
+class Style(StrictModel):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_\-]*$")
+    description: str = Field(min_length=1, description="how posts in this style read; goes into prompts")
+
+
+DEFAULT_STYLES = [
+    Style(name="clinical", description="precise, symptom-descriptive wording, as a patient would put it to a "
+                                      "clinician; plain first person, no slang"),  # fmt: skip
+    Style(name="colloquial", description="casual social-media voice: everyday words, contractions, the way "
+                                        "people write on Reddit; no clinical terms"),  # fmt: skip
+]
+
+
+class ExpandConfig(StrictModel):
+    method: Literal["llm", "seeds"] = Field(
+        "llm", description="llm: ask the model; seeds: use the taxonomy's seed descriptions as sub-concepts"
+    )
+    n_subconcepts: PositiveInt = Field(20, description="at least this many sub-concepts per symptom")
+    max_tokens: PositiveInt = 2048
+    temperature: float = Field(0.7, ge=0, le=2)
+
+
+class GenerateConfig(StrictModel):
+    calls: PositiveInt = Field(4, description="k: calls per (symptom or sub-concept)")
+    statements_per_style: PositiveInt = Field(5, description="m: statements per style per call")
+    statements_per_call: PositiveInt | None = Field(
+        None, description="None: all m statements of every style in one structured call (capable models); "
+                          "1: one few-shot, plain-text statement per call (small local models)"
+    )  # fmt: skip
+    include_symptom: bool = Field(True, description="also generate for each symptom itself, not only sub-concepts")
+    max_subconcepts: PositiveInt | None = Field(None, description="use at most this many sub-concepts per symptom")
+    temperature: float = Field(0.9, ge=0, le=2)
+    max_tokens: PositiveInt = 1024
+
+    @model_validator(mode="after")
+    def _per_call(self) -> GenerateConfig:
+        if self.statements_per_call not in (None, 1):
+            raise ValueError("statements_per_call must be 1 (plain text) or left unset (all in one call)")
+        return self
+
+
+class ComposeConfig(StrictModel):
+    source: Literal["prior", "llm"] = "prior"
+    n_combinations: int = Field(590, ge=0)
+    statements_per_style: PositiveInt = 5
+    min_symptoms: int = Field(2, ge=2)
+    max_symptoms: int = Field(5, ge=2)
+    temperature: float = Field(0.9, ge=0, le=2)
+    max_tokens: PositiveInt = 1536
+
+
+class JudgeConfig(StrictModel):
+    method: Literal["llm", "embedding", "both", "none"] = "llm"
+    backend: BackendConfig | None = Field(None, description="the judge's own backend; default: the generator's")
+    threshold: float = Field(4.0, ge=0, le=5, description="LLM score (0-5) every target symptom must reach")
+    embedding_threshold: float = Field(2.0, ge=0, le=5, description="embedding score (0-5) to keep a post")
+    max_tokens: PositiveInt = 512
+
+
+class DedupConfig(StrictModel):
+    near_threshold: float = Field(0.8, gt=0, le=1, description="MinHash Jaccard at or above which posts are near duplicates")
+    num_perm: PositiveInt = 128
+
+
+class ExportConfig(StrictModel):
+    formats: list[Literal["parquet", "jsonl", "csv", "hf"]] = Field(default_factory=lambda: ["parquet"])
+    label_spaces: list[str] | None = Field(None, description="default: every label space of the taxonomy")
+
+
+class RunConfig(StrictModel):
+    seed: int = 0
+    taxonomy: str = Field("depression-14", description="built-in name or a YAML file")
+    prior: str = Field("depression-14", description="co-occurrence prior: built-in name or a YAML file")
+    backend: BackendConfig = Field(default_factory=BackendConfig)
+    styles: list[Style] = Field(default_factory=lambda: list(DEFAULT_STYLES), min_length=1)
+    cache: str | None = Field(None, description="response cache file; default RUN_DIR/cache.sqlite")
+    max_cost: float | None = Field(None, ge=0, description="stop before spending more than this")
+    expand: ExpandConfig = Field(default_factory=ExpandConfig)
+    generate: GenerateConfig = Field(default_factory=GenerateConfig)
+    compose: ComposeConfig = Field(default_factory=ComposeConfig)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
+
+    @model_validator(mode="after")
+    def _styles_unique(self) -> RunConfig:
+        names = [s.name for s in self.styles]
+        if len(set(names)) != len(names):
+            raise ValueError(f"styles: names must be unique, got {names}")
+        if self.compose.min_symptoms > self.compose.max_symptoms:
+            raise ValueError("compose.min_symptoms must not exceed compose.max_symptoms")
+        return self
+
+    def judge_backend(self) -> BackendConfig:
+        return self.judge.backend or self.backend
+
+    def public_dict(self) -> dict[str, Any]:
+        """The resolved config for the manifest and card. Holds env-var names only, never their values."""
+        return self.model_dump(mode="json")
+
+
+def load_run_config(path: Path | None, overrides: list[str] | None = None) -> RunConfig:
+    return load_config(RunConfig, path, overrides)
+
+
+# What each stage's output depends on: its own config sections, and the stages it reads.
+_STAGE_INPUTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "expand": (("seed", "taxonomy", "backend", "expand"), ()),
+    "generate": (("seed", "taxonomy", "backend", "styles", "generate"), ("expand",)),
+    "compose": (("seed", "taxonomy", "backend", "styles", "prior", "compose"), ()),
+    "judge": (("judge", "dedup"), ("expand", "generate", "compose")),
+    "export": (("export",), ("judge",)),
+}
+# Settings that change how requests are sent, never what is answered: not part of a fingerprint.
+_TRANSPORT = ("max_concurrency", "requests_per_minute", "tokens_per_minute", "timeout_s", "max_retries",
+              "prices", "headers", "query", "api_key_env", "api_key_header", "http_client", "n_threads")  # fmt: skip
+
+
+def stage_fingerprints(config: RunConfig) -> dict[str, str]:
+    """One versioned hash per stage over its config sections and the fingerprints of the stages it reads."""
+    data = config.model_dump(mode="json")
+    for backend in (data["backend"], data["judge"].get("backend") or {}):
+        for key in _TRANSPORT:
+            backend.pop(key, None)
+    prints: dict[str, str] = {}
+    for stage in STAGES:
+        sections, upstream = _STAGE_INPUTS[stage]
+        part = {"v": 1, **{key: data[key] for key in sections}, **{f"<{u}>": prints[u] for u in upstream}}
+        prints[stage] = hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()[:16]
+    return prints

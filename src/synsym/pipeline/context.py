@@ -1,0 +1,46 @@
+"""What every stage gets: the validated config, the taxonomy, the engines, and where to write."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from synsym.core.taxonomy import Taxonomy
+from synsym.engine.engine import Engine, Result
+from synsym.pipeline.config import RunConfig
+from synsym.pipeline.records import Post, new_post, post_id
+
+
+@dataclass
+class StageContext:
+    config: RunConfig
+    taxonomy: Taxonomy
+    engine: Engine  # the generator
+    judge_engine: Engine
+    run_dir: Path
+
+    def rng(self, *parts: object) -> random.Random:
+        """A generator seeded by the run seed and a stable label: the same draw on every rerun."""
+        return random.Random(":".join(str(p) for p in (self.config.seed, *parts)))
+
+    def provenance(self, result: Result) -> dict[str, Any]:
+        identity = self.engine.backend.identity()
+        return {
+            "backend": str(identity.get("backend")),
+            "model": str(identity.get("model")),
+            "template": result.task.template,
+            "request_key": result.key,
+        }
+
+    def failed_post(self, result: Result, stage: str, reason: str | None = None, **fields: Any) -> Post:
+        """A request that ended without a usable answer, kept as a dropped row with its reason."""
+        return new_post(
+            id=post_id(result.key, -1, ""),
+            text=result.text or "",
+            stage=stage,
+            drop_reason=reason or f"request_failed: {result.failure}: {result.error}",
+            **self.provenance(result),
+            **fields,
+        )

@@ -1,0 +1,69 @@
+"""Stage 2, generate: single-symptom statements for every symptom and sub-concept, in every style.
+
+Two modes (`generate.statements_per_call`): capable models answer one structured call with m
+statements per style; small local models write one plain-text post per call from a few-shot prompt
+built from the taxonomy's example posts, which is what a 135M model can do well.
+"""
+
+from __future__ import annotations
+
+from synsym.backends.base import ChatRequest
+from synsym.engine.engine import Task
+from synsym.pipeline.context import StageContext
+from synsym.pipeline.expand import Subconcepts
+from synsym.pipeline.prompts import load_template
+from synsym.pipeline.records import Post
+from synsym.pipeline.statements import answer_shape, rows_from_result, statements_model, styles_block
+
+
+def generation_items(ctx: StageContext, subconcepts: Subconcepts) -> list[tuple[str, str | None]]:
+    """(symptom, sub-concept or None for the symptom itself), in taxonomy order."""
+    cfg = ctx.config.generate
+    items: list[tuple[str, str | None]] = []
+    for name in ctx.taxonomy.names:
+        if cfg.include_symptom:
+            items.append((name, None))
+        items += [(name, sub) for sub in subconcepts.get(name, [])[: cfg.max_subconcepts]]
+    return items
+
+
+def run_generate(ctx: StageContext, subconcepts: Subconcepts) -> list[Post]:
+    cfg, styles = ctx.config.generate, ctx.config.styles
+    items = generation_items(ctx, subconcepts)
+    tasks: list[Task] = []
+    meta: list[tuple[str, str | None, str | None]] = []  # (symptom, sub-concept, style for plain mode)
+    if cfg.statements_per_call is None:
+        template = load_template("generate")
+        schema = statements_model(styles, cfg.statements_per_style)
+        for symptom, sub in items:
+            definition = ctx.taxonomy.symptom(symptom).definition
+            messages = template.render(
+                symptom=symptom, definition=definition, subconcept=sub or definition,
+                m=cfg.statements_per_style, styles=styles_block(styles), shape=answer_shape(styles),
+            )  # fmt: skip
+            for call in range(cfg.calls):
+                request = ChatRequest(messages=messages, temperature=cfg.temperature, max_tokens=cfg.max_tokens,
+                                      json_schema=schema.model_json_schema(), schema_name="statements")  # fmt: skip
+                tasks.append(Task(f"{symptom}|{sub}|{call}", request, schema, sample=call, template=template.hash))
+                meta.append((symptom, sub, None))
+    else:
+        template = load_template("generate_single")
+        for symptom, sub in items:
+            s = ctx.taxonomy.symptom(symptom)
+            for style in styles:
+                examples = s.examples.get(style.name) or [e for v in s.examples.values() for e in v] or s.seeds
+                for j in range(cfg.calls * cfg.statements_per_style):
+                    ex1, ex2 = ctx.rng("generate", symptom, sub, style.name, j).sample(examples * 2, 2)
+                    messages = template.render(
+                        style_description=style.description, symptom_phrase=symptom.replace("_", " ").lower(),
+                        definition=s.definition, subconcept=sub or s.definition, example1=ex1, example2=ex2,
+                    )  # fmt: skip
+                    request = ChatRequest(messages=messages, temperature=cfg.temperature,
+                                          max_tokens=min(cfg.max_tokens, 96))  # one or two sentences
+                    tasks.append(Task(f"{symptom}|{sub}|{style.name}|{j}", request, sample=j, template=template.hash))
+                    meta.append((symptom, sub, style.name))
+    rows: list[Post] = []
+    for (symptom, sub, style), result in zip(meta, ctx.engine.run_sync(tasks, label="generate"), strict=True):
+        rows += rows_from_result(ctx, result, "generate", styles, cfg.statements_per_style, style,
+                                 symptoms=[symptom], subconcept=sub)  # fmt: skip
+    return rows

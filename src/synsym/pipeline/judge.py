@@ -1,0 +1,98 @@
+"""Stage 4, judge and filter: score every (post, target symptom) 0-5, drop what falls short, then drop
+exact and near duplicates. Scores stay on every row, kept or dropped, and every drop says why.
+
+`judge.method`: `llm` (a rubric prompt; the judge may be another backend), `embedding` (offline MiniLM
+margins, for runs without a capable model), `both` (embedding as a cheap pre-filter, then the LLM), `none`.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, create_model, model_validator
+
+from synsym.backends.base import ChatRequest
+from synsym.engine.engine import Task
+from synsym.pipeline.context import StageContext
+from synsym.pipeline.expand import Subconcepts
+from synsym.pipeline.prompts import bullet_list, load_template
+from synsym.pipeline.records import Post
+
+
+class SymptomScore(BaseModel):
+    symptom: str
+    score: int = Field(ge=0, le=5)
+
+
+def _scores_model(targets: list[str]) -> type[BaseModel]:
+    """Scores for exactly the target symptoms: a missing or extra name is re-asked."""
+
+    def complete(self: BaseModel) -> BaseModel:
+        named = [s.symptom for s in self.scores]  # type: ignore[attr-defined]
+        if sorted(named) != sorted(targets):
+            raise ValueError(f"give exactly one score for each of {targets}, got {named}")
+        return self
+
+    return create_model(
+        "JudgeScores", scores=(list[SymptomScore], Field(min_length=1)),
+        __validators__={"complete": model_validator(mode="after")(complete)},  # type: ignore[dict-item]
+    )  # fmt: skip
+
+
+def llm_scores(ctx: StageContext, rows: list[Post]) -> list[dict[str, float] | str]:
+    """Per row: the scores, or the failure reason when the judge gave none."""
+    template = load_template("judge")
+    cfg = ctx.config.judge
+    tasks = []
+    for row in rows:
+        schema = _scores_model(row["symptoms"])
+        listed = bullet_list([f"{s}: {ctx.taxonomy.symptom(s).definition}" for s in row["symptoms"]])
+        request = ChatRequest(messages=template.render(post=row["text"], symptoms=listed), temperature=0.0,
+                              max_tokens=cfg.max_tokens, json_schema=schema.model_json_schema(),
+                              schema_name="judge_scores")  # fmt: skip
+        tasks.append(Task(f"judge|{row['id']}", request, schema, template=template.hash))
+    out: list[dict[str, float] | str] = []
+    for result in ctx.judge_engine.run_sync(tasks, label="judge"):
+        if result.ok:
+            out.append({s.symptom: float(s.score) for s in result.value.scores})  # type: ignore[union-attr]
+        else:
+            out.append(f"judge_failed: {result.failure}: {result.error}")
+    return out
+
+
+def run_judge(ctx: StageContext, rows: list[Post], subconcepts: Subconcepts) -> tuple[list[Post], list[Post]]:
+    """Return (kept, dropped) in input order; dropped rows carry `drop_reason`."""
+    cfg = ctx.config.judge
+    kept, dropped = [], []
+    if cfg.method in ("embedding", "both"):
+        from synsym.pipeline.judge_embedding import EmbeddingJudge
+
+        judge = EmbeddingJudge(ctx.taxonomy, subconcepts)
+        scores = judge.score([r["text"] for r in rows], [r["symptoms"] for r in rows])
+        rows = [{**r, "judge_scores": s, "judge_method": "embedding"} for r, s in zip(rows, scores, strict=True)]  # type: ignore[misc]
+        for row in rows:
+            low = _below(row["judge_scores"], cfg.embedding_threshold)
+            if low:
+                dropped.append({**row, "drop_reason": f"embedding_judge: {low}"})  # type: ignore[typeddict-item]
+            else:
+                kept.append(row)
+        rows, kept = kept, []
+    if cfg.method in ("llm", "both"):
+        method = "both" if cfg.method == "both" else "llm"
+        for row, scores in zip(rows, llm_scores(ctx, rows), strict=True):
+            if isinstance(scores, str):
+                dropped.append({**row, "judge_method": method, "drop_reason": scores})  # type: ignore[typeddict-item]
+                continue
+            prior = {f"embedding:{k}": v for k, v in row["judge_scores"].items()}
+            row = {**row, "judge_scores": {**prior, **scores}, "judge_method": method}  # type: ignore[assignment]
+            low = _below(scores, cfg.threshold)
+            if low:
+                dropped.append({**row, "drop_reason": f"llm_judge: {low}"})  # type: ignore[typeddict-item]
+            else:
+                kept.append(row)
+        rows = kept
+    return rows, dropped
+
+
+def _below(scores: dict[str, float], threshold: float) -> str:
+    """`Sleep_disturbance 2 < 4; ...` for every target under the threshold, or '' when none is."""
+    low = [f"{name} {score:g} < {threshold:g}" for name, score in scores.items() if score < threshold]
+    return "; ".join(low)

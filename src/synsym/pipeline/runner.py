@@ -1,0 +1,221 @@
+"""The run: stages in order inside one run directory, resumable at any point.
+
+Every stage's output is written atomically and recorded in `state.json` with the stage's config
+fingerprint. A rerun with the same config skips finished stages and answers the rest from the response
+cache, so a run killed at any moment resumes without losing, duplicating or paying twice, and ends with
+the same dataset, row for row. A rerun whose config changed a finished stage stops and says which.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import platform
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, TypeVar
+
+from synsym import __version__
+from synsym.backends.base import create_backend
+from synsym.core.errors import BudgetExceeded, InputError
+from synsym.core.taxonomy import load_taxonomy
+from synsym.engine.cache import ResponseCache
+from synsym.engine.engine import Engine
+from synsym.pipeline.atomic import read_jsonl, write_json, write_jsonl
+from synsym.pipeline.compose import run_compose
+from synsym.pipeline.config import STAGES, RunConfig, stage_fingerprints
+from synsym.pipeline.context import StageContext
+from synsym.pipeline.dedup import deduplicate
+from synsym.pipeline.expand import load_subconcepts, run_expand, write_subconcepts
+from synsym.pipeline.generate import run_generate
+from synsym.pipeline.judge import run_judge
+from synsym.pipeline.records import Post
+
+T = TypeVar("T")
+_PACKAGES = ("pydantic", "aiohttp", "openai", "llama_cpp_python", "pyarrow", "datasketch", "torch",
+             "transformers", "sentence-transformers")  # fmt: skip
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    files: dict[str, Path]
+    counts: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+class RunState:
+    """`state.json`: which stages finished, with which fingerprint."""
+
+    def __init__(self, run_dir: Path, fingerprints: dict[str, str]) -> None:
+        self.path = run_dir / "state.json"
+        self.fingerprints = fingerprints
+        self.done: dict[str, str] = json.loads(self.path.read_text())["done"] if self.path.exists() else {}
+
+    def changed(self) -> list[str]:
+        return [s for s in STAGES if s in self.done and self.done[s] != self.fingerprints[s]]
+
+    def forget(self, stages: list[str]) -> None:
+        for stage in stages:
+            self.done.pop(stage, None)
+        write_json(self.path, {"done": self.done})
+
+    def is_done(self, stage: str) -> bool:
+        return self.done.get(stage) == self.fingerprints[stage]
+
+    def mark(self, stage: str) -> None:
+        self.done[stage] = self.fingerprints[stage]
+        write_json(self.path, {"done": self.done})
+
+
+@contextmanager
+def _exclusive(run_dir: Path) -> Iterator[None]:
+    """One process per run directory; the lock dies with the process, so a killed run never blocks a resume."""
+    with (run_dir / ".lock").open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(f"{run_dir} is in use by another synsym process; wait for it or use another --out") from None
+        yield
+
+
+def run_pipeline(
+    config: RunConfig, run_dir: Path, *, subconcepts_file: Path | None = None, restart: bool = False,
+    progress: bool | None = None,
+) -> RunResult:  # fmt: skip
+    """Run (or resume) every stage of `config` in `run_dir`."""
+    start = time.time()
+    taxonomy = load_taxonomy(config.taxonomy)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fingerprints = stage_fingerprints(config)
+    if subconcepts_file is not None:  # a reviewed file replaces the expand stage: part of its fingerprint
+        fingerprints = {**fingerprints, "expand": "file:" + _digest(subconcepts_file.read_bytes())}
+    with _exclusive(run_dir):
+        state = RunState(run_dir, fingerprints)
+        changed = state.changed()
+        if changed and not restart:
+            raise InputError(
+                f"{run_dir} was made with a different config: the {', '.join(changed)} stage(s) would change. "
+                "Use a new --out, or pass --restart to redo them (answers already paid for come from the cache)."
+            )
+        state.forget([s for s in STAGES if s in changed or any(c in changed for c in _downstream(s))])
+        cache = ResponseCache(config.cache or run_dir / "cache.sqlite")
+        try:
+            return _run_stages(config, run_dir, state, cache, taxonomy, subconcepts_file, progress, start)
+        finally:
+            cache.close()
+
+
+def _run_stages(config: RunConfig, run_dir: Path, state: RunState, cache: ResponseCache, taxonomy: Any,
+                subconcepts_file: Path | None, progress: bool | None, start: float) -> RunResult:  # fmt: skip
+    engine = Engine(create_backend(config.backend), cache, max_cost=config.max_cost, progress=progress)
+    judge_engine = engine
+    if config.judge.backend is not None and config.judge.method in ("llm", "both"):
+        judge_engine = Engine(create_backend(config.judge.backend), cache, max_cost=config.max_cost, progress=progress)
+    ctx = StageContext(config, taxonomy, engine, judge_engine, run_dir)
+    stages_dir = run_dir / "stages"
+    notes: list[str] = []
+
+    def stage(name: str, path: Path, compute: Callable[[], T], save: Callable[[Path, T], None],
+              load: Callable[[Path], T]) -> T:  # fmt: skip
+        if state.is_done(name) and path.exists():
+            return load(path)
+        value = compute()
+        for e in {id(engine): engine, id(judge_engine): judge_engine}.values():
+            if e.budget.exhausted:
+                raise BudgetExceeded(f"stopped in the {name} stage before exceeding max_cost {config.max_cost}; "
+                                     "rerun with a larger --max-cost to resume (nothing paid for is lost)")  # fmt: skip
+        save(path, value)
+        state.mark(name)
+        return value
+
+    def expand() -> dict[str, list[str]]:
+        if subconcepts_file is not None:
+            return load_subconcepts(subconcepts_file, taxonomy)
+        subconcepts, expand_notes = run_expand(ctx)
+        notes.extend(expand_notes)
+        return subconcepts
+
+    subconcepts = stage("expand", run_dir / "subconcepts.yaml", expand, write_subconcepts,
+                        lambda p: load_subconcepts(p, taxonomy))  # fmt: skip
+    generated = stage("generate", stages_dir / "generate.jsonl", lambda: run_generate(ctx, subconcepts),
+                      write_jsonl, read_jsonl)  # type: ignore[arg-type]  # fmt: skip
+
+    def compose() -> list[dict[str, Any]]:
+        rows, combos, compose_notes = run_compose(ctx)
+        notes.extend(compose_notes)
+        return [{"combinations": [c.to_dict() for c in combos]}, *rows]  # type: ignore[list-item]
+
+    composed = stage("compose", stages_dir / "compose.jsonl", compose, write_jsonl, read_jsonl)[1:]
+    candidates = [r for r in [*generated, *composed] if r["drop_reason"] is None]
+    failed = [r for r in [*generated, *composed] if r["drop_reason"] is not None]
+
+    def judge() -> list[dict[str, Any]]:
+        kept, dropped = run_judge(ctx, candidates, subconcepts)  # type: ignore[arg-type]
+        kept, duplicates = deduplicate(kept, config.dedup.near_threshold, config.dedup.num_perm, seed=config.seed)
+        return [*kept, *failed, *dropped, *duplicates]  # type: ignore[list-item]
+
+    judged = stage("judge", stages_dir / "judge.jsonl", judge, write_jsonl, read_jsonl)
+    kept = [r for r in judged if r["drop_reason"] is None]
+    dropped = [r for r in judged if r["drop_reason"] is not None]
+    counts = _counts(generated, composed, kept, dropped)
+    manifest = {
+        "synsym_version": __version__, "python": platform.python_version(), "packages": _versions(),
+        "config": config.public_dict(), "seed": config.seed, "fingerprints": state.fingerprints,
+        "counts": counts, "usage": {"generator": engine.meter.as_dict(), "judge": judge_engine.meter.as_dict()},
+        "wall_seconds": round(time.time() - start, 1), "notes": notes,
+    }  # fmt: skip
+    from synsym.pipeline.card import CardInfo
+    from synsym.pipeline.export import write_dataset
+
+    card = CardInfo(
+        recipe=config.public_dict(), generated=counts["generated"] + counts["composed"],
+        judged=len(kept) + len(dropped) - sum(counts["failed_by_class"].values()),
+        failed=counts["failed_by_class"], seed=config.seed, taxonomy_name=taxonomy.name,
+        taxonomy_version=taxonomy.version,
+    )  # fmt: skip
+    files = write_dataset(run_dir, kept, dropped, taxonomy, formats=config.export.formats,  # type: ignore[arg-type]
+                          label_spaces=config.export.label_spaces, manifest=manifest, card=card)  # fmt: skip
+    state.mark("export")
+    return RunResult(run_dir, files, counts, notes)
+
+
+def _counts(generated: list[Any], composed: list[Any], kept: list[Post], dropped: list[Post]) -> dict[str, Any]:
+    reasons = Counter(re.match(r"[a-z_]*", str(r["drop_reason"])).group() for r in dropped)  # type: ignore[union-attr]
+    failures = Counter(str(r["drop_reason"]).split(":")[1].strip() for r in dropped
+                       if str(r["drop_reason"]).startswith("request_failed"))  # fmt: skip
+    return {
+        "generated": len(generated), "composed": len(composed), "failed_by_class": dict(failures),
+        "dropped_by_reason": dict(reasons), "kept": len(kept),
+        "kept_single": sum(len(r["symptoms"]) == 1 for r in kept),
+        "kept_multi": sum(len(r["symptoms"]) > 1 for r in kept),
+    }  # fmt: skip
+
+
+def _downstream(stage: str) -> list[str]:
+    """Stages whose output `stage` reads (directly or not)."""
+    reads = {"generate": ["expand"], "judge": ["expand", "generate", "compose"], "export": ["expand", "generate",
+             "compose", "judge"]}  # fmt: skip
+    return reads.get(stage, [])
+
+
+def _versions() -> dict[str, str]:
+    found = {}
+    for name in _PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def _digest(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()[:16]

@@ -1,0 +1,68 @@
+"""What generate and compose share: the structured answer (statements per style), the plain-text
+cleanup for small models, and turning answers into rows."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StringConstraints, create_model
+
+from synsym.engine.engine import Result
+from synsym.pipeline.config import Style
+from synsym.pipeline.context import StageContext
+from synsym.pipeline.records import Post, new_post, post_id
+
+Statement = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=600)]
+_LABEL = re.compile(r"^(post|answer|example|new post)\s*:\s*", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def statements_model(styles: list[Style], m: int) -> type[BaseModel]:
+    """`{style: [m statements]}` for every style: one schema, so one call answers all styles."""
+    fields: dict[str, Any] = {
+        s.name: (list[Statement], Field(min_length=m, max_length=2 * m))
+        for s in styles
+    }
+    return create_model("Statements", **fields)
+
+
+def answer_shape(styles: list[Style]) -> str:
+    return ", ".join(f'"{s.name}": ["...", ...]' for s in styles)
+
+
+def styles_block(styles: list[Style]) -> str:
+    return "\n".join(f"- {s.name}: {s.description}" for s in styles)
+
+
+def clean_plain(text: str, max_sentences: int = 3) -> str | None:
+    """A small model's one-post answer, reduced to the post: first paragraph, no label, no quotes."""
+    text = text.strip().split("\n\n")[0].strip()
+    text = _LABEL.sub("", text).strip().strip('"').strip("“”").strip()
+    text = " ".join(_SENTENCE_END.split(text)[:max_sentences])
+    return text if len(text.split()) >= 4 else None
+
+
+def rows_from_result(
+    ctx: StageContext, result: Result, stage: str, styles: list[Style], m: int, single_style: str | None = None,
+    **fields: Any,
+) -> list[Post]:  # fmt: skip
+    """Rows for every statement in one answer (or a dropped row saying why there are none)."""
+    if not result.ok:
+        return [ctx.failed_post(result, stage, None, style=single_style or "", **fields)]
+    prov = ctx.provenance(result)
+    if single_style is not None:
+        text = clean_plain(result.text or "")
+        if text is None:
+            reason = "unusable_output: the answer held no post of at least 4 words"
+            return [ctx.failed_post(result, stage, reason, style=single_style, **fields)]
+        return [new_post(id=post_id(result.key, 0, text), text=text, style=single_style, stage=stage, **prov, **fields)]
+    rows = []
+    for s in styles:
+        for text in getattr(result.value, s.name)[:m]:
+            text = " ".join(text.split())
+            rows.append(new_post(id=post_id(result.key, len(rows), text), text=text, style=s.name, stage=stage,
+                                 **prov, **fields))  # fmt: skip
+    return rows
