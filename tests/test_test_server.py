@@ -36,11 +36,11 @@ def body(prompt: str = "Symptom: fatigue", schema: type[BaseModel] | None = None
     return out
 
 
-async def _post_all(url: str, bodies: list[dict[str, Any]], parallel: bool) -> list[tuple[int, Any, str]]:
+async def _post_all(url: str, bodies: list[Any], parallel: bool) -> list[tuple[int, Any, str]]:
     timeout = aiohttp.ClientTimeout(total=10)
     async with aiohttp.ClientSession(timeout=timeout) as session:
 
-        async def one(b: dict[str, Any]) -> tuple[int, Any, str]:
+        async def one(b: Any) -> tuple[int, Any, str]:
             async with session.post(url + "/chat/completions", json=b) as r:
                 return r.status, r.headers, await r.text()
 
@@ -49,7 +49,7 @@ async def _post_all(url: str, bodies: list[dict[str, Any]], parallel: bool) -> l
         return [await one(b) for b in bodies]
 
 
-def post(url: str, *bodies: dict[str, Any], parallel: bool = False) -> list[tuple[int, Any, str]]:
+def post(url: str, *bodies: Any, parallel: bool = False) -> list[tuple[int, Any, str]]:
     return asyncio.run(_post_all(url, list(bodies), parallel))
 
 
@@ -153,10 +153,14 @@ def test_max_tokens_truncates_with_length() -> None:
     assert choice["finish_reason"] == "length" and len(choice["message"]["content"]) <= 20
 
 
-def test_bad_requests_are_400() -> None:
+def test_bad_requests_are_400_and_n_gives_several_choices() -> None:
     with TestServer() as server:
-        (s1, _, _), (s2, _, _) = post(server.url, {"model": "m"}, body("x", stream=True))
-        assert s1 == s2 == 400
+        results = post(server.url, {"model": "m"}, body("x", stream=True), body("x", n="many"), [1])
+        assert [status for status, _, _ in results] == [400] * 4
+        [(_, _, text)] = post(server.url, body("Symptom: fatigue", n=3))
+        choices = json.loads(text)["choices"]
+        assert [c["index"] for c in choices] == [0, 1, 2]
+        assert len({c["message"]["content"] for c in choices}) == 3
     with pytest.raises(ValueError, match="unknown fault"):
         ServerConfig(script=["418"])
 

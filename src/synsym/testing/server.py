@@ -180,8 +180,10 @@ async def _chat(request: web.Request) -> web.Response:
         messages = body["messages"]
         if not isinstance(messages, list):
             raise TypeError("messages must be a list")
-    except (ValueError, KeyError, TypeError) as exc:
-        return _error(400, f"invalid request body: {exc}", "invalid_request_error")
+        n = max(1, min(int(body.get("n") or 1), 16))
+        max_chars = 4 * int(body.get("max_completion_tokens") or body.get("max_tokens") or 0)
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        return _error(400, f"invalid request body: {exc!r}", "invalid_request_error")
     if body.get("stream"):
         return _error(400, "streaming is not supported by the synsym test server", "invalid_request_error")
     fault = state.pick_fault()
@@ -214,16 +216,12 @@ async def _chat(request: web.Request) -> web.Response:
         return _error(500, "Internal server error.", "server_error")
     if fault == "malformed":
         state.faults[fault] += 1
-        return web.Response(
-            text='{"id": "chatcmpl-broken", "choices": [{"message": {"content": "{', content_type=_JSON
-        )
+        return web.Response(text=_MALFORMED, content_type=_JSON)
 
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
     digest = hashlib.blake2b(canonical, digest_size=8, key=state.seed_bytes[:64]).digest()
     rng = random.Random(int.from_bytes(digest, "big"))
     prompt = _prompt_of(messages)
-    n = max(1, min(int(body.get("n") or 1), 16))
-    max_chars = 4 * int(body.get("max_completion_tokens") or body.get("max_tokens") or 0)
     choices = []
     completion_chars = 0
     for i in range(n):
