@@ -1,0 +1,256 @@
+"""The dataset card (`README.md` of an exported dataset): what the data is, how it was made, what it may
+and may not be used for, and where to get help.
+
+The card travels with the data wherever it is copied or uploaded, so it states the limits of synthetic
+symptom data plainly and carries a crisis-resources statement: the posts describe depression and
+suicidal ideation. Counts in it are computed from the rows themselves, never copied from elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from synsym.core.taxonomy import Taxonomy
+from synsym.pipeline.records import Post
+
+PAPER = (
+    'Kang et al., "SynSym: A Synthetic Data Generation Framework for Psychiatric Symptom '
+    'Identification", KDD 2026, arXiv:2603.21529'
+)
+BIBTEX = """@inproceedings{kang2026synsym,
+  title         = {SynSym: A Synthetic Data Generation Framework for Psychiatric Symptom Identification},
+  author        = {Kang and others},
+  booktitle     = {Proceedings of the ACM SIGKDD Conference on Knowledge Discovery and Data Mining (KDD)},
+  year          = {2026},
+  eprint        = {2603.21529},
+  archivePrefix = {arXiv}
+}"""
+
+CRISIS = """## Content warning and crisis resources
+
+This dataset contains first-person text describing symptoms of depression, including hopelessness,
+self-harm-related thoughts and suicidal ideation. If you or someone you know is struggling, please
+contact local emergency services or a crisis line: for example the **988 Suicide & Crisis Lifeline**
+(call or text 988) in the US, **Samaritans** (116 123) in the UK and Ireland, or find a helpline in
+other countries at **https://findahelpline.com**."""
+
+INTENDED_USE = """## Intended use
+
+- Research on symptom-level identification of psychiatric symptoms in text: training and evaluating
+  classifiers, data-augmentation studies, and comparisons with real annotated data.
+- Method development for synthetic-data pipelines (the SynSym recipe and its variants).
+
+## Out-of-scope use
+
+- **Not for diagnosis, screening or assessment of any individual**, and not as a substitute for a
+  clinician. A classifier trained on this data must not be used to make decisions about a person.
+- Not for estimating the prevalence of symptoms or conditions in any population: the label
+  distribution below reflects the generation recipe, not the world.
+
+## Limitations
+
+- **Synthetic, not clinical data.** Every post was written by a language model. None comes from a
+  real person, and the posts are shorter, cleaner and more explicit than real social-media text.
+- **Labels are generation targets, not clinician annotations.** A post is labelled with the symptoms
+  it was asked to express; a judge (an LLM and/or an embedding model, see `judge_method`) checked that
+  the post expresses them clearly enough to keep. Neither is a clinician, and a post may express a
+  symptom it is not labelled with, or express a labelled one weakly.
+- **Model biases.** The posts may carry the generating model's biases and stereotypes about mental
+  illness, language, culture, gender and age, and its blind spots about how people actually talk
+  about their symptoms.
+- **Coverage.** Only the symptoms, sub-concepts, styles and combinations listed in the recipe are
+  represented; label spaces other than the taxonomy's own are projections of it (see the taxonomy),
+  and a projection can merge symptoms or drop those with no counterpart."""
+
+
+@dataclass(frozen=True)
+class CardInfo:
+    """What the card needs beyond the rows: provenance and the funnel counts only the runner knows.
+
+    `recipe` is the resolved config summary (stages, sizes, backend and model names), already stripped
+    of secrets. `failed` counts failed requests per engine failure class. Kept and dropped counts (by
+    reason) and the label distribution are computed from the rows, so they cannot disagree with them.
+    """
+
+    recipe: Mapping[str, Any]
+    generated: int
+    judged: int
+    failed: Mapping[str, int] = field(default_factory=dict)
+    seed: int | None = None
+    taxonomy_name: str | None = None  # default: the taxonomy passed to write_dataset
+    taxonomy_version: str | None = None
+    title: str | None = None
+    license: str | None = None  # the user's choice; None writes `unknown`
+    language: str = "en"
+
+
+def drop_class(reason: str | None) -> str:
+    """`llm_judge: Depressed_Mood=2.0` -> `llm_judge`: the funnel counts reasons by class, not detail."""
+    return (reason or "unknown").split(":", 1)[0].strip() or "unknown"
+
+
+def _pct(n: int, total: int) -> str:
+    return f"{100.0 * n / total:.1f}%" if total else "-"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _size_category(n: int) -> str:
+    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K")):
+        if n < limit:
+            return name
+    return "100K<n<1M" if n < 1_000_000 else "n>1M"
+
+
+def _header(info: CardInfo, taxonomy: Taxonomy, n_rows: int, title: str) -> str:
+    meta: dict[str, Any] = {
+        "license": info.license or "unknown",
+        "language": [info.language],
+        "pretty_name": title,
+        "task_categories": ["text-classification"],
+        "task_ids": ["multi-label-classification"],
+        "tags": ["synthetic", "mental-health", "psychiatric-symptoms", "synsym", taxonomy.name],
+        "size_categories": [_size_category(n_rows)],
+        "configs": [
+            {"config_name": "default", "data_files": [{"split": "train", "path": "dataset.parquet"}]}
+        ],
+    }
+    body = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1000)
+    note = "" if info.license else "# license: yours to choose before publishing (check the model's terms)\n"
+    return f"---\n{note}{body}---"
+
+
+def _funnel(info: CardInfo, kept: Sequence[Post], dropped: Sequence[Post]) -> str:
+    rows: list[tuple[str, int]] = [("posts generated", info.generated)]
+    rows += [(f"requests failed: {k}", v) for k, v in sorted(info.failed.items()) if v]
+    rows.append(("posts judged", info.judged))
+    reasons = Counter(drop_class(r.get("drop_reason")) for r in dropped)
+    rows += [(f"posts dropped: {k}", v) for k, v in sorted(reasons.items())]
+    rows += [("posts dropped (total)", len(dropped)), ("**posts kept**", len(kept))]
+    return _table(["step", "count"], [(k, f"{v:,}") for k, v in rows])
+
+
+def _composition(kept: Sequence[Post], styles: Sequence[str]) -> str:
+    total = len(kept)
+    style = Counter(r["style"] for r in kept)
+    sizes = Counter(len(r["symptoms"]) for r in kept)
+    stages = Counter(r["stage"] for r in kept)
+    rows: list[tuple[str, str, int, str]] = []
+    rows += [("style", s, style[s], _pct(style[s], total)) for s in styles]
+    rows += [("stage", s, n, _pct(n, total)) for s, n in sorted(stages.items())]
+    rows += [("symptoms per post", str(k), n, _pct(n, total)) for k, n in sorted(sizes.items())]
+    mean = sum(k * n for k, n in sizes.items()) / total if total else 0.0
+    return _table(["", "value", "posts", "share"], rows) + f"\n\nMean symptoms per post: {mean:.2f}."
+
+
+def _distribution(
+    space: str,
+    labels: Sequence[str],
+    matrix: Sequence[Sequence[int]],
+    kept: Sequence[Post],
+    styles: Sequence[str],
+) -> str:
+    total = len(kept)
+    per_style = {s: [0] * len(labels) for s in styles}
+    overall = [0] * len(labels)
+    empty = 0
+    for row, vec in zip(kept, matrix, strict=True):
+        if not any(vec):
+            empty += 1
+        for j, bit in enumerate(vec):
+            if bit:
+                overall[j] += 1
+                per_style[row["style"]][j] += 1
+    table = _table(
+        ["label", "posts", "share", *styles],
+        [
+            (lab, overall[j], _pct(overall[j], total), *(per_style[s][j] for s in styles))
+            for j, lab in enumerate(labels)
+        ],
+    )
+    note = f"\n\n{empty:,} of {total:,} posts have no label in `{space}`." if empty else ""
+    return f"### `labels_{space}`\n\n{table}{note}"
+
+
+def render_card(
+    info: CardInfo,
+    taxonomy: Taxonomy,
+    kept: Sequence[Post],
+    dropped: Sequence[Post],
+    labels: Mapping[str, Sequence[Sequence[int]]],
+    files: Sequence[str],
+) -> str:
+    """The card as Markdown with a YAML header. `labels` is space -> the kept rows' multi-hot vectors."""
+    tax_name = info.taxonomy_name or taxonomy.name
+    tax_version = info.taxonomy_version or taxonomy.version
+    title = info.title or f"SynSym synthetic symptom posts ({tax_name})"
+    styles = list(taxonomy.styles) + sorted({r["style"] for r in kept} - set(taxonomy.styles))
+    recipe = yaml.safe_dump(dict(info.recipe), sort_keys=False, allow_unicode=True, width=100).rstrip()
+    spaces = ", ".join(f"`{s}` ({len(taxonomy.space(s).labels)} labels)" for s in labels)
+    seed = "not recorded" if info.seed is None else str(info.seed)
+    parts = [
+        _header(info, taxonomy, len(kept), title),
+        f"# {title}",
+        f"{len(kept):,} synthetic, first-person, social-media-style posts, each labelled with the symptoms "
+        f"of the `{tax_name}` taxonomy (version {tax_version}) it was written to express, generated with "
+        f"`synsym` following the SynSym recipe ({PAPER}). "
+        f"Multi-hot labels are given in these label spaces: {spaces}.",
+        CRISIS,
+        "## How it was made",
+        "1. **expand**: each symptom was expanded by an LLM into fine-grained sub-concepts, keeping the "
+        "taxonomy's seed descriptions.\n"
+        "2. **generate**: for each symptom and sub-concept, the LLM wrote short first-person statements in "
+        f"each style ({', '.join(styles)}) that express that symptom and no other.\n"
+        "3. **compose**: multi-symptom posts were written for plausible combinations of 2-5 symptoms "
+        "drawn from a co-occurrence prior, each with a severity (mild, moderate, severe).\n"
+        "4. **judge and filter**: every (post, symptom) pair was scored 0-5 for how clearly the post "
+        "expresses the symptom; posts below the threshold and exact or near duplicates were dropped, "
+        "each with its reason (`dropped.parquet`).\n"
+        "5. **export**: this folder.",
+        f"Seed: {seed}. The recipe as run (resolved configuration, no secrets):",
+        f"```yaml\n{recipe}\n```",
+        "## Funnel",
+        _funnel(info, kept, dropped),
+        "## Composition",
+        _composition(kept, styles),
+        "## Label distribution",
+        "Counts of kept posts with each label on; a post with several symptoms counts once per label.",
+        *(_distribution(s, taxonomy.space(s).labels, m, kept, styles) for s, m in labels.items()),
+        "## Files and columns",
+        "Files: " + ", ".join(f"`{f}`" for f in files) + ".",
+        _table(
+            ["column", "type", "meaning"],
+            [
+                ("text", "string", "the post"),
+                ("style", "string", "the style it was written in"),
+                ("symptoms", "list<string>", "the symptoms it was written to express, in taxonomy order"),
+                ("labels_<space>", "list<int8>", "multi-hot labels, in the label space's order"),
+                ("id", "string", "stable row id"),
+                ("stage", "string", "generate (one symptom) or compose (several)"),
+                ("subconcept", "string?", "the sub-concept a single-symptom post was written for"),
+                ("severity", "string?", "the severity of a multi-symptom post"),
+                ("backend, model", "string", "what generated the post"),
+                ("template, request_key", "string", "prompt template hash and request cache key"),
+                ("judge_method", "string", "llm, embedding, both or none"),
+                (
+                    "judge_scores",
+                    "map<string,double>",
+                    "symptom -> 0-5 (`embedding:` prefix: the pre-filter's score); JSON text in hf/",
+                ),
+            ],
+        ),
+        INTENDED_USE,
+        "## Citation",
+        f"If you use this dataset, please cite the SynSym paper ({PAPER}):",
+        f"```bibtex\n{BIBTEX}\n```",
+    ]
+    return "\n\n".join(parts) + "\n"

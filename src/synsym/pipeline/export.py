@@ -1,0 +1,377 @@
+"""Export: the kept and dropped posts of a run as files a researcher can load anywhere.
+
+`write_dataset` writes `dataset.parquet` and `dropped.parquet` always; `dataset.jsonl`, `dataset.csv` (the
+SynSym paper's column layout) and `hf/` (a `datasets.DatasetDict`) on request; then the dataset card
+`README.md` and, last, `manifest.json`, whose file list carries each file's row count and SHA-256, so a
+manifest that matches the files marks a complete export. Every file is written under a temporary name in
+the same folder and moved into place with `os.replace`: a killed process leaves old files or new ones,
+never half-written ones (leftover temporaries are removed by the next export). Row order is kept exactly.
+
+Parquet schema (`dataset.parquet`; `dropped.parquet` adds `drop_reason`):
+`text`, `style`: string; `symptoms`: list<string> (taxonomy order); `labels_<space>`: list<int8>, one per
+label space, in the space's label order; `id`, `stage`, `subconcept`?, `severity`?, `backend`, `model`,
+`template`, `request_key`, `judge_method`: string (? = nullable); `judge_scores`: map<string, double>
+(symptom -> 0..5). The schema metadata key `synsym` holds JSON with the taxonomy and each space's labels.
+In `hf/` `judge_scores` is JSON text (the `datasets` library has no map type); `style` and `symptoms`
+are ClassLabel features; label columns are fixed-length int8 lists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from synsym.core.errors import InputError
+from synsym.core.taxonomy import Taxonomy, suggest
+from synsym.pipeline.card import CardInfo, render_card
+from synsym.pipeline.records import POST_COLUMNS, Post
+
+__all__ = ["EXPORT_FORMATS", "PAPER_CSV_COLUMNS", "CardInfo", "post_schema", "read_dataset", "write_dataset"]
+
+EXPORT_FORMATS = ("parquet", "jsonl", "csv", "hf")
+PAPER_CSV_COLUMNS = ("post", "type", "symptom", "description", "label")
+FORMAT_VERSION = 1
+PROVENANCE = ("id", "stage", "subconcept", "severity", "backend", "model", "template", "request_key")
+NULLABLE = frozenset({"subconcept", "severity"})
+SCORES = pa.map_(pa.string(), pa.float64())
+LABEL = pa.list_(pa.int8())
+
+
+def post_schema(taxonomy: Taxonomy, spaces: Sequence[str], *, dropped: bool = False) -> pa.Schema:
+    """The Parquet schema of an export: fixed, so an empty `dropped.parquet` is still fully typed."""
+
+    def field(name: str, kind: pa.DataType) -> pa.Field:
+        # kept rows are strict; dropped rows are diagnostics (failed requests may lack a field's value)
+        return pa.field(name, kind, nullable=(dropped and name != "id") or name in NULLABLE)
+
+    fields = [
+        field("text", pa.string()),
+        field("style", pa.string()),
+        field("symptoms", pa.list_(pa.string())),
+        *(field(f"labels_{s}", LABEL) for s in spaces),
+        *(field(c, pa.string()) for c in PROVENANCE),
+        field("judge_method", pa.string()),
+        field("judge_scores", SCORES),
+    ]
+    if dropped:
+        fields.append(pa.field("drop_reason", pa.string(), nullable=False))
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "taxonomy": taxonomy.name,
+        "taxonomy_version": taxonomy.version,
+        "symptoms": list(taxonomy.names),
+        "label_spaces": {s: list(taxonomy.space(s).labels) for s in spaces},
+    }
+    return pa.schema(fields, metadata={"synsym": json.dumps(meta)})
+
+
+def label_vectors(
+    rows: Sequence[Post], taxonomy: Taxonomy, spaces: Sequence[str]
+) -> dict[str, list[list[int]]]:
+    """space -> one multi-hot vector per row; same result as `taxonomy.multi_hot`, built once per space."""
+    known = set(taxonomy.names)
+    targets = {}
+    for s in spaces:
+        space = taxonomy.space(s)
+        index = {lab: j for j, lab in enumerate(space.labels)}
+        targets[s] = {sym: [index[lab] for lab in labs] for sym, labs in space.relation().items()}
+    out: dict[str, list[list[int]]] = {s: [] for s in spaces}
+    for row in rows:
+        bad = [sym for sym in row["symptoms"] or () if sym not in known]
+        if bad:
+            taxonomy.symptom(bad[0])  # raises InputError with the closest names
+        for s in spaces:
+            vec = [0] * len(taxonomy.space(s).labels)
+            for sym in row["symptoms"] or ():
+                for j in targets[s][sym]:
+                    vec[j] = 1
+            out[s].append(vec)
+    return out
+
+
+def _check_rows(rows: Sequence[Post], dropped: bool) -> None:
+    for i, row in enumerate(rows):
+        missing = [c for c in POST_COLUMNS if c not in row]
+        if missing:
+            raise ValueError(f"{'dropped' if dropped else 'kept'} row {i} is missing {missing}")
+        if dropped and not row["drop_reason"]:
+            raise ValueError(f"dropped row {i} ({row['id']}) has no drop_reason")
+
+
+def _table(rows: Sequence[Post], schema: pa.Schema, labels: Mapping[str, list[list[int]]]) -> pa.Table:
+    cols: dict[str, list[Any]] = {}
+    for name in schema.names:
+        if name.startswith("labels_") and name[len("labels_") :] in labels:
+            cols[name] = labels[name[len("labels_") :]]
+        elif name == "judge_scores":
+            cols[name] = [list((r["judge_scores"] or {}).items()) for r in rows]
+        else:
+            cols[name] = [r[name] for r in rows]  # type: ignore[literal-required]
+    return pa.Table.from_pydict(cols, schema=schema)
+
+
+@contextlib.contextmanager
+def _atomic(final: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `final`; on success fsync it and `os.replace` it into place."""
+    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _atomic_dir(final: Path) -> Iterator[Path]:
+    """Like `_atomic` for a folder: build it under a temporary name, then swap it in. The old folder is
+    moved aside first, so `final` is the complete old, briefly absent, or the complete new; never partial."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    old = final.parent / f".{final.name}.old{tmp.name[len(final.name) + 1 :]}"
+    try:
+        yield tmp
+        if final.exists():
+            os.replace(final, old)
+        os.replace(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _clean_temporaries(run_dir: Path) -> None:
+    """Remove temporaries an earlier, killed export left behind (only names this module makes)."""
+    names = (
+        "dataset.parquet",
+        "dropped.parquet",
+        "dataset.jsonl",
+        "dataset.csv",
+        "hf",
+        "README.md",
+        "manifest.json",
+    )
+    for name in names:
+        for leftover in run_dir.glob(f".{name}.*.tmp"):
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+
+
+def _write_parquet(path: Path, table: pa.Table) -> None:
+    with _atomic(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+def _write_jsonl(path: Path, rows: Sequence[Post], labels: Mapping[str, list[list[int]]]) -> None:
+    with _atomic(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+        for i, row in enumerate(rows):
+            out: dict[str, Any] = {
+                "text": row["text"],
+                "style": row["style"],
+                "symptoms": list(row["symptoms"]),
+            }
+            out.update({f"labels_{s}": vecs[i] for s, vecs in labels.items()})
+            out.update({c: row[c] for c in (*PROVENANCE, "judge_method")})  # type: ignore[literal-required]
+            out["judge_scores"] = dict(row["judge_scores"])
+            fh.write(json.dumps(out, ensure_ascii=False) + "\n")
+
+
+def paper_csv_row(row: Post, taxonomy: Taxonomy) -> list[str]:
+    """(post, type, symptom, description, label) as the SynSym release writes them.
+
+    The paper writes a single symptom's name and a Python-list text for several (`['A', 'B']`); the
+    description is the sub-concept of a single-symptom post and empty otherwise (as in the release, where
+    multi-symptom rows and posts for a symptom itself have none); the label is the taxonomy-order
+    multi-hot vector as a Python-list text (`[0, 1, ...]`).
+    """
+    symptoms = list(row["symptoms"])
+    symptom = symptoms[0] if len(symptoms) == 1 else str(symptoms)
+    description = (row["subconcept"] or "") if len(symptoms) == 1 else ""
+    return [row["text"], row["style"], symptom, description, str(taxonomy.multi_hot(symptoms))]
+
+
+def _write_csv(path: Path, rows: Sequence[Post], taxonomy: Taxonomy) -> None:
+    with _atomic(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(PAPER_CSV_COLUMNS)
+        writer.writerows(paper_csv_row(r, taxonomy) for r in rows)
+
+
+def _import_datasets() -> Any:
+    try:
+        import datasets
+    except ImportError:
+        raise InputError(
+            "the hf export needs the Hugging Face `datasets` library; install it with "
+            "pip install 'synsym[ml]' (or pip install datasets), or leave hf out of the formats"
+        ) from None
+    return datasets
+
+
+def _write_hf(
+    path: Path, rows: Sequence[Post], taxonomy: Taxonomy, labels: Mapping[str, list[list[int]]]
+) -> None:
+    ds = _import_datasets()
+    seq = getattr(ds, "List", None) or ds.Sequence
+    styles = list(taxonomy.styles) + sorted({r["style"] for r in rows} - set(taxonomy.styles))
+    features = ds.Features(
+        {
+            "text": ds.Value("string"),
+            "style": ds.ClassLabel(names=styles),
+            "symptoms": seq(ds.ClassLabel(names=list(taxonomy.names))),
+            **{f"labels_{s}": seq(ds.Value("int8"), length=len(taxonomy.space(s).labels)) for s in labels},
+            **{c: ds.Value("string") for c in (*PROVENANCE, "judge_method", "judge_scores")},
+        }
+    )
+    cols: dict[str, list[Any]] = {
+        "text": [r["text"] for r in rows],
+        "style": [styles.index(r["style"]) for r in rows],
+        "symptoms": [[taxonomy.index(s) for s in r["symptoms"]] for r in rows],
+        **{f"labels_{s}": v for s, v in labels.items()},
+        **{c: [r[c] for r in rows] for c in (*PROVENANCE, "judge_method")},  # type: ignore[literal-required]
+        "judge_scores": [json.dumps(r["judge_scores"], sort_keys=True) for r in rows],
+    }
+    train = ds.Dataset.from_dict(cols, features=features)
+    with _atomic_dir(path) as tmp:
+        ds.DatasetDict({"train": train}).save_to_disk(str(tmp))
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, dt.datetime | dt.date):
+        return obj.isoformat()
+    if isinstance(obj, set | frozenset | tuple):
+        return sorted(obj) if isinstance(obj, set | frozenset) else list(obj)
+    raise TypeError(f"manifest value of type {type(obj).__name__} is not JSON-serialisable: {obj!r}")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_formats(formats: Sequence[str]) -> list[str]:
+    bad = [f for f in formats if f not in EXPORT_FORMATS]
+    if bad:
+        raise InputError(f"unknown export format {bad[0]!r}{suggest(bad[0], EXPORT_FORMATS)}")
+    return list(dict.fromkeys(formats))
+
+
+def write_dataset(
+    run_dir: Path,
+    kept: list[Post],
+    dropped: list[Post],
+    taxonomy: Taxonomy,
+    *,
+    formats: Sequence[str] = ("parquet",),
+    label_spaces: Sequence[str] | None = None,
+    manifest: dict[str, Any],
+    card: CardInfo,
+) -> dict[str, Path]:
+    """Write the export into `run_dir` and return name -> path (`parquet`, `dropped`, and `jsonl`, `csv`,
+    `hf` when asked, then `card`, `manifest`).
+
+    `dataset.parquet`, `dropped.parquet`, `README.md` and `manifest.json` are always written; `formats`
+    adds `jsonl`, `csv`, `hf` (`parquet` is accepted and implied). `label_spaces` defaults to every
+    space the taxonomy declares. The manifest is `manifest` as given plus an `export` entry (files with
+    row counts and SHA-256, label spaces); it is written last.
+    Raises InputError for an unknown format, label space or symptom, or `hf` without `datasets`
+    installed, before anything is written; ValueError for rows that break the `Post` contract.
+    """
+    run_dir = Path(run_dir)
+    wanted = _check_formats(formats)
+    spaces = list(taxonomy.label_spaces) if label_spaces is None else list(dict.fromkeys(label_spaces))
+    for s in spaces:
+        taxonomy.space(s)
+    if "hf" in wanted:
+        _import_datasets()
+    _check_rows(kept, dropped=False)
+    _check_rows(dropped, dropped=True)
+    kept_labels = label_vectors(kept, taxonomy, spaces)
+    dropped_labels = label_vectors(dropped, taxonomy, spaces)
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _clean_temporaries(run_dir)
+    paths: dict[str, Path] = {}
+    rows: dict[str, int] = {}
+
+    def put(key: str, name: str, n: int | None) -> Path:
+        paths[key] = run_dir / name
+        if n is not None:
+            rows[name] = n
+        return paths[key]
+
+    _write_parquet(
+        put("parquet", "dataset.parquet", len(kept)), _table(kept, post_schema(taxonomy, spaces), kept_labels)
+    )
+    _write_parquet(
+        put("dropped", "dropped.parquet", len(dropped)),
+        _table(dropped, post_schema(taxonomy, spaces, dropped=True), dropped_labels),
+    )
+    if "jsonl" in wanted:
+        _write_jsonl(put("jsonl", "dataset.jsonl", len(kept)), kept, kept_labels)
+    if "csv" in wanted:
+        _write_csv(put("csv", "dataset.csv", len(kept)), kept, taxonomy)
+    if "hf" in wanted:
+        _write_hf(put("hf", "hf", len(kept)), kept, taxonomy, kept_labels)
+    listed = [p.name + ("/" if p.is_dir() else "") for p in paths.values()] + ["README.md", "manifest.json"]
+    text = render_card(card, taxonomy, kept, dropped, kept_labels, listed)
+    with _atomic(put("card", "README.md", None)) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+    files: dict[str, dict[str, Any]] = {}
+    for path in paths.values():
+        entry: dict[str, Any] = {"rows": rows[path.name]} if path.name in rows else {}
+        if path.is_file():
+            entry.update(bytes=path.stat().st_size, sha256=_sha256(path))
+        files[path.name + ("/" if path.is_dir() else "")] = entry
+    out = dict(manifest)
+    out["export"] = {
+        "files": files,
+        "rows": {"kept": len(kept), "dropped": len(dropped)},
+        "label_spaces": {s: list(taxonomy.space(s).labels) for s in spaces},
+        "format_version": FORMAT_VERSION,
+    }
+    with _atomic(put("manifest", "manifest.json", None)) as tmp:
+        body = json.dumps(out, sort_keys=True, indent=2, ensure_ascii=False, default=_json_default)
+        tmp.write_text(body + "\n", encoding="utf-8")
+    return paths
+
+
+def read_dataset(path: Path | str) -> list[Post]:
+    """Rows of an exported `dataset.parquet` or `dropped.parquet` (or a run folder's `dataset.parquet`)
+    as `Post` dicts, in file order; label columns are derived data and are not returned."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "dataset.parquet"
+    if not path.is_file():
+        raise InputError(f"{path} -> file not found; pass an exported dataset.parquet or its run folder")
+    table = pq.read_table(path)
+    missing = [c for c in POST_COLUMNS if c not in table.column_names and c != "drop_reason"]
+    if missing:
+        raise InputError(f"{path} is not a synsym export: missing columns {missing}")
+    out: list[Post] = []
+    for rec in table.select([c for c in POST_COLUMNS if c in table.column_names]).to_pylist():
+        rec["judge_scores"] = dict(rec["judge_scores"] or [])
+        rec.setdefault("drop_reason", None)
+        out.append(cast(Post, {c: rec[c] for c in POST_COLUMNS}))
+    return out
