@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any
 
 import aiohttp
@@ -35,6 +36,10 @@ class OpenAIBackend(Backend):
             raise ConfigError("backend.base_url -> required for the openai backend, e.g. https://api.openai.com/v1")
         if not config.model:
             raise ConfigError("backend.model -> required for the openai backend, e.g. gpt-4o")
+        if config.api_key_env is not None and not _ENV_NAME.fullmatch(config.api_key_env):
+            # most likely the key itself was pasted here: never repeat it
+            raise ConfigError("backend.api_key_env -> expected the NAME of an environment variable (e.g. "
+                              "OPENAI_API_KEY), not the key; export the key under that name")  # fmt: skip
         self.url = config.base_url.rstrip("/") + "/chat/completions"
         self._session: aiohttp.ClientSession | None = None
         self._sdk: Any = None
@@ -73,6 +78,12 @@ class OpenAIBackend(Backend):
                                f"(backend.api_key_env names it)")  # fmt: skip
         return key
 
+    def _redact(self, raw: bytes) -> bytes:
+        """A server's error body without the key, before it is shortened into a message (a key cut in
+        half by the shortening would no longer match the redaction in `complete`)."""
+        key = os.environ.get(self.config.api_key_env or "")
+        return raw.replace(key.encode(), b"***") if key else raw
+
     async def complete(self, request: ChatRequest) -> ChatResponse:
         try:
             if self.config.http_client == "openai-sdk":
@@ -102,7 +113,7 @@ class OpenAIBackend(Backend):
             ) as resp:
                 raw = await resp.read()
                 if resp.status != 200:
-                    raise _http_error(resp.status, raw, resp.headers.get("retry-after"))
+                    raise _http_error(resp.status, self._redact(raw), resp.headers.get("retry-after"))
         except TimeoutError:
             raise TransientError("timeout", f"no answer within {self.config.timeout_s} s") from None
         except aiohttp.ClientError as exc:
@@ -132,7 +143,8 @@ class OpenAIBackend(Backend):
             )
             return parse_completion(completion.model_dump())
         except openai.APIStatusError as exc:
-            raise _http_error(exc.status_code, exc.response.content, exc.response.headers.get("retry-after"))
+            content = self._redact(exc.response.content)
+            raise _http_error(exc.status_code, content, exc.response.headers.get("retry-after")) from None
         except openai.APITimeoutError:
             raise TransientError("timeout", f"no answer within {self.config.timeout_s} s") from None
         except openai.APIConnectionError as exc:
@@ -149,6 +161,7 @@ class OpenAIBackend(Backend):
             self._sdk = None
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SDK_ARGS = {"model", "messages", "temperature", "max_tokens", "seed", "stop", "response_format"}
 
 
