@@ -1,0 +1,120 @@
+"""Exact and near-duplicate removal: what counts as a duplicate, who is kept, and the recorded reasons."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+from synsym.core.errors import InputError
+from synsym.pipeline.dedup import deduplicate, normalise, shingles
+from synsym.pipeline.records import Post, new_post
+
+
+def post(i: int, text: str) -> Post:
+    return new_post(
+        id=f"p{i:03d}", text=text, style="colloquial", symptoms=["Sleep_disturbance"], stage="generate",
+        backend="fake", model="m", template="t", request_key=f"k{i}",
+    )  # fmt: skip
+
+
+LONG = (
+    "every night i lie awake until three in the morning staring at the ceiling and then "
+    "i drag myself through the whole next day at work feeling like a ghost"
+)
+
+
+def test_normalise_ignores_case_punctuation_and_spacing() -> None:
+    assert normalise("  I can't   SLEEP...\n at all!  ") == "i cant sleep at all"
+    assert normalise("I can’t sleep — at all") == normalise("i cant sleep at all")
+
+
+def test_shingles_fall_back_to_unigrams_for_short_texts() -> None:
+    assert shingles("i cant sleep") == {"i", "cant", "sleep"}
+    assert "i lie awake" in shingles(normalise(LONG))
+
+
+def test_exact_duplicates_after_normalisation_name_the_first() -> None:
+    rows = [post(0, "I can't sleep at night."), post(1, "i cant sleep at NIGHT"), post(2, "I eat all day.")]
+    kept, dropped = deduplicate(rows)
+    assert [r["id"] for r in kept] == ["p000", "p002"]
+    assert [(r["id"], r["drop_reason"]) for r in dropped] == [("p001", "exact_duplicate of p000")]
+
+
+def test_near_duplicates_dropped_with_estimated_jaccard() -> None:
+    near = LONG.replace("like a ghost", "like a zombie")  # one shingle-changing edit at the end
+    rows = [post(0, LONG), post(1, near)]
+    kept, dropped = deduplicate(rows, threshold=0.8)
+    assert [r["id"] for r in kept] == ["p000"]
+    (d,) = dropped
+    m = re.fullmatch(r"near_duplicate of p000 \(jaccard (\d\.\d\d)\)", d["drop_reason"] or "")
+    assert m and 0.8 <= float(m.group(1)) <= 1.0
+
+
+def test_distinct_and_loosely_similar_posts_are_kept() -> None:
+    texts = [
+        LONG,
+        "I have no appetite anymore and I have lost a lot of weight since the summer started.",
+        "Sometimes I think everyone would be better off if I was not around.",
+        "Every night I lie awake, and during the day I cannot focus on anything my boss says to me.",
+    ]
+    kept, dropped = deduplicate([post(i, t) for i, t in enumerate(texts)])
+    assert len(kept) == 4 and dropped == []
+
+
+def test_first_occurrence_in_input_order_is_kept() -> None:
+    a, b = post(0, LONG), post(1, LONG + " again")
+    kept, dropped = deduplicate([b, a])
+    assert [r["id"] for r in kept] == ["p001"] and dropped[0]["id"] == "p000"
+    assert dropped[0]["drop_reason"].startswith("near_duplicate of p001")  # type: ignore[union-attr]
+
+
+def test_kept_rows_untouched_and_dropped_rows_are_copies() -> None:
+    rows = [post(0, "I cannot sleep."), post(1, "I cannot sleep!")]
+    kept, dropped = deduplicate(rows)
+    assert kept[0] is rows[0] and kept[0]["drop_reason"] is None
+    assert dropped[0] is not rows[1] and rows[1]["drop_reason"] is None
+    assert {k: v for k, v in dropped[0].items() if k != "drop_reason"} == {
+        k: v for k, v in rows[1].items() if k != "drop_reason"
+    }
+
+
+def test_deterministic_and_order_preserving_on_a_larger_set() -> None:
+    rng = random.Random(7)
+    words = ["sleep", "tired", "eat", "guilt", "future", "hope", "work", "night", "day", "focus", "memory"]
+    base = [" ".join(rng.choice(words) for _ in range(14)) for _ in range(150)]
+    texts = base + [t.replace(t.split()[-1], "banana", 1) for t in base[:40]] + base[:20]
+    rng.shuffle(texts)
+    rows = [post(i, t) for i, t in enumerate(texts)]
+    first = deduplicate(rows)
+    second = deduplicate([dict(r) for r in rows])  # type: ignore[misc]
+    assert first == second
+    kept, dropped = first
+    assert len(kept) + len(dropped) == len(rows)
+    order = {r["id"]: i for i, r in enumerate(rows)}
+    assert [order[r["id"]] for r in kept] == sorted(order[r["id"]] for r in kept)
+    assert [order[r["id"]] for r in dropped] == sorted(order[r["id"]] for r in dropped)
+    kept_ids = {r["id"] for r in kept}
+    for r in dropped:  # every drop names an earlier row; a near duplicate names a kept one
+        reason = r["drop_reason"] or ""
+        target = reason.split(" of ")[1].split()[0]
+        assert order[target] < order[r["id"]]
+        assert target in kept_ids or reason.startswith("exact_duplicate")
+    assert sum((r["drop_reason"] or "").startswith("exact") for r in dropped) >= 20
+
+
+def test_threshold_above_one_skips_near_pass_and_bad_arguments_are_input_errors() -> None:
+    rows = [post(0, LONG), post(1, LONG + " again")]
+    assert len(deduplicate(rows, threshold=1.01)[0]) == 2
+    with pytest.raises(InputError):
+        deduplicate(rows, threshold=0)
+    with pytest.raises(InputError):
+        deduplicate(rows, num_perm=4)
+
+
+def test_empty_input_and_punctuation_only_texts() -> None:
+    assert deduplicate([]) == ([], [])
+    kept, dropped = deduplicate([post(0, "..."), post(1, "!!"), post(2, "ok")])
+    assert [r["id"] for r in kept] == ["p000", "p002"]
+    assert dropped[0]["drop_reason"] == "exact_duplicate of p000"

