@@ -99,6 +99,9 @@ def test_bad_input_exits_2(
         )
         == 2
     )
+    bad_param = ["train", "--train", str(data(tmp_path)), "--out", str(tmp_path / "m"), "--set", "ngram=3"]
+    assert run(monkeypatch, *bad_param) == 2
+    assert "ngram -> unknown key" in capsys.readouterr().err
     model = tmp_path / "model"
     assert run(monkeypatch, "train", "--train", str(data(tmp_path)), "--out", str(model)) == 0
     args = ["evaluate", "--model", str(model), "--test", str(data(tmp_path)), "--label-space", "dsm7"]

@@ -114,7 +114,7 @@ def run_experiment(
     if cfg.label_space:
         space = label_space(cfg.label_space)
     for spec in cfg.models:
-        MODELS[spec.kind].params_model.model_validate(spec.params)  # fail before any training
+        MODELS[spec.kind](spec.params)  # fail on bad parameters before any training
     tests = {ts.name: ts.data.load(base) for ts in cfg.test_sets}
     runs: list[dict[str, Any]] = []
     for seed in cfg.seeds:

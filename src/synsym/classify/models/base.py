@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import ValidationError
 
 from synsym.classify.data import LabelledTexts
-from synsym.core.config import StrictModel
-from synsym.core.errors import InputError
+from synsym.core.config import StrictModel, format_validation_error
+from synsym.core.errors import ConfigError, InputError
 
 MODEL_FILE = "model.json"
 
@@ -34,9 +35,13 @@ class Classifier(ABC):
     params_model: ClassVar[type[BaseParams]] = BaseParams
 
     def __init__(self, params: dict[str, Any] | BaseParams | None = None) -> None:
-        self.params = (
-            params if isinstance(params, BaseParams) else self.params_model.model_validate(params or {})
-        )
+        if isinstance(params, BaseParams):
+            self.params = params
+        else:
+            try:
+                self.params = self.params_model.model_validate(params or {})
+            except ValidationError as err:
+                raise ConfigError(format_validation_error(err, f"{self.kind} parameters")) from None
         self.label_names: list[str] = []
         self.thresholds = np.zeros(0, dtype=np.float32)
         self.history: dict[str, Any] = {}

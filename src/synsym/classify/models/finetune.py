@@ -7,8 +7,10 @@ encoder (the issue measured 0.781 vs 0.807 ROC-AUC). The defaults here are the t
   `embed` model and the encoder is not distorted by gradients from a random head;
 - a low encoder learning rate and frozen lower layers;
 - L2-SP (Li et al., ICML 2018): a penalty on the distance from the starting weights;
-- a step cap, and early stopping on validation loss (pass real validation text when you have any).
-Set `lp_init: false, freeze_layers: 0, l2sp: 0, lr: 5e-5` for the naive recipe.
+- a step cap, and early stopping on validation loss (pass real validation text when you have any);
+- WiSE-FT (Wortsman et al., CVPR 2022): the kept weights are `wise_alpha` x fine-tuned + (1 - wise_alpha) x
+  starting weights, which with LP-FT means interpolating between `embed` and the fine-tuned model.
+Set `lp_init: false, freeze_layers: 0, l2sp: 0, wise_alpha: 1, lr: 5e-5, head_lr: 5e-5` for the naive recipe.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
 from synsym.classify import encoders
 from synsym.classify.data import LabelledTexts
@@ -41,6 +44,7 @@ class FinetuneParams(BaseParams):
     c: float = 10.0  # L2 strength of the linear-probe head
     evals_per_epoch: int = 4
     patience: int = 2
+    wise_alpha: float = Field(0.5, ge=0, le=1)  # 1 keeps the fine-tuned weights as they are
 
 
 class FinetuneClassifier(Classifier):
@@ -103,6 +107,7 @@ class FinetuneClassifier(Classifier):
                 with torch.no_grad():
                     self.head.weight.copy_(torch.as_tensor(w.T))
                     self.head.bias.copy_(torch.as_tensor(b))
+        start = self._state() if p.wise_alpha < 1 else {}
         trainable = self._freeze()
         anchor = [t.detach().clone() for t in trainable]
         opt = torch.optim.AdamW(
@@ -159,6 +164,8 @@ class FinetuneClassifier(Classifier):
                     break
         if has_val:
             self._restore(best[2])
+        if start:
+            self._interpolate(start, p.wise_alpha)
         self.encoder.eval()
         self.history = {"steps": step, "best_step": best[1], "best_val_loss": best[0], "val_curve": curve}
 
@@ -171,6 +178,15 @@ class FinetuneClassifier(Classifier):
     def _restore(self, state: dict[str, Any]) -> None:
         self.encoder.load_state_dict(state["encoder"])
         self.head.load_state_dict(state["head"])
+
+    def _interpolate(self, start: dict[str, Any], alpha: float) -> None:
+        """Weight-space ensemble of the current weights with `start` (WiSE-FT)."""
+        for part, module in (("encoder", self.encoder), ("head", self.head)):
+            mixed = {
+                k: alpha * v + (1 - alpha) * start[part][k] if v.is_floating_point() else v
+                for k, v in module.state_dict().items()
+            }
+            module.load_state_dict(mixed)
 
     def _val_loss(self, val: LabelledTexts) -> float:
         """Masked binary cross-entropy on validation data."""

@@ -1,0 +1,159 @@
+"""Classifier benchmark: speed and macro-F1 on the paper's released posts, transfer to real text, and a
+real-only C-SSRS cross-validation. Prints one JSON line per measurement; asserts nothing.
+
+1. The paper's 14-label dataset (../shared/data/synsym-kdd2026), seeded 80/20 multilabel-stratified split:
+   training examples/s, inference sentences/s and held-out macro-F1 for tfidf, embed, the naive fine-tune
+   (lr 5e-5, all layers, random head: the recipe the issue measured) and the default `finetune`
+   (LP-FT + frozen lower layers + L2-SP + WiSE-FT). The same models, trained on synthetic posts only, are
+   scored on real text: C-SSRS users (ROC-AUC of Suicidal_ideas; Ideation/Behavior/Attempt vs Supportive)
+   and the 24 ReDSM5 sample sentences (mean ROC-AUC in the ReDSM5 label space). Both real sets are small:
+   read differences of a few hundredths as noise.
+2. Real text only: 5-fold multilabel-stratified cross-validation on the C-SSRS users.
+
+Usage: python benchmarks/classifier.py [--train-limit 3000] [--models tfidf,embed,finetune-naive,finetune]
+Takes ~10 minutes on 2 CPU cores with the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+warnings.filterwarnings("ignore")
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+PAPER = SHARED / "synsym-kdd2026" / "synth_all_dsm5.csv"
+CSSRS = SHARED / "reddit-cssrs" / "500_Reddit_users_posts_labels.csv"
+REDSM5 = SHARED / "redsm5-sample" / "redsm5_annotations_sample_paraphrased.csv"
+
+VARIANTS: dict[str, tuple[str, dict[str, object]]] = {
+    "tfidf": ("tfidf", {}),
+    "embed": ("embed", {}),
+    "finetune-naive": (
+        "finetune",
+        {"lr": 5e-5, "head_lr": 5e-5, "lp_init": False, "freeze_layers": 0, "l2sp": 0.0, "wise_alpha": 1.0},
+    ),
+    "finetune": ("finetune", {}),
+}
+
+
+def emit(**row: object) -> None:
+    print(json.dumps(row), flush=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument(
+        "--train-limit", type=int, default=3000, help="training rows for embed/finetune (tfidf: all)"
+    )
+    ap.add_argument(
+        "--test-limit", type=int, default=None, help="held-out rows scored (default: all of the 20%%)"
+    )
+    ap.add_argument("--epochs", type=float, default=1.0)
+    ap.add_argument("--models", default="tfidf,embed,finetune-naive,finetune")
+    ap.add_argument("--cv-models", default="tfidf,embed", help="models for the C-SSRS 5-fold CV")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    if not PAPER.exists():
+        print(f"skip: {PAPER} is absent (the benchmark needs ../shared beside the repository)")
+        return 0
+    from synsym.classify import encoders
+    from synsym.classify.api import score_on
+    from synsym.classify.data import load_dataset
+    from synsym.classify.metrics import mean_std
+    from synsym.classify.models import create_model
+    from synsym.classify.splits import holdout, kfold
+
+    encoders.set_threads()
+    ds = load_dataset(PAPER)
+    keep, held = holdout(ds, 0.2, args.seed)
+    train_all, test = ds.subset(keep), ds.subset(held)
+    rng = np.random.default_rng(args.seed)
+    train_small = train_all.subset(np.sort(rng.permutation(len(train_all))[: args.train_limit]))
+    if args.test_limit:
+        test = test.subset(np.sort(rng.permutation(len(test))[: args.test_limit]))
+    cssrs = load_dataset(CSSRS) if CSSRS.exists() else None
+    redsm5 = load_dataset(REDSM5, "d2s") if REDSM5.exists() else None
+    emit(
+        section="setup",
+        dataset=str(PAPER.relative_to(SHARED)),
+        rows=len(ds),
+        train_rows_tfidf=len(train_all),
+        train_rows_encoders=len(train_small),
+        test_rows=len(test),
+        epochs=args.epochs,
+        threads=os.cpu_count(),
+        real_text={
+            "cssrs_users": len(cssrs) if cssrs else None,
+            "redsm5_sentences": len(redsm5) if redsm5 else None,
+        },
+    )
+    for name in args.models.split(","):
+        kind, params = VARIANTS[name]
+        params = dict(params, epochs=args.epochs) if kind == "finetune" else params
+        train = train_all if kind == "tfidf" else train_small
+        encoders.clear_cache()  # every model pays for its own encoding
+        t0 = time.perf_counter()
+        model = create_model(kind, params).fit(train, seed=args.seed)
+        fit_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        probs = model.predict_proba(test.texts)
+        infer_s = time.perf_counter() - t0
+        m = score_on(model, test, probs=probs)
+        row: dict[str, object] = {
+            "section": "paper-14",
+            "model": name,
+            "train_rows": len(train),
+            "train_ex_per_s": round(len(train) / fit_s, 1),
+            "infer_sent_per_s": round(len(test) / infer_s, 1),
+            "macro_f1": round(m["macro_f1"], 4),
+            "micro_f1": round(m["micro_f1"], 4),
+            "macro_roc_auc": round(m["macro_roc_auc"], 4),
+        }
+        if cssrs is not None:
+            row["real_cssrs_suicidal_auc"] = round(score_on(model, cssrs)["macro_roc_auc"], 4)
+        if redsm5 is not None:
+            row["real_redsm5_mean_auc"] = round(score_on(model, redsm5, "redsm5")["macro_roc_auc"], 4)
+        if model.history:
+            row["steps"] = model.history.get("steps")
+            row["best_step"] = model.history.get("best_step")
+        emit(**row)
+    if cssrs is None:
+        print(f"skip: {CSSRS} is absent; no C-SSRS cross-validation")
+        return 0
+    for name in args.cv_models.split(","):
+        kind, params = VARIANTS[name]
+        encoders.clear_cache()
+        f1s, aucs, t0 = [], [], time.perf_counter()
+        for train_idx, test_idx in kfold(cssrs, 5, args.seed):
+            model = create_model(kind, params).fit(cssrs.subset(train_idx), seed=args.seed)
+            m = score_on(model, cssrs.subset(test_idx))
+            f1s.append(m["macro_f1"])
+            aucs.append(m["macro_roc_auc"])
+        f1, f1_sd = mean_std(f1s)
+        auc, auc_sd = mean_std(aucs)
+        emit(
+            section="cssrs-5fold-real-only",
+            model=name,
+            users=len(cssrs),
+            positive_rate=round(float(cssrs.labels.mean()), 3),
+            f1=round(f1, 4),
+            f1_sd=round(f1_sd, 4),
+            roc_auc=round(auc, 4),
+            roc_auc_sd=round(auc_sd, 4),
+            seconds=round(time.perf_counter() - t0, 1),
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
