@@ -184,3 +184,37 @@ def test_a_list_of_symptoms_gives_a_post_that_mentions_each() -> None:
         for item in ("depressed mood", "insomnia", "fatigue", "poor concentration"):
             assert item in post
         assert "depressed mood, insomnia" not in post
+
+
+COMPOSE = """Write posts by one person who is experiencing all of these symptoms together, at a mild level:
+- Sleep_disturbance: Insomnia or hypersomnia nearly every day.
+- Depressed_Mood: Feeling sad, empty or hopeless most of the day.
+
+Write 2 posts for each style below. Every post:
+- is written in the first person,
+- expresses every listed symptom clearly.
+
+Styles:
+- clinical: plain clinical wording
+- colloquial: casual social-media voice
+
+Answer as {"clinical": ["...", ...], "colloquial": ["...", ...]}."""
+
+EXPAND = """Symptom: Fatigue
+Definition: Fatigue or loss of energy nearly every day.
+Other symptoms in the same taxonomy (your sub-concepts must not belong to any of them):
+- Depressed_Mood: sad
+- Sleep_disturbance: insomnia
+List at least 6 distinct sub-concepts of "Fatigue".
+Answer as {"subconcepts": ["...", "..."]}."""
+
+
+def test_bullet_lists_headers_and_answer_shapes_are_read_like_a_person_would() -> None:
+    assert extract_phrases(COMPOSE) == ("sleep disturbance, depressed mood",)
+    for seed in range(10):
+        post = fake_sentence(random.Random(seed), COMPOSE)
+        assert "sleep disturbance" in post and "depressed mood" in post
+        assert "clinical" not in post and "first person" not in post
+    phrases = extract_phrases(EXPAND)
+    assert phrases[0] == "fatigue" and not {"subconcepts", "sad", "insomnia"} & set(phrases)
+    assert extract_phrases('Post: "I can\'t sleep."\nSymptom: Insomnia') == ("insomnia", "I can't sleep")

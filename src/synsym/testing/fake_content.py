@@ -18,20 +18,20 @@ from typing import Any
 __all__ = ["extract_phrases", "fake_phrase", "fake_reason", "fake_sentence", "instance_for_schema"]
 
 
-def _bank(text: str) -> tuple[str, ...]:
-    """A word bank written compactly: entries separated by " | " or new lines."""
-    return tuple(e.strip() for line in text.strip().splitlines() for e in line.split(" | ") if e.strip())
+def _banks(text: str) -> dict[str, tuple[str, ...]]:
+    """Word banks written compactly: `[name]` sections, entries separated by " | " or new lines."""
+    return {
+        name: tuple(e.strip() for line in body.splitlines() for e in line.split(" | ") if e.strip())
+        for name, body in re.findall(r"^\[(\w+)\]$(.*?)(?=^\[|\Z)", text, re.M | re.S)
+    }
 
 
-_DEFAULT_TOPICS = _bank(
+_BANKS = _banks(
     """
+[topics]
 trouble sleeping | feeling on edge | losing interest in things I used to love | being tired all the time
 not wanting to see anyone | a heavy feeling in my chest | racing thoughts at night | no appetite
-"""
-)
-
-_TEMPLATES = _bank(
-    """
+[templates]
 Lately I can't shake {p}, and it's wearing me down.
 Honestly, {p} has taken over my whole week.
 I've been dealing with {p} for a while now and I don't know who to tell.
@@ -64,54 +64,45 @@ Nobody would guess it from my photos, but {p} is my everyday reality.
 I feel like {p} is slowly taking pieces of me.
 I experience {p} most days, and it affects how I function.
 Over the past two weeks I've had {p} nearly every day.
-"""
-)
-
-_FOLLOW_UPS = _bank(
-    """
+[follow_ups]
 I don't know what to do anymore. | Does anyone else feel like this? | It's been like this for weeks.
 I just want to feel normal again. | Not sure how much longer I can keep this up.
 I haven't told anyone yet. | Some days are better, but most aren't. | It's honestly exhausting.
 I'm trying, I really am. | I keep hoping it will pass.
-"""
-)
-
-_REASONS = _bank(
-    """
+[reasons]
 The text directly describes {p}, so it is clearly expressed.
 The writer reports {p} in the first person, which makes the symptom explicit.
 There is a clear mention of {p} with an impact on daily life.
 The statement refers to {p}, though somewhat indirectly.
 Mentions {p} explicitly and describes how often it happens.
 The post centres on {p}; no other symptom is as prominent.
-"""
-)
-
-_NAME_PATTERNS = _bank(
-    """
+[names]
 persistent {p} | {p} at night | {p} in social situations | sudden {p} | {p} about the future
 {p} during the day | chronic {p} | {p} at work | early-morning {p} | {p} with physical tension
 recurrent {p} | {p} after conflict
-"""
-)
-
-_DESCRIPTIONS = _bank(
-    """
+[descriptions]
 A pattern of {p} that persists across most days and interferes with daily routines.
 Recurrent episodes of {p}, often reported together with low energy.
 The person describes {p} and finds it hard to control.
 Noticeable {p} that others may not see but the person experiences strongly.
 Ongoing {p}, sometimes triggered by stress, sometimes without a clear cause.
+[gerunds]
+is being | has having | gets getting | cries crying | worries worrying | feels feeling | loses losing
+sleeps sleeping | avoids avoiding | thinks thinking | eats eating | struggles struggling | lacks lacking
+experiences experiencing | finds finding | wakes waking | moves moving | withdraws withdrawing
 """
 )
+_TEMPLATES, _FOLLOW_UPS = _BANKS["templates"], _BANKS["follow_ups"]
+
 
 _REASON_FIELDS = ("reason", "rationale", "explanation", "justification", "why", "comment", "feedback")
 _NAME_FIELDS = ("name", "title", "label", "concept", "subconcept", "sub_concept", "topic", "heading")
 _DESC_FIELDS = ("description", "definition", "summary")
 _ID_FIELDS = ("id", "key", "slug", "identifier")
-_SKIP_KEYS = re.compile(
-    r"^(style|format|severity|language|output|return|instructions?|notes?|json|schema|rules?|role|"
-    r"answer|scores?|threshold|n|count|number|temperature|example|task|system|user|assistant)$",
+_SKIP_KEYS = re.compile(  # `Key:` lines and list headers that say how to write, not what about
+    r"^(styles?|format|severity|language|output|return|instructions?|notes?|json|schema|rules?|role|"
+    r"answer|scores?|threshold|n|count|number|temperature|examples?|task|system|user|assistant)$"
+    r"|\b(other|not|avoid|exclud\w*|every|each|must|rules?|styles?|format|examples?)\b",
     re.I,
 )
 _KEY_RANKS = (  # which `Key:` lines name the content a statement should be about, best first
@@ -119,57 +110,74 @@ _KEY_RANKS = (  # which `Key:` lines name the content a statement should be abou
     re.compile(r"concept|symptom", re.I),
     re.compile(r"description|topic|theme|statement|text|post", re.I),
 )
-_PLURAL_KEY = re.compile(r"(symptoms|concepts|items)\s*$", re.I)
-_KEY_VALUE = re.compile(r"^\s*[-*]?\s*([A-Za-z][\w \-/()]{0,80}?)\s*:\s*(.+?)\s*$", re.M)
-_QUOTED = re.compile(r"\"([^\"\n]{3,80})\"|“([^”\n]{3,80})”|(?<!\w)'([^'\n]{3,80})'(?!\w)")
+_PLURAL_KEY = re.compile(r"symptoms|concepts|items", re.I)
+_KEY_VALUE = re.compile(r"^[ \t]*([A-Za-z][\w \-/(),']{0,80}?)[ \t]*:[ \t]*(.*?)[ \t]*$")
+_BULLET = re.compile(r"^[ \t]*(?:[-*•]|\d{1,2}[.)])[ \t]+(.+?)[ \t]*$")
+_QUOTED = re.compile(r"\"([^\"\n]{3,80})\"(?![ \t]*:)|“([^”\n]{3,80})”|(?<!\w)'([^'\n]{3,80})'(?!\w)")
 
 
 def extract_phrases(prompt: str) -> tuple[str, ...]:
-    """The salient phrases of a prompt, best first: values of `Key: value` lines whose key names a
-    sub-concept, a symptom, a description; then quoted phrases; then other short values."""
-    return tuple(phrase for phrase, _ in _phrase_table(prompt))
+    """The salient phrases of a prompt, best first: values of `Key: value` lines and bullet lists whose
+    key or header names a sub-concept, a symptom, a description; then quoted phrases; then the rest."""
+    return tuple(", ".join(items) for items, _ in _phrase_table(prompt))
 
 
 @functools.lru_cache(maxsize=1024)
-def _phrase_table(prompt: str) -> tuple[tuple[str, bool], ...]:
-    """(phrase, whether its key is a plural list such as `Symptoms:`), best first. Cached: prompts
-    repeat a lot."""
-    ranked: list[tuple[int, int, str, bool]] = []
-    for i, (key, value) in enumerate(_KEY_VALUE.findall(prompt)):
-        phrase, key = _clean(value), key.strip()
-        if not phrase or len(phrase) > 160 or _SKIP_KEYS.match(key) or phrase.isdigit():
+def _phrase_table(prompt: str) -> tuple[tuple[tuple[str, ...], bool], ...]:
+    """(items, whether all of them are meant, as under `Symptoms:`), best first. A bullet item
+    `- Name: definition` counts as its name. Cached: prompts repeat a lot."""
+    ranked: list[tuple[int, int, tuple[str, ...], bool]] = []
+
+    def add(key: str, items: list[str]) -> None:
+        items = [p for p in (_clean(i) for i in items) if p and len(p) <= 160 and not p.isdigit()]
+        if items and not _SKIP_KEYS.search(key):
+            default = len(_KEY_RANKS) + (key != "quoted")
+            rank = next((r for r, rx in enumerate(_KEY_RANKS) if rx.search(key)), default)
+            ranked.append((rank, len(ranked), tuple(items), bool(_PLURAL_KEY.search(key))))
+
+    header, group = "", []
+    for line in [*prompt.splitlines(), ""]:
+        bullet = _BULLET.match(line)
+        if bullet:
+            named = _KEY_VALUE.match(bullet.group(1))
+            group.append(named.group(1) if named and len(named.group(1)) <= 40 else bullet.group(1))
             continue
-        rank = next((r for r, pattern in enumerate(_KEY_RANKS) if pattern.search(key)), len(_KEY_RANKS) + 1)
-        ranked.append((rank, i, phrase, bool(_PLURAL_KEY.search(key))))
-    for i, groups in enumerate(_QUOTED.findall(prompt)):
-        phrase = _clean(next(g for g in groups if g))
-        if phrase:
-            ranked.append((len(_KEY_RANKS), i, phrase, False))
-    seen: set[str] = set()
+        if group:
+            add(header, group)
+            header, group = "", []
+        if "{" in line:  # an answer shape: its keys and "..." are not content
+            continue
+        pair = _KEY_VALUE.match(line)
+        if pair and pair.group(2):
+            add(pair.group(1), _split_list(pair.group(2)))
+        elif line.rstrip().endswith(":"):
+            header = line.rstrip()[:-1]
+        for groups in _QUOTED.findall(line):
+            add("quoted", [next(g for g in groups if g)])
+    seen: set[tuple[str, ...]] = set()
     out = []
-    for _, _, phrase, plural in sorted(ranked):
-        if phrase.lower() not in seen:
-            seen.add(phrase.lower())
-            out.append((phrase, plural))
+    for _rank, _, items, plural in sorted(ranked):
+        key = tuple(i.lower() for i in items)
+        if key not in seen:
+            seen.add(key)
+            out.append((items, plural))
     return tuple(out)
 
 
-_GERUNDS = dict(  # "Feels sad" reads badly inside "I can't shake {p}"; "feeling sad" does not
-    pair.split()
-    for pair in _bank(
-        """
-is being | has having | gets getting | cries crying | worries worrying | feels feeling | loses losing
-sleeps sleeping | avoids avoiding | thinks thinking | eats eating | struggles struggling | lacks lacking
-experiences experiencing | finds finding | wakes waking | moves moving | withdraws withdrawing
-"""
-    )
-)
+# "Feels sad" reads badly inside "I can't shake {p}"; "feeling sad" does not.
+_GERUNDS = dict(pair.split() for pair in _BANKS["gerunds"])
 
 
 def _clean(value: str) -> str:
-    """Tidy a phrase so it reads inside a sentence: "Feels sad." -> "feeling sad"; keeps "PTSD"."""
+    """Tidy a phrase so it reads inside a sentence: "Feels sad." -> "feeling sad", "Depressed_Mood" ->
+    "depressed mood"; keeps "PTSD" and "I"."""
     value = value.strip().strip("\"'“”`").strip().rstrip(".;:!?,").strip()
-    if value[:1].isupper() and not value[1:2].isupper():
+    if "_" in value and " " not in value:
+        value = value.replace("_", " ")
+    words = value.split()
+    if 1 < len(words) <= 5 and all(w[:1].isupper() and w[1:].islower() for w in words):
+        value = value.lower()  # a Title Case name
+    elif value[:1].isupper() and not value[1:2].isupper() and not re.match(r"I\b", value):
         value = value[0].lower() + value[1:]
     head, _, rest = value.partition(" ")
     if rest and head in _GERUNDS:
@@ -178,14 +186,13 @@ def _clean(value: str) -> str:
 
 
 def _topics(rng: random.Random, prompt: str) -> list[str]:
-    """A salient phrase of the prompt (one of the best two); under a plural key (`Symptoms: a, b, c`)
-    all its items; from any other list of items, one item."""
+    """A salient phrase of the prompt (one of the best two); under a plural key or header
+    (`Symptoms: a, b, c`) all its items; from any other list, one item."""
     table = _phrase_table(prompt) if prompt else ()
     if not table:
-        return [rng.choice(_DEFAULT_TOPICS)]
-    phrase, plural = rng.choice(table[:2])
-    items = _split_list(phrase)
-    return items if plural or len(items) == 1 else [rng.choice(items)]
+        return [rng.choice(_BANKS["topics"])]
+    items, plural = rng.choice(table[:2])
+    return list(items) if plural else [rng.choice(items)]
 
 
 def _topic(rng: random.Random, prompt: str) -> str:
@@ -224,12 +231,12 @@ def _capital(text: str) -> str:
 
 def fake_reason(rng: random.Random, prompt: str = "") -> str:
     """A short justification, as a judge would give."""
-    return rng.choice(_REASONS).format(p=_topic(rng, prompt))
+    return rng.choice(_BANKS["reasons"]).format(p=_topic(rng, prompt))
 
 
 def fake_phrase(rng: random.Random, prompt: str = "") -> str:
     """A short noun phrase built on the prompt's topic: a name or title."""
-    return rng.choice(_NAME_PATTERNS).format(p=_topic(rng, prompt))
+    return rng.choice(_BANKS["names"]).format(p=_topic(rng, prompt))
 
 
 def _formatted(fmt: str, rng: random.Random) -> str | None:
@@ -456,7 +463,7 @@ def _string(schema: dict[str, Any], rng: random.Random, prompt: str, field: str)
     elif any(k in f for k in _NAME_FIELDS):
         text = fake_phrase(rng, prompt)
     elif any(k in f for k in _DESC_FIELDS):
-        text = rng.choice(_DESCRIPTIONS).format(p=_topic(rng, prompt))
+        text = rng.choice(_BANKS["descriptions"]).format(p=_topic(rng, prompt))
     else:
         text = fake_sentence(rng, prompt)
     lo, hi = int(schema.get("minLength", 0)), schema.get("maxLength")
