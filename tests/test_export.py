@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import csv
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -286,3 +288,24 @@ def test_bad_input(tmp_path: Path, tax: Taxonomy, rows: tuple[list[Post], list[P
     assert [c for c in pq.read_table(paths["parquet"]).column_names if c.startswith("labels_")] == [
         "labels_phq9"
     ]
+
+
+def test_same_rows_same_bytes_and_usual_modes(
+    tmp_path: Path, tax: Taxonomy, rows: tuple[list[Post], list[Post]]
+) -> None:
+    kept, dropped = rows
+    a = _write(tmp_path / "a", kept, dropped, tax, ("jsonl", "csv"))
+    b = _write(tmp_path / "b", kept, dropped, tax, ("jsonl", "csv"))
+    for key in ("parquet", "dropped", "jsonl", "csv", "card", "manifest"):
+        assert a[key].read_bytes() == b[key].read_bytes(), key
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(a["parquet"].stat().st_mode) == 0o666 & ~umask  # not mkstemp's 0600
+
+
+def test_empty_export(tmp_path: Path, tax: Taxonomy) -> None:
+    paths = _write(tmp_path, [], [], tax, ("jsonl", "csv"))
+    assert pq.read_table(paths["parquet"]).num_rows == 0
+    assert paths["jsonl"].read_text() == ""
+    assert paths["csv"].read_text().splitlines() == [",".join(PAPER_CSV_COLUMNS)]
+    assert "| **posts kept** | 0 |" in paths["card"].read_text()

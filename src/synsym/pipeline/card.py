@@ -8,6 +8,7 @@ suicidal ideation. Counts in it are computed from the rows themselves, never cop
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,7 +51,7 @@ INTENDED_USE = """## Intended use
 - **Not for diagnosis, screening or assessment of any individual**, and not as a substitute for a
   clinician. A classifier trained on this data must not be used to make decisions about a person.
 - Not for estimating the prevalence of symptoms or conditions in any population: the label
-  distribution below reflects the generation recipe, not the world.
+  distribution in this card reflects the generation recipe, not the world.
 
 ## Limitations
 
@@ -194,7 +195,8 @@ def render_card(
     tax_version = info.taxonomy_version or taxonomy.version
     title = info.title or f"SynSym synthetic symptom posts ({tax_name})"
     styles = list(taxonomy.styles) + sorted({r["style"] for r in kept} - set(taxonomy.styles))
-    recipe = yaml.safe_dump(dict(info.recipe), sort_keys=False, allow_unicode=True, width=100).rstrip()
+    plain = json.loads(json.dumps(dict(info.recipe), default=str))  # Paths, enums -> text
+    recipe = yaml.safe_dump(plain, sort_keys=False, allow_unicode=True, width=100).rstrip()
     spaces = ", ".join(f"`{s}` ({len(taxonomy.space(s).labels)} labels)" for s in labels)
     seed = "not recorded" if info.seed is None else str(info.seed)
     parts = [
@@ -206,15 +208,18 @@ def render_card(
         f"Multi-hot labels are given in these label spaces: {spaces}.",
         CRISIS,
         "## How it was made",
+        "The SynSym recipe, in five steps; the configuration below records which options this run used.",
         "1. **expand**: each symptom was expanded by an LLM into fine-grained sub-concepts, keeping the "
-        "taxonomy's seed descriptions.\n"
+        "taxonomy's seed descriptions (or the sub-concepts were read from a reviewed file).\n"
         "2. **generate**: for each symptom and sub-concept, the LLM wrote short first-person statements in "
         f"each style ({', '.join(styles)}) that express that symptom and no other.\n"
         "3. **compose**: multi-symptom posts were written for plausible combinations of 2-5 symptoms "
-        "drawn from a co-occurrence prior, each with a severity (mild, moderate, severe).\n"
+        "drawn from a co-occurrence prior (or proposed by the LLM), each with a severity (mild, moderate, "
+        "severe).\n"
         "4. **judge and filter**: every (post, symptom) pair was scored 0-5 for how clearly the post "
-        "expresses the symptom; posts below the threshold and exact or near duplicates were dropped, "
-        "each with its reason (`dropped.parquet`).\n"
+        "expresses the symptom, by an LLM with a rubric and/or an embedding model (`judge_method`); posts "
+        "below the threshold and exact or near duplicates were dropped, each with its reason "
+        "(`dropped.parquet`).\n"
         "5. **export**: this folder.",
         f"Seed: {seed}. The recipe as run (resolved configuration, no secrets):",
         f"```yaml\n{recipe}\n```",
