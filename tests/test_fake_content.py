@@ -183,6 +183,7 @@ def test_a_list_of_symptoms_gives_a_post_that_mentions_each() -> None:
         post = fake_sentence(random.Random(seed), prompt)
         for item in ("depressed mood", "insomnia", "fatigue", "poor concentration"):
             assert item in post
+        assert sum(post.count(c) for c in ".!") <= 3
         assert "depressed mood, insomnia" not in post
 
 

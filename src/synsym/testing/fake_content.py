@@ -211,15 +211,15 @@ def _split_list(phrase: str) -> list[str]:
 def fake_sentence(rng: random.Random, prompt: str = "") -> str:
     """A first-person, 1-2 sentence social-media-style statement about a salient phrase of `prompt`.
 
-    When that phrase is a list ("Symptoms: a, b, c", as for a multi-symptom post), it writes one
-    sentence per item (up to five), so that the post expresses each of them."""
+    When that phrase is a list meant whole (`Symptoms: a, b, c`, as for a multi-symptom post), it
+    writes a post of up to three sentences that together mention every item."""
     items = _topics(rng, prompt)
     if len(items) > 1:
-        items = rng.sample(items, min(len(items), 5))
-        templates = rng.sample(_TEMPLATES, len(items))
-        text = " ".join(_capital(t.format(p=item)) for t, item in zip(templates, items, strict=True))
-    else:
-        text = rng.choice(_TEMPLATES).format(p=items[0])
+        items = rng.sample(items, len(items))
+        groups = [" and ".join(items[i::3]) for i in range(min(3, len(items)))]
+        templates = rng.sample(_TEMPLATES, len(groups))
+        return " ".join(_capital(t.format(p=g)) for t, g in zip(templates, groups, strict=True))
+    text = rng.choice(_TEMPLATES).format(p=items[0])
     if rng.random() < 0.4:
         text = f"{text} {rng.choice(_FOLLOW_UPS)}"
     return _capital(text)
