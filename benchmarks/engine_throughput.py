@@ -17,9 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from _server import server_process
 from pydantic import BaseModel, Field
 
+from _server import server_process
 from synsym.backends.base import ChatRequest, create_backend
 from synsym.core.config import BackendConfig
 from synsym.engine.cache import ResponseCache
@@ -49,12 +49,18 @@ def make_tasks(n: int) -> list[Task]:
     ]
 
 
-def timed_run(url: str, tasks: list[Task], cache_path: Path, http_client: str, concurrency: int,
-              retries: int = 6) -> tuple[list[Result], float, float, Engine]:  # fmt: skip
+def timed_run(
+    url: str, tasks: list[Task], cache_path: Path, http_client: str, concurrency: int, retries: int = 6
+) -> tuple[list[Result], float, float, Engine]:
     config = BackendConfig(
-        name="openai", base_url=url, model="fake-model", max_concurrency=concurrency,
-        http_client=http_client, max_retries=retries, timeout_s=30,  # type: ignore[arg-type]
-    )  # fmt: skip
+        name="openai",
+        base_url=url,
+        model="fake-model",
+        max_concurrency=concurrency,
+        http_client=http_client,
+        max_retries=retries,
+        timeout_s=30,  # type: ignore[arg-type]
+    )
     cache = ResponseCache(cache_path)
     engine = Engine(create_backend(config), cache, progress=False)
     wall, cpu = time.perf_counter(), time.process_time()
@@ -82,19 +88,28 @@ def main() -> None:
         _, cached_seconds, _, eng = timed_run(url, tasks, tmp / "a.sqlite", "aiohttp", conc)
         rps = n / seconds
         main_line = {
-            "requests": n, "answered": ok, "seconds": round(seconds, 2), "rps": round(rps, 1),
-            "limit_rps": limit_rps, "ratio": round(rps / limit_rps, 3), "cpu_seconds": round(cpu, 2),
-            "cpu_ms_per_request": round(1000 * cpu / n, 3), "cached_seconds": round(cached_seconds, 3),
-            "cached_share": round(cached_seconds / seconds, 4), "cached_calls": eng.meter.calls,
-        }  # fmt: skip
+            "requests": n,
+            "answered": ok,
+            "seconds": round(seconds, 2),
+            "rps": round(rps, 1),
+            "limit_rps": limit_rps,
+            "ratio": round(rps / limit_rps, 3),
+            "cpu_seconds": round(cpu, 2),
+            "cpu_ms_per_request": round(1000 * cpu / n, 3),
+            "cached_seconds": round(cached_seconds, 3),
+            "cached_share": round(cached_seconds / seconds, 4),
+            "cached_calls": eng.meter.calls,
+        }
         print(json.dumps({"phase": "aiohttp", **main_line}), flush=True)
 
         sdk_results, sdk_seconds, sdk_cpu, _ = timed_run(url, tasks, tmp / "sdk.sqlite", "openai-sdk", conc)
         sdk = {
-            "phase": "peer: openai SDK client, same engine", "answered": sum(r.ok for r in sdk_results),
-            "seconds": round(sdk_seconds, 2), "ratio": round(n / sdk_seconds / limit_rps, 3),
+            "phase": "peer: openai SDK client, same engine",
+            "answered": sum(r.ok for r in sdk_results),
+            "seconds": round(sdk_seconds, 2),
+            "ratio": round(n / sdk_seconds / limit_rps, 3),
             "cpu_ms_per_request": round(1000 * sdk_cpu / n, 3),
-        }  # fmt: skip
+        }
         print(json.dumps(sdk), flush=True)
 
     with server_process(*server_args, "--p-429", "0.1", "--retry-after", "0.5", "--p-500", "0.02") as url:
@@ -102,14 +117,27 @@ def main() -> None:
         answered = sum(r.ok for r in f_results)
         failed = sum(not r.ok for r in f_results)
         faults = {
-            "phase": "faults: 10% 429 (Retry-After 0.5 s), 2% 500", "answered": answered, "failed": failed,
-            "lost": n - answered - failed, "seconds": round(f_seconds, 2), "retries": dict(f_engine.meter.retries),
+            "phase": "faults: 10% 429 (Retry-After 0.5 s), 2% 500",
+            "answered": answered,
+            "failed": failed,
+            "lost": n - answered - failed,
+            "seconds": round(f_seconds, 2),
+            "retries": dict(f_engine.meter.retries),
             "final_concurrency": round(f_engine.limiter.limit, 1),
-        }  # fmt: skip
+        }
         print(json.dumps(faults), flush=True)
 
-    print(json.dumps({**main_line, "answered_with_faults": answered, "failed": failed,
-                      "lost": faults["lost"], "sdk_ratio": sdk["ratio"]}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                **main_line,
+                "answered_with_faults": answered,
+                "failed": failed,
+                "lost": faults["lost"],
+                "sdk_ratio": sdk["ratio"],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

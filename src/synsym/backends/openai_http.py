@@ -23,8 +23,16 @@ from synsym.backends.base import Backend, ChatRequest, ChatResponse, TransientEr
 from synsym.core.config import BackendConfig
 from synsym.core.errors import BackendError, ConfigError
 
-_RETRYABLE_STATUS = {408: "timeout", 409: "server_error", 429: "rate_limit", 500: "server_error",
-                     502: "server_error", 503: "overloaded", 504: "timeout", 529: "overloaded"}  # fmt: skip
+_RETRYABLE_STATUS = {
+    408: "timeout",
+    409: "server_error",
+    429: "rate_limit",
+    500: "server_error",
+    502: "server_error",
+    503: "overloaded",
+    504: "timeout",
+    529: "overloaded",
+}
 
 
 class OpenAIBackend(Backend):
@@ -33,13 +41,17 @@ class OpenAIBackend(Backend):
     def __init__(self, config: BackendConfig) -> None:
         super().__init__(config)
         if not config.base_url:
-            raise ConfigError("backend.base_url -> required for the openai backend, e.g. https://api.openai.com/v1")
+            raise ConfigError(
+                "backend.base_url -> required for the openai backend, e.g. https://api.openai.com/v1"
+            )
         if not config.model:
             raise ConfigError("backend.model -> required for the openai backend, e.g. gpt-4o")
         if config.api_key_env is not None and not _ENV_NAME.fullmatch(config.api_key_env):
             # most likely the key itself was pasted here: never repeat it
-            raise ConfigError("backend.api_key_env -> expected the NAME of an environment variable (e.g. "
-                              "OPENAI_API_KEY), not the key; export the key under that name")  # fmt: skip
+            raise ConfigError(
+                "backend.api_key_env -> expected the NAME of an environment variable (e.g. "
+                "OPENAI_API_KEY), not the key; export the key under that name"
+            )
         self.url = config.base_url.rstrip("/") + "/chat/completions"
         self._session: aiohttp.ClientSession | None = None
         self._sdk: Any = None
@@ -74,8 +86,10 @@ class OpenAIBackend(Backend):
             return None
         key = os.environ.get(env)
         if not key:
-            raise BackendError(f"environment variable {env} is not set; export it with your API key "
-                               f"(backend.api_key_env names it)")  # fmt: skip
+            raise BackendError(
+                f"environment variable {env} is not set; export it with your API key "
+                f"(backend.api_key_env names it)"
+            )
         return key
 
     def _redact(self, raw: bytes) -> bytes:

@@ -15,12 +15,25 @@ from synsym.pipeline.runner import run_pipeline
 
 @app.command()
 def generate(
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="Run config (YAML). Default: built-in defaults.")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory; rerun the same command to resume.")] = Path("runs/synsym"),
-    backend: Annotated[str | None, typer.Option(help="Run the same plan on another backend, e.g. `fake`.")] = None,
-    subconcepts: Annotated[Path | None, typer.Option(help="A reviewed sub-concepts file (ours or the paper's JSON); skips expand.")] = None,
-    max_cost: Annotated[float | None, typer.Option(help="Stop before spending more than this; rerun with more to resume.")] = None,
-    restart: Annotated[bool, typer.Option(help="Redo stages whose config changed (cached answers are reused).")] = False,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Run config (YAML). Default: built-in defaults.")
+    ] = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Run directory; rerun the same command to resume.")
+    ] = Path("runs/synsym"),
+    backend: Annotated[
+        str | None, typer.Option(help="Run the same plan on another backend, e.g. `fake`.")
+    ] = None,
+    subconcepts: Annotated[
+        Path | None,
+        typer.Option(help="A reviewed sub-concepts file (ours or the paper's JSON); skips expand."),
+    ] = None,
+    max_cost: Annotated[
+        float | None, typer.Option(help="Stop before spending more than this; rerun with more to resume.")
+    ] = None,
+    restart: Annotated[
+        bool, typer.Option(help="Redo stages whose config changed (cached answers are reused).")
+    ] = False,
     set_: SetOption = None,
 ) -> None:
     """Expand, generate, compose, judge and export a symptom-level dataset into OUT."""

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import sys
 
-# command modules register themselves on import; add one line per module here
-from synsym.cli import classify_cmd  # noqa: F401
-from synsym.cli import taxonomy_cmd  # noqa: F401
-from synsym.cli import generate_cmd, probe_cmd  # noqa: F401
-from synsym.cli.app import app, console, state
 from rich.markup import escape
 
+# command modules register themselves on import; add one line per module here
+from synsym.cli import (  # noqa: F401
+    classify_cmd,
+    generate_cmd,
+    probe_cmd,
+    taxonomy_cmd,
+)
+from synsym.cli.app import app, console, state
 from synsym.core.errors import SynsymError
 
 
@@ -39,7 +42,9 @@ def main() -> None:
             sys.exit(130)
         if state["debug"]:
             raise
-        console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug for details)")
+        console.print(
+            f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug for details)"
+        )
         sys.exit(1)
 
 

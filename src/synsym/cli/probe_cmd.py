@@ -15,7 +15,9 @@ from synsym.engine.probe import probe_backend
 
 @app.command()
 def probe(
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="Run config; its `backend` is used.")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Run config; its `backend` is used.")
+    ] = None,
     backend: Annotated[str | None, typer.Option(help="Backend name, overriding the config's.")] = None,
     n: Annotated[int, typer.Option("-n", min=1, max=1000, help="How many requests.")] = 4,
     cache: Annotated[Path | None, typer.Option(help="SQLite response cache to use.")] = None,
@@ -28,9 +30,15 @@ def probe(
         data["backend"]["name"] = backend
     backend_config = validate(BackendConfig, data["backend"], str(config or "config"), "backend.")
     report = probe_backend(backend_config, n=n, cache_path=cache)
-    table = Table("id", "ok", "answer / failure", title=f"{backend_config.name} ({backend_config.model or 'default'})")
+    table = Table(
+        "id", "ok", "answer / failure", title=f"{backend_config.name} ({backend_config.model or 'default'})"
+    )
     for r in report.results:
-        table.add_row(r.task.id, "yes" if r.ok else "no", str(r.value.model_dump()) if r.ok else f"{r.failure}: {r.error}")
+        table.add_row(
+            r.task.id,
+            "yes" if r.ok else "no",
+            str(r.value.model_dump()) if r.ok else f"{r.failure}: {r.error}",
+        )
     console.print(table)
     m = report.engine.meter
     console.print(
@@ -39,4 +47,3 @@ def probe(
     )
     if m.failures:
         raise typer.Exit(1)
-

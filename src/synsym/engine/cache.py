@@ -124,8 +124,10 @@ class ResponseCache:
             batch = [item for item in items if item is not None]
             if batch:  # one transaction for everything that queued up meanwhile
                 db.execute("BEGIN")
-                db.executemany("INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                               [_to_row(k, r) for k, r in batch])  # fmt: skip
+                db.executemany(
+                    "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [_to_row(k, r) for k, r in batch],
+                )
                 db.execute("COMMIT")
                 with self._lock:
                     for key, response in batch:
@@ -146,12 +148,24 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 def _to_row(key: str, r: ChatResponse) -> tuple[Any, ...]:
     usage = r.usage
-    return (key, r.text, r.finish_reason, r.refusal, r.model, usage.prompt_tokens, usage.completion_tokens,
-            time.time())  # fmt: skip
+    return (
+        key,
+        r.text,
+        r.finish_reason,
+        r.refusal,
+        r.model,
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        time.time(),
+    )
 
 
 def _to_response(row: tuple[Any, ...]) -> ChatResponse:
     text, finish, refusal, model, prompt_tokens, completion_tokens = row
     return ChatResponse(
-        text=text, finish_reason=finish, refusal=refusal, model=model, usage=Usage(prompt_tokens, completion_tokens)
+        text=text,
+        finish_reason=finish,
+        refusal=refusal,
+        model=model,
+        usage=Usage(prompt_tokens, completion_tokens),
     )

@@ -29,9 +29,18 @@ log = logging.getLogger(__name__)
 
 OVERLOAD_KINDS = frozenset({"rate_limit", "overloaded"})
 FAILURE_CLASSES = (
-    "refusal", "content_filter", "invalid_output", "rate_limit", "overloaded", "server_error",
-    "timeout", "connection", "bad_response", "client_error", "budget",
-)  # fmt: skip
+    "refusal",
+    "content_filter",
+    "invalid_output",
+    "rate_limit",
+    "overloaded",
+    "server_error",
+    "timeout",
+    "connection",
+    "bad_response",
+    "client_error",
+    "budget",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +119,7 @@ class Engine:
         label: str = "requests",
         on_result: Callable[[Result], None] | None = None,
     ) -> list[Result]:
-        """Answer every task; results come back in task order, and each is passed to `on_result` as it ends."""
+        """Answer every task; results come in task order, each also passed to `on_result` as it ends."""
         results: list[Result | None] = [None] * len(tasks)
         first_keys = [self.key(t, t.request) for t in tasks]
         cached = self.cache.get_many(first_keys) if self.cache is not None else {}
@@ -160,7 +169,10 @@ class Engine:
                 result.failure, result.error = "refusal", f"the model refused: {response.refusal[:300]}"
                 return result
             if response.finish_reason == "content_filter":
-                result.failure, result.error = "content_filter", "the provider's content filter stopped the answer"
+                result.failure, result.error = (
+                    "content_filter",
+                    "the provider's content filter stopped the answer",
+                )
                 return result
             if task.schema is None:
                 return result

@@ -13,7 +13,9 @@ from collections import deque
 
 
 class AdaptiveConcurrency:
-    def __init__(self, ceiling: int, initial: int | None = None, floor: int = 1, cooldown_s: float = 1.0) -> None:
+    def __init__(
+        self, ceiling: int, initial: int | None = None, floor: int = 1, cooldown_s: float = 1.0
+    ) -> None:
         self.ceiling = max(1, ceiling)
         self.floor = max(1, min(floor, self.ceiling))
         self.limit = float(min(initial or self.ceiling, self.ceiling))

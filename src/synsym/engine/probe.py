@@ -39,8 +39,11 @@ def probe_backend(config: BackendConfig, n: int = 4, cache_path: Path | None = N
             request=ChatRequest(
                 messages=(
                     ("system", "You answer with one JSON object and nothing else."),
-                    ("user", f'Write one short first-person sentence about {_TOPICS[i % len(_TOPICS)]} '
-                             f'as {{"statement": "...", "topic": "{_TOPICS[i % len(_TOPICS)]}"}}.'),
+                    (
+                        "user",
+                        f"Write one short first-person sentence about {_TOPICS[i % len(_TOPICS)]} "
+                        f'as {{"statement": "...", "topic": "{_TOPICS[i % len(_TOPICS)]}"}}.',
+                    ),
                 ),
                 temperature=0.7,
                 max_tokens=96,

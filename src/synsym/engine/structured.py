@@ -49,8 +49,11 @@ def reask_messages(
     return (
         *messages,
         ("assistant", answer),
-        ("user", f"Your answer was not usable: {error}. Reply again with only one JSON object that matches "
-                 "the requested schema, and nothing else."),
+        (
+            "user",
+            f"Your answer was not usable: {error}. Reply again with only one JSON object that matches "
+            "the requested schema, and nothing else.",
+        ),
     )
 
 

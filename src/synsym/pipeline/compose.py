@@ -17,7 +17,14 @@ from synsym.pipeline.context import StageContext
 from synsym.pipeline.cooccurrence import Combination, load_prior, sample_combinations
 from synsym.pipeline.prompts import bullet_list, load_template
 from synsym.pipeline.records import Post
-from synsym.pipeline.statements import answer_shape, rows_from_result, statements_model, styles_block
+from synsym.pipeline.statements import (
+    answer_shape,
+    example_pool,
+    rows_from_result,
+    statements_model,
+    styles_block,
+    symptom_phrase,
+)
 
 _PER_CALL = 20  # combinations asked for in one `compose.source: llm` call
 
@@ -39,17 +46,31 @@ def combinations(ctx: StageContext) -> tuple[list[Combination], list[str]]:
     if cfg.source == "prior":
         prior = load_prior(ctx.config.prior)
         rng = ctx.rng("compose", "combinations")
-        return sample_combinations(prior, tax, cfg.n_combinations, rng, cfg.min_symptoms, cfg.max_symptoms), []
+        return sample_combinations(
+            prior, tax, cfg.n_combinations, rng, cfg.min_symptoms, cfg.max_symptoms
+        ), []
     template = load_template("combinations")
     tasks = [
-        Task(f"combinations|{i}", ChatRequest(
-            messages=template.render(symptoms=bullet_list(list(tax.names)), n=_PER_CALL,
-                                     min_size=cfg.min_symptoms, max_size=cfg.max_symptoms),
-            temperature=1.0, max_tokens=4 * 40 * _PER_CALL,
-            json_schema=ProposedCombinations.model_json_schema(), schema_name="combinations",
-        ), ProposedCombinations, sample=i, template=template.hash)
+        Task(
+            f"combinations|{i}",
+            ChatRequest(
+                messages=template.render(
+                    symptoms=bullet_list(list(tax.names)),
+                    n=_PER_CALL,
+                    min_size=cfg.min_symptoms,
+                    max_size=cfg.max_symptoms,
+                ),
+                temperature=1.0,
+                max_tokens=4 * 40 * _PER_CALL,
+                json_schema=ProposedCombinations.model_json_schema(),
+                schema_name="combinations",
+            ),
+            ProposedCombinations,
+            sample=i,
+            template=template.hash,
+        )
         for i in range(-(-cfg.n_combinations * 3 // 2 // _PER_CALL))  # ask for 50% more: some are duplicates
-    ]  # fmt: skip
+    ]
     found: dict[Combination, None] = {}
     notes: list[str] = []
     for result in ctx.engine.run_sync(tasks, label="compose: combinations"):
@@ -72,6 +93,7 @@ def run_compose(ctx: StageContext) -> tuple[list[Post], list[Combination], list[
     batch = ctx.config.generate.statements_per_call is None
     template = load_template("compose" if batch else "compose_single")
     schema = statements_model(styles, cfg.statements_per_style)
+    json_schema = schema.model_json_schema()
     tasks, meta = [], []
     for i, combo in enumerate(combos):
         for style in styles if not batch else [None]:
@@ -80,21 +102,53 @@ def run_compose(ctx: StageContext) -> tuple[list[Post], list[Combination], list[
                 ctx.rng("compose", "order", i, style and style.name, j).shuffle(shuffled)
                 listed = bullet_list([f"{s}: {tax.symptom(s).definition}" for s in shuffled])
                 if style is None:
-                    messages = template.render(severity=combo.severity, symptoms=listed, m=cfg.statements_per_style,
-                                               styles=styles_block(styles), shape=answer_shape(styles))  # fmt: skip
-                    request = ChatRequest(messages=messages, temperature=cfg.temperature, max_tokens=cfg.max_tokens,
-                                          json_schema=schema.model_json_schema(), schema_name="statements")  # fmt: skip
-                else:
-                    pool = [e for s in shuffled for e in tax.symptom(s).examples.get(style.name, [])] or ["-"]
-                    ex1, ex2 = ctx.rng("compose", "examples", i, style.name, j).sample(pool * 2, 2)
-                    messages = template.render(style_description=style.description, severity=combo.severity,
-                                               symptoms=listed, example1=ex1, example2=ex2)  # fmt: skip
+                    messages = template.render(
+                        severity=combo.severity,
+                        symptoms=listed,
+                        m=cfg.statements_per_style,
+                        styles=styles_block(styles),
+                        shape=answer_shape(styles),
+                    )
+                    request = ChatRequest(
+                        messages=messages,
+                        temperature=cfg.temperature,
+                        max_tokens=cfg.max_tokens,
+                        json_schema=json_schema,
+                        schema_name="statements",
+                    )
+                else:  # few-shot turns: one example post for each of the first two symptoms, then all of them
+                    rng = ctx.rng("compose", "examples", i, style.name, j)
+                    ex1, ex2 = (rng.choice(example_pool(tax.symptom(s), style.name)) for s in shuffled[:2])
+                    messages = template.render(
+                        style_description=style.description,
+                        severity=combo.severity,
+                        example1=ex1,
+                        example2=ex2,
+                        phrase1=symptom_phrase(tax.symptom(shuffled[0])),
+                        phrase2=symptom_phrase(tax.symptom(shuffled[1])),
+                        symptoms_inline="; ".join(symptom_phrase(tax.symptom(s)) for s in shuffled),
+                    )
                     request = ChatRequest(messages=messages, temperature=cfg.temperature, max_tokens=128)
-                tasks.append(Task(f"compose|{i}|{style and style.name}|{j}", request, schema if batch else None,
-                                  sample=j, template=template.hash))  # fmt: skip
+                tasks.append(
+                    Task(
+                        f"compose|{i}|{style and style.name}|{j}",
+                        request,
+                        schema if batch else None,
+                        sample=j,
+                        template=template.hash,
+                    )
+                )
                 meta.append((combo, style and style.name))
     rows: list[Post] = []
     for (combo, style), result in zip(meta, ctx.engine.run_sync(tasks, label="compose"), strict=True):
-        rows += rows_from_result(ctx, result, "compose", styles, cfg.statements_per_style, style,
-                                 symptoms=list(combo.symptoms), severity=combo.severity)  # fmt: skip
+        rows += rows_from_result(
+            ctx,
+            result,
+            "compose",
+            styles,
+            cfg.statements_per_style,
+            style,
+            symptoms=list(combo.symptoms),
+            severity=combo.severity,
+        )
     return rows, combos, notes

@@ -24,10 +24,16 @@ class Style(StrictModel):
 
 
 DEFAULT_STYLES = [
-    Style(name="clinical", description="precise, symptom-descriptive wording, as a patient would put it to a "
-                                      "clinician; plain first person, no slang"),  # fmt: skip
-    Style(name="colloquial", description="casual social-media voice: everyday words, contractions, the way "
-                                        "people write on Reddit; no clinical terms"),  # fmt: skip
+    Style(
+        name="clinical",
+        description="precise, symptom-descriptive wording, as a patient would put it to a "
+        "clinician; plain first person, no slang",
+    ),
+    Style(
+        name="colloquial",
+        description="casual social-media voice: everyday words, contractions, the way "
+        "people write on Reddit; no clinical terms",
+    ),
 ]
 
 
@@ -44,11 +50,16 @@ class GenerateConfig(StrictModel):
     calls: PositiveInt = Field(4, description="k: calls per (symptom or sub-concept)")
     statements_per_style: PositiveInt = Field(5, description="m: statements per style per call")
     statements_per_call: PositiveInt | None = Field(
-        None, description="None: all m statements of every style in one structured call (capable models); "
-                          "1: one few-shot, plain-text statement per call (small local models)"
-    )  # fmt: skip
-    include_symptom: bool = Field(True, description="also generate for each symptom itself, not only sub-concepts")
-    max_subconcepts: PositiveInt | None = Field(None, description="use at most this many sub-concepts per symptom")
+        None,
+        description="None: all m statements of every style in one structured call (capable models); "
+        "1: one few-shot, plain-text statement per call (small local models)",
+    )
+    include_symptom: bool = Field(
+        True, description="also generate for each symptom itself, not only sub-concepts"
+    )
+    max_subconcepts: PositiveInt | None = Field(
+        None, description="use at most this many sub-concepts per symptom"
+    )
     temperature: float = Field(0.9, ge=0, le=2)
     max_tokens: PositiveInt = 1024
 
@@ -71,14 +82,18 @@ class ComposeConfig(StrictModel):
 
 class JudgeConfig(StrictModel):
     method: Literal["llm", "embedding", "both", "none"] = "llm"
-    backend: BackendConfig | None = Field(None, description="the judge's own backend; default: the generator's")
+    backend: BackendConfig | None = Field(
+        None, description="the judge's own backend; default: the generator's"
+    )
     threshold: float = Field(4.0, ge=0, le=5, description="LLM score (0-5) every target symptom must reach")
     embedding_threshold: float = Field(2.0, ge=0, le=5, description="embedding score (0-5) to keep a post")
     max_tokens: PositiveInt = 512
 
 
 class DedupConfig(StrictModel):
-    near_threshold: float = Field(0.8, gt=0, le=1, description="MinHash Jaccard at or above which posts are near duplicates")
+    near_threshold: float = Field(
+        0.8, gt=0, le=1, description="MinHash Jaccard at or above which posts are near duplicates"
+    )
     num_perm: PositiveInt = 128
 
 
@@ -132,8 +147,20 @@ _STAGE_INPUTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "export": (("export",), ("judge",)),
 }
 # Settings that change how requests are sent, never what is answered: not part of a fingerprint.
-_TRANSPORT = ("max_concurrency", "requests_per_minute", "tokens_per_minute", "timeout_s", "max_retries",
-              "prices", "headers", "query", "api_key_env", "api_key_header", "http_client", "n_threads")  # fmt: skip
+_TRANSPORT = (
+    "max_concurrency",
+    "requests_per_minute",
+    "tokens_per_minute",
+    "timeout_s",
+    "max_retries",
+    "prices",
+    "headers",
+    "query",
+    "api_key_env",
+    "api_key_header",
+    "http_client",
+    "n_threads",
+)
 
 
 def stage_fingerprints(config: RunConfig) -> dict[str, str]:

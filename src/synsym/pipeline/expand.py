@@ -29,6 +29,9 @@ _HEADER = (
 )
 
 
+_CITATION = re.compile(r"\s*\([^()]*\b(?:PHQ|DSM|BDI|HAM|GAD|ICD)\b[^()]*\)")
+
+
 def _normal(text: str) -> str:
     return re.sub(r"[^a-z0-9 ]", "", text.lower()).strip()
 
@@ -50,9 +53,9 @@ def _answer_model(n: int) -> type[BaseModel]:
 
 
 def merge_with_seeds(seeds: list[str], proposed: list[str]) -> list[str]:
-    """Seeds first, word for word, then every proposed sub-concept that is not already there."""
+    """Seeds first (without their scale citations), then every proposed sub-concept not already there."""
     merged, seen = [], set()
-    for item in [*seeds, *proposed]:
+    for item in [*(_CITATION.sub("", seed) for seed in seeds), *proposed]:
         item = " ".join(item.split())
         if item and _normal(item) not in seen:
             seen.add(_normal(item))
@@ -72,9 +75,14 @@ def run_expand(ctx: StageContext) -> tuple[Subconcepts, list[str]]:
             id=s.name,
             request=ChatRequest(
                 messages=template.render(
-                    symptom=s.name, definition=s.definition, seeds=bullet_list(s.seeds), n=cfg.n_subconcepts,
-                    others=bullet_list([f"{o.name}: {o.definition}" for o in tax.symptoms if o.name != s.name]),
-                ),  # fmt: skip
+                    symptom=s.name,
+                    definition=s.definition,
+                    seeds=bullet_list(s.seeds),
+                    n=cfg.n_subconcepts,
+                    others=bullet_list(
+                        [f"{o.name}: {o.definition}" for o in tax.symptoms if o.name != s.name]
+                    ),
+                ),
                 temperature=cfg.temperature,
                 max_tokens=cfg.max_tokens,
                 json_schema=schema.model_json_schema(),
@@ -89,7 +97,9 @@ def run_expand(ctx: StageContext) -> tuple[Subconcepts, list[str]]:
     for s, result in zip(tax.symptoms, ctx.engine.run_sync(tasks, label="expand"), strict=True):
         proposed = getattr(result.value, "subconcepts", []) if result.ok else []
         if not result.ok:
-            notes.append(f"{s.name}: expansion failed ({result.failure}: {result.error}); using its seeds only")
+            notes.append(
+                f"{s.name}: expansion failed ({result.failure}: {result.error}); using its seeds only"
+            )
         out[s.name] = merge_with_seeds(s.seeds, proposed)
     return out, notes
 
@@ -112,7 +122,9 @@ def load_subconcepts(path: Path, taxonomy: Taxonomy) -> Subconcepts:
     out: Subconcepts = {}
     for name, value in data.items():
         if name not in taxonomy.names:
-            raise InputError(f"{path}: {name} -> not a symptom of {taxonomy.name}{suggest(str(name), taxonomy.names)}")
+            raise InputError(
+                f"{path}: {name} -> not a symptom of {taxonomy.name}{suggest(str(name), taxonomy.names)}"
+            )
         if isinstance(value, dict) and "Descriptions" in value:  # the paper's released format
             value = [item for group in value["Descriptions"] for item in group]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -120,5 +132,7 @@ def load_subconcepts(path: Path, taxonomy: Taxonomy) -> Subconcepts:
         out[name] = merge_with_seeds([], value)
     missing = [n for n in taxonomy.names if n not in out]
     if missing:
-        raise InputError(f"{path} -> no sub-concepts for {', '.join(missing)}; add them or remove those symptoms")
+        raise InputError(
+            f"{path} -> no sub-concepts for {', '.join(missing)}; add them or remove those symptoms"
+        )
     return out

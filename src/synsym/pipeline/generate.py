@@ -13,7 +13,14 @@ from synsym.pipeline.context import StageContext
 from synsym.pipeline.expand import Subconcepts
 from synsym.pipeline.prompts import load_template
 from synsym.pipeline.records import Post
-from synsym.pipeline.statements import answer_shape, rows_from_result, statements_model, styles_block
+from synsym.pipeline.statements import (
+    answer_shape,
+    example_pool,
+    rows_from_result,
+    statements_model,
+    styles_block,
+    symptom_phrase,
+)
 
 
 def generation_items(ctx: StageContext, subconcepts: Subconcepts) -> list[tuple[str, str | None]]:
@@ -35,35 +42,62 @@ def run_generate(ctx: StageContext, subconcepts: Subconcepts) -> list[Post]:
     if cfg.statements_per_call is None:
         template = load_template("generate")
         schema = statements_model(styles, cfg.statements_per_style)
+        json_schema = schema.model_json_schema()
         for symptom, sub in items:
             definition = ctx.taxonomy.symptom(symptom).definition
             messages = template.render(
-                symptom=symptom, definition=definition, subconcept=sub or definition,
-                m=cfg.statements_per_style, styles=styles_block(styles), shape=answer_shape(styles),
-            )  # fmt: skip
+                symptom=symptom,
+                definition=definition,
+                subconcept=sub or definition,
+                m=cfg.statements_per_style,
+                styles=styles_block(styles),
+                shape=answer_shape(styles),
+            )
             for call in range(cfg.calls):
-                request = ChatRequest(messages=messages, temperature=cfg.temperature, max_tokens=cfg.max_tokens,
-                                      json_schema=schema.model_json_schema(), schema_name="statements")  # fmt: skip
-                tasks.append(Task(f"{symptom}|{sub}|{call}", request, schema, sample=call, template=template.hash))
+                request = ChatRequest(
+                    messages=messages,
+                    temperature=cfg.temperature,
+                    max_tokens=cfg.max_tokens,
+                    json_schema=json_schema,
+                    schema_name="statements",
+                )
+                tasks.append(
+                    Task(f"{symptom}|{sub}|{call}", request, schema, sample=call, template=template.hash)
+                )
                 meta.append((symptom, sub, None))
     else:
         template = load_template("generate_single")
         for symptom, sub in items:
             s = ctx.taxonomy.symptom(symptom)
             for style in styles:
-                examples = s.examples.get(style.name) or [e for v in s.examples.values() for e in v] or s.seeds
+                examples = example_pool(s, style.name)
                 for j in range(cfg.calls * cfg.statements_per_style):
                     ex1, ex2 = ctx.rng("generate", symptom, sub, style.name, j).sample(examples * 2, 2)
                     messages = template.render(
-                        style_description=style.description, symptom_phrase=symptom.replace("_", " ").lower(),
-                        definition=s.definition, subconcept=sub or s.definition, example1=ex1, example2=ex2,
-                    )  # fmt: skip
-                    request = ChatRequest(messages=messages, temperature=cfg.temperature,
-                                          max_tokens=min(cfg.max_tokens, 96))  # one or two sentences
-                    tasks.append(Task(f"{symptom}|{sub}|{style.name}|{j}", request, sample=j, template=template.hash))
+                        style_description=style.description,
+                        phrase1=symptom_phrase(s),
+                        phrase2=symptom_phrase(s),
+                        subconcept=sub or symptom_phrase(s),
+                        example1=ex1,
+                        example2=ex2,
+                    )
+                    request = ChatRequest(
+                        messages=messages, temperature=cfg.temperature, max_tokens=min(cfg.max_tokens, 96)
+                    )  # one or two sentences
+                    tasks.append(
+                        Task(f"{symptom}|{sub}|{style.name}|{j}", request, sample=j, template=template.hash)
+                    )
                     meta.append((symptom, sub, style.name))
     rows: list[Post] = []
     for (symptom, sub, style), result in zip(meta, ctx.engine.run_sync(tasks, label="generate"), strict=True):
-        rows += rows_from_result(ctx, result, "generate", styles, cfg.statements_per_style, style,
-                                 symptoms=[symptom], subconcept=sub)  # fmt: skip
+        rows += rows_from_result(
+            ctx,
+            result,
+            "generate",
+            styles,
+            cfg.statements_per_style,
+            style,
+            symptoms=[symptom],
+            subconcept=sub,
+        )
     return rows

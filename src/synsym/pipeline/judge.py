@@ -7,7 +7,10 @@ margins, for runs without a capable model), `both` (embedding as a cheap pre-fil
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, create_model, model_validator
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from synsym.backends.base import ChatRequest
 from synsym.engine.engine import Task
@@ -17,24 +20,13 @@ from synsym.pipeline.prompts import bullet_list, load_template
 from synsym.pipeline.records import Post
 
 
-class SymptomScore(BaseModel):
-    symptom: str
-    score: int = Field(ge=0, le=5)
-
-
-def _scores_model(targets: list[str]) -> type[BaseModel]:
-    """Scores for exactly the target symptoms: a missing or extra name is re-asked."""
-
-    def complete(self: BaseModel) -> BaseModel:
-        named = [s.symptom for s in self.scores]  # type: ignore[attr-defined]
-        if sorted(named) != sorted(targets):
-            raise ValueError(f"give exactly one score for each of {targets}, got {named}")
-        return self
-
-    return create_model(
-        "JudgeScores", scores=(list[SymptomScore], Field(min_length=1)),
-        __validators__={"complete": model_validator(mode="after")(complete)},  # type: ignore[dict-item]
-    )  # fmt: skip
+@lru_cache(maxsize=4096)
+def _scores_model(targets: tuple[str, ...]) -> tuple[type[BaseModel], dict[str, Any]]:
+    """`{"<symptom>": 0-5, ...}` with exactly the target symptoms as required keys: a JSON-schema grammar
+    or a strict server cannot leave one out, and a missing one is re-asked."""
+    fields: dict[str, Any] = {f"s{i}": (int, Field(ge=0, le=5, alias=name)) for i, name in enumerate(targets)}
+    model = create_model("JudgeScores", __config__=ConfigDict(extra="forbid"), **fields)
+    return model, model.model_json_schema()
 
 
 def llm_scores(ctx: StageContext, rows: list[Post]) -> list[dict[str, float] | str]:
@@ -43,16 +35,20 @@ def llm_scores(ctx: StageContext, rows: list[Post]) -> list[dict[str, float] | s
     cfg = ctx.config.judge
     tasks = []
     for row in rows:
-        schema = _scores_model(row["symptoms"])
+        schema, json_schema = _scores_model(tuple(row["symptoms"]))
         listed = bullet_list([f"{s}: {ctx.taxonomy.symptom(s).definition}" for s in row["symptoms"]])
-        request = ChatRequest(messages=template.render(post=row["text"], symptoms=listed), temperature=0.0,
-                              max_tokens=cfg.max_tokens, json_schema=schema.model_json_schema(),
-                              schema_name="judge_scores")  # fmt: skip
+        request = ChatRequest(
+            messages=template.render(post=row["text"], symptoms=listed),
+            temperature=0.0,
+            max_tokens=cfg.max_tokens,
+            json_schema=json_schema,
+            schema_name="judge_scores",
+        )
         tasks.append(Task(f"judge|{row['id']}", request, schema, template=template.hash))
     out: list[dict[str, float] | str] = []
     for result in ctx.judge_engine.run_sync(tasks, label="judge"):
         if result.ok:
-            out.append({s.symptom: float(s.score) for s in result.value.scores})  # type: ignore[union-attr]
+            out.append({k: float(v) for k, v in result.value.model_dump(by_alias=True).items()})  # type: ignore[union-attr]
         else:
             out.append(f"judge_failed: {result.failure}: {result.error}")
     return out
@@ -67,7 +63,9 @@ def run_judge(ctx: StageContext, rows: list[Post], subconcepts: Subconcepts) -> 
 
         judge = EmbeddingJudge(ctx.taxonomy, subconcepts)
         scores = judge.score([r["text"] for r in rows], [r["symptoms"] for r in rows])
-        rows = [{**r, "judge_scores": s, "judge_method": "embedding"} for r, s in zip(rows, scores, strict=True)]  # type: ignore[misc]
+        rows = [
+            {**r, "judge_scores": s, "judge_method": "embedding"} for r, s in zip(rows, scores, strict=True)
+        ]  # type: ignore[misc]
         for row in rows:
             low = _below(row["judge_scores"], cfg.embedding_threshold)
             if low:

@@ -1,4 +1,5 @@
-"""Prompt templates: package data files with `[system]` and `[user]` sections and `$name` fields.
+"""Prompt templates: package data files of `[system]`, `[user]` and `[assistant]` turns with `$name`
+fields (assistant turns hold few-shot examples).
 
 A template's hash (of its file text) is part of every cache key made with it, so editing a prompt
 makes new requests instead of silently reusing answers to the old one.
@@ -13,32 +14,28 @@ from functools import cache
 from importlib import resources
 from string import Template
 
-_SECTION = re.compile(r"^\[(system|user)\]\s*$", re.MULTILINE)
+_SECTION = re.compile(r"^\[(system|user|assistant)\]\s*$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
 class PromptTemplate:
     name: str
-    system: str
-    user: str
+    turns: tuple[tuple[str, str], ...]  # (role, text with $fields)
     hash: str  # `name@sha256[:12]` of the file text
 
     def render(self, **fields: object) -> tuple[tuple[str, str], ...]:
         """Fill `$name` fields; a missing field is a bug in the stage, so it raises."""
         values = {k: str(v) for k, v in fields.items()}
-        return (
-            ("system", Template(self.system).substitute(values).strip()),
-            ("user", Template(self.user).substitute(values).strip()),
-        )
+        return tuple((role, Template(text).substitute(values).strip()) for role, text in self.turns)
 
 
 @cache
 def load_template(name: str) -> PromptTemplate:
     text = resources.files("synsym").joinpath("prompts", f"{name}.txt").read_text(encoding="utf-8")
     parts = _SECTION.split(text)
-    sections = dict(zip(parts[1::2], parts[2::2], strict=True))
+    turns = tuple(zip(parts[1::2], parts[2::2], strict=True))
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-    return PromptTemplate(name, sections.get("system", ""), sections["user"], f"{name}@{digest}")
+    return PromptTemplate(name, turns, f"{name}@{digest}")
 
 
 def bullet_list(items: list[str]) -> str:

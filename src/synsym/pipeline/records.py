@@ -36,8 +36,12 @@ def post_id(request_key: str, position: int, text: str) -> str:
 
 def new_post(**fields: Any) -> Post:
     row: dict[str, Any] = {
-        "subconcept": None, "severity": None, "judge_scores": {}, "judge_method": "none", "drop_reason": None,
-    }  # fmt: skip
+        "subconcept": None,
+        "severity": None,
+        "judge_scores": {},
+        "judge_method": "none",
+        "drop_reason": None,
+    }
     row.update(fields)
     missing = [c for c in POST_COLUMNS if c not in row]
     if missing:

@@ -38,8 +38,17 @@ from synsym.pipeline.judge import run_judge
 from synsym.pipeline.records import Post
 
 T = TypeVar("T")
-_PACKAGES = ("pydantic", "aiohttp", "openai", "llama_cpp_python", "pyarrow", "datasketch", "torch",
-             "transformers", "sentence-transformers")  # fmt: skip
+_PACKAGES = (
+    "pydantic",
+    "aiohttp",
+    "openai",
+    "llama_cpp_python",
+    "pyarrow",
+    "datasketch",
+    "torch",
+    "transformers",
+    "sentence-transformers",
+)
 
 
 @dataclass
@@ -76,19 +85,25 @@ class RunState:
 
 @contextmanager
 def _exclusive(run_dir: Path) -> Iterator[None]:
-    """One process per run directory; the lock dies with the process, so a killed run never blocks a resume."""
+    """One process per run directory; the lock dies with its process, so a killed run never blocks a resume."""
     with (run_dir / ".lock").open("w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise InputError(f"{run_dir} is in use by another synsym process; wait for it or use another --out") from None
+            raise InputError(
+                f"{run_dir} is in use by another synsym process; wait for it or use another --out"
+            ) from None
         yield
 
 
 def run_pipeline(
-    config: RunConfig, run_dir: Path, *, subconcepts_file: Path | None = None, restart: bool = False,
+    config: RunConfig,
+    run_dir: Path,
+    *,
+    subconcepts_file: Path | None = None,
+    restart: bool = False,
     progress: bool | None = None,
-) -> RunResult:  # fmt: skip
+) -> RunResult:
     """Run (or resume) every stage of `config` in `run_dir`."""
     start = time.time()
     taxonomy = load_taxonomy(config.taxonomy)
@@ -101,8 +116,9 @@ def run_pipeline(
         changed = state.changed()
         if changed and not restart:
             raise InputError(
-                f"{run_dir} was made with a different config: the {', '.join(changed)} stage(s) would change. "
-                "Use a new --out, or pass --restart to redo them (answers already paid for come from the cache)."
+                f"{run_dir} was made with a different config: the {', '.join(changed)} stage(s) would "
+                "change. Use a new --out, or pass --restart to redo them (answers already paid for come "
+                "from the cache)."
             )
         state.forget([s for s in STAGES if s in changed or any(c in changed for c in _downstream(s))])
         cache = ResponseCache(config.cache or run_dir / "cache.sqlite")
@@ -112,25 +128,42 @@ def run_pipeline(
             cache.close()
 
 
-def _run_stages(config: RunConfig, run_dir: Path, state: RunState, cache: ResponseCache, taxonomy: Any,
-                subconcepts_file: Path | None, progress: bool | None, start: float) -> RunResult:  # fmt: skip
+def _run_stages(
+    config: RunConfig,
+    run_dir: Path,
+    state: RunState,
+    cache: ResponseCache,
+    taxonomy: Any,
+    subconcepts_file: Path | None,
+    progress: bool | None,
+    start: float,
+) -> RunResult:
     engine = Engine(create_backend(config.backend), cache, max_cost=config.max_cost, progress=progress)
     judge_engine = engine
     if config.judge.backend is not None and config.judge.method in ("llm", "both"):
-        judge_engine = Engine(create_backend(config.judge.backend), cache, max_cost=config.max_cost, progress=progress)
+        judge_engine = Engine(
+            create_backend(config.judge.backend), cache, max_cost=config.max_cost, progress=progress
+        )
     ctx = StageContext(config, taxonomy, engine, judge_engine, run_dir)
     stages_dir = run_dir / "stages"
     notes: list[str] = []
 
-    def stage(name: str, path: Path, compute: Callable[[], T], save: Callable[[Path, T], None],
-              load: Callable[[Path], T]) -> T:  # fmt: skip
+    def stage(
+        name: str,
+        path: Path,
+        compute: Callable[[], T],
+        save: Callable[[Path, T], None],
+        load: Callable[[Path], T],
+    ) -> T:
         if state.is_done(name) and path.exists():
             return load(path)
         value = compute()
         for e in {id(engine): engine, id(judge_engine): judge_engine}.values():
             if e.budget.exhausted:
-                raise BudgetExceeded(f"stopped in the {name} stage before exceeding max_cost {config.max_cost}; "
-                                     "rerun with a larger --max-cost to resume (nothing paid for is lost)")  # fmt: skip
+                raise BudgetExceeded(
+                    f"stopped in the {name} stage before exceeding max_cost {config.max_cost}; "
+                    "rerun with a larger --max-cost to resume (nothing paid for is lost)"
+                )
         save(path, value)
         state.mark(name)
         return value
@@ -142,10 +175,20 @@ def _run_stages(config: RunConfig, run_dir: Path, state: RunState, cache: Respon
         notes.extend(expand_notes)
         return subconcepts
 
-    subconcepts = stage("expand", run_dir / "subconcepts.yaml", expand, write_subconcepts,
-                        lambda p: load_subconcepts(p, taxonomy))  # fmt: skip
-    generated = stage("generate", stages_dir / "generate.jsonl", lambda: run_generate(ctx, subconcepts),
-                      write_jsonl, read_jsonl)  # type: ignore[arg-type]  # fmt: skip
+    subconcepts = stage(
+        "expand",
+        run_dir / "subconcepts.yaml",
+        expand,
+        write_subconcepts,
+        lambda p: load_subconcepts(p, taxonomy),
+    )
+    generated = stage(
+        "generate",
+        stages_dir / "generate.jsonl",
+        lambda: run_generate(ctx, subconcepts),
+        write_jsonl,
+        read_jsonl,
+    )  # type: ignore[arg-type]
 
     def compose() -> list[dict[str, Any]]:
         rows, combos, compose_notes = run_compose(ctx)
@@ -158,7 +201,9 @@ def _run_stages(config: RunConfig, run_dir: Path, state: RunState, cache: Respon
 
     def judge() -> list[dict[str, Any]]:
         kept, dropped = run_judge(ctx, candidates, subconcepts)  # type: ignore[arg-type]
-        kept, duplicates = deduplicate(kept, config.dedup.near_threshold, config.dedup.num_perm, seed=config.seed)
+        kept, duplicates = deduplicate(
+            kept, config.dedup.near_threshold, config.dedup.num_perm, seed=config.seed
+        )
         return [*kept, *failed, *dropped, *duplicates]  # type: ignore[list-item]
 
     judged = stage("judge", stages_dir / "judge.jsonl", judge, write_jsonl, read_jsonl)
@@ -166,42 +211,70 @@ def _run_stages(config: RunConfig, run_dir: Path, state: RunState, cache: Respon
     dropped = [r for r in judged if r["drop_reason"] is not None]
     counts = _counts(generated, composed, kept, dropped)
     manifest = {
-        "synsym_version": __version__, "python": platform.python_version(), "packages": _versions(),
-        "config": config.public_dict(), "seed": config.seed, "fingerprints": state.fingerprints,
-        "counts": counts, "usage": {"generator": engine.meter.as_dict(), "judge": judge_engine.meter.as_dict()},
-        "wall_seconds": round(time.time() - start, 1), "notes": notes,
-    }  # fmt: skip
+        "synsym_version": __version__,
+        "python": platform.python_version(),
+        "packages": _versions(),
+        "config": config.public_dict(),
+        "seed": config.seed,
+        "fingerprints": state.fingerprints,
+        "counts": counts,
+        "usage": {"generator": engine.meter.as_dict(), "judge": judge_engine.meter.as_dict()},
+        "wall_seconds": round(time.time() - start, 1),
+        "notes": notes,
+    }
     from synsym.pipeline.card import CardInfo
     from synsym.pipeline.export import write_dataset
 
     card = CardInfo(
-        recipe=config.public_dict(), generated=counts["generated"] + counts["composed"],
+        recipe=config.public_dict(),
+        generated=counts["generated"] + counts["composed"],
         judged=len(kept) + len(dropped) - sum(counts["failed_by_class"].values()),
-        failed=counts["failed_by_class"], seed=config.seed, taxonomy_name=taxonomy.name,
+        failed=counts["failed_by_class"],
+        seed=config.seed,
+        taxonomy_name=taxonomy.name,
         taxonomy_version=taxonomy.version,
-    )  # fmt: skip
-    files = write_dataset(run_dir, kept, dropped, taxonomy, formats=config.export.formats,  # type: ignore[arg-type]
-                          label_spaces=config.export.label_spaces, manifest=manifest, card=card)  # fmt: skip
+    )
+    files = write_dataset(
+        run_dir,
+        kept,
+        dropped,
+        taxonomy,
+        formats=config.export.formats,  # type: ignore[arg-type]
+        label_spaces=config.export.label_spaces,
+        manifest=manifest,
+        card=card,
+    )
     state.mark("export")
     return RunResult(run_dir, files, counts, notes)
 
 
-def _counts(generated: list[Any], composed: list[Any], kept: list[Post], dropped: list[Post]) -> dict[str, Any]:
+def _counts(
+    generated: list[Any], composed: list[Any], kept: list[Post], dropped: list[Post]
+) -> dict[str, Any]:
     reasons = Counter(re.match(r"[a-z_]*", str(r["drop_reason"])).group() for r in dropped)  # type: ignore[union-attr]
-    failures = Counter(str(r["drop_reason"]).split(":")[1].strip() for r in dropped
-                       if str(r["drop_reason"]).startswith("request_failed"))  # fmt: skip
+    failures = Counter(
+        str(r["drop_reason"]).split(":")[1].strip()
+        for r in dropped
+        if str(r["drop_reason"]).startswith("request_failed")
+    )
     return {
-        "generated": len(generated), "composed": len(composed), "failed_by_class": dict(failures),
-        "dropped_by_reason": dict(reasons), "kept": len(kept),
+        "generated": len(generated),
+        "composed": len(composed),
+        "failed_by_class": dict(failures),
+        "dropped_by_reason": dict(reasons),
+        "kept": len(kept),
         "kept_single": sum(len(r["symptoms"]) == 1 for r in kept),
         "kept_multi": sum(len(r["symptoms"]) > 1 for r in kept),
-    }  # fmt: skip
+    }
 
 
 def _downstream(stage: str) -> list[str]:
     """Stages whose output `stage` reads (directly or not)."""
-    reads = {"generate": ["expand"], "judge": ["expand", "generate", "compose"], "export": ["expand", "generate",
-             "compose", "judge"]}  # fmt: skip
+    reads = {
+        "generate": ["expand"],
+        "judge": ["expand", "generate", "compose"],
+        "export": ["expand", "generate", "compose", "judge"],
+    }
     return reads.get(stage, [])
 
 

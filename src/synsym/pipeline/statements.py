@@ -4,12 +4,11 @@ cleanup for small models, and turning answers into rows."""
 from __future__ import annotations
 
 import re
-from typing import Any
-
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints, create_model
 
+from synsym.core.taxonomy import Symptom
 from synsym.engine.engine import Result
 from synsym.pipeline.config import Style
 from synsym.pipeline.context import StageContext
@@ -23,8 +22,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 def statements_model(styles: list[Style], m: int) -> type[BaseModel]:
     """`{style: [m statements]}` for every style: one schema, so one call answers all styles."""
     fields: dict[str, Any] = {
-        s.name: (list[Statement], Field(min_length=m, max_length=2 * m))
-        for s in styles
+        s.name: (list[Statement], Field(min_length=m, max_length=2 * m)) for s in styles
     }
     return create_model("Statements", **fields)
 
@@ -37,6 +35,17 @@ def styles_block(styles: list[Style]) -> str:
     return "\n".join(f"- {s.name}: {s.description}" for s in styles)
 
 
+def symptom_phrase(symptom: Symptom) -> str:
+    """The definition as a phrase that reads after "someone experiencing ..." in a few-shot prompt."""
+    text = symptom.definition.strip().rstrip(".")
+    return text[:1].lower() + text[1:]
+
+
+def example_pool(symptom: Symptom, style: str) -> list[str]:
+    """Few-shot examples for a style: the style's own, else any the symptom has, else its seeds."""
+    return symptom.examples.get(style) or [e for v in symptom.examples.values() for e in v] or symptom.seeds
+
+
 def clean_plain(text: str, max_sentences: int = 3) -> str | None:
     """A small model's one-post answer, reduced to the post: first paragraph, no label, no quotes."""
     text = text.strip().split("\n\n")[0].strip()
@@ -46,9 +55,14 @@ def clean_plain(text: str, max_sentences: int = 3) -> str | None:
 
 
 def rows_from_result(
-    ctx: StageContext, result: Result, stage: str, styles: list[Style], m: int, single_style: str | None = None,
+    ctx: StageContext,
+    result: Result,
+    stage: str,
+    styles: list[Style],
+    m: int,
+    single_style: str | None = None,
     **fields: Any,
-) -> list[Post]:  # fmt: skip
+) -> list[Post]:
     """Rows for every statement in one answer (or a dropped row saying why there are none)."""
     if not result.ok:
         return [ctx.failed_post(result, stage, None, style=single_style or "", **fields)]
@@ -58,11 +72,23 @@ def rows_from_result(
         if text is None:
             reason = "unusable_output: the answer held no post of at least 4 words"
             return [ctx.failed_post(result, stage, reason, style=single_style, **fields)]
-        return [new_post(id=post_id(result.key, 0, text), text=text, style=single_style, stage=stage, **prov, **fields)]
+        return [
+            new_post(
+                id=post_id(result.key, 0, text), text=text, style=single_style, stage=stage, **prov, **fields
+            )
+        ]
     rows = []
     for s in styles:
         for text in getattr(result.value, s.name)[:m]:
             text = " ".join(text.split())
-            rows.append(new_post(id=post_id(result.key, len(rows), text), text=text, style=s.name, stage=stage,
-                                 **prov, **fields))  # fmt: skip
+            rows.append(
+                new_post(
+                    id=post_id(result.key, len(rows), text),
+                    text=text,
+                    style=s.name,
+                    stage=stage,
+                    **prov,
+                    **fields,
+                )
+            )
     return rows
