@@ -114,6 +114,8 @@ def test_key_is_sent_but_never_written(
     assert_clean(results)
     assert files_containing(tmp_path, KEY) == []
     assert KEY[-12:] not in caplog.text and KEY not in caplog.text
+    if client == "openai-sdk":  # the SDK and its HTTP stack log every request at debug
+        assert any(r.levelno == logging.DEBUG and r.name.startswith("openai") for r in caplog.records)
     out, err = capfd.readouterr()
     assert KEY[-12:] not in out + err
     assert not [e for e in (r.error or "" for r in results) if KEY[:20] in e]  # not even half of it
