@@ -30,9 +30,19 @@ def resolve_encoder(name: str) -> str:
 
 
 def set_threads() -> None:
+    """Torch threads: $SYNSYM_THREADS, else the cores other processes leave idle (at least one).
+
+    On a busy machine torch's spinning worker threads make training ~3x slower than one thread.
+    """
     import torch
 
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    given = os.environ.get("SYNSYM_THREADS")
+    if given and given.isdigit() and int(given) > 0:
+        torch.set_num_threads(int(given))
+        return
+    cores = os.cpu_count() or 1
+    busy = int(os.getloadavg()[0]) if hasattr(os, "getloadavg") else 0
+    torch.set_num_threads(max(1, cores - busy))
 
 
 def load_encoder(name: str, max_length: int | None = None, fresh: bool = False) -> Any:
