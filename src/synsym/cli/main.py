@@ -11,6 +11,7 @@ from synsym.cli import (  # noqa: F401
     classify_cmd,
     generate_cmd,
     probe_cmd,
+    quality_cmd,
     taxonomy_cmd,
 )
 from synsym.cli.app import app, console, state

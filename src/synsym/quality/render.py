@@ -1,0 +1,112 @@
+"""Terminal tables for an `inspect` result: the figures a person reads first, the rest in quality.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    return str(v)
+
+
+def render_quality(result: dict[str, Any], console: Console) -> None:
+    """Print balance, diversity (beside the reference when given), shortcuts, funnel, prior, leakage."""
+    bal = result["balance"]
+    console.print(
+        f"[bold]{result['source']}[/]: {bal['n_posts']} posts, {bal['single']} single-symptom, "
+        f"{bal['multi']} multi-symptom, {bal['labels_per_post']} labels/post, "
+        f"imbalance (max/min) {bal['imbalance_ratio']}; words/post mean {bal['length_words']['mean']} "
+        f"(p5 {bal['length_words']['p5']}, p95 {bal['length_words']['p95']})",
+        highlight=False,
+    )
+    if bal["per_style"]:
+        console.print(
+            "styles: " + ", ".join(f"{k} {v}" for k, v in bal["per_style"].items()), highlight=False
+        )
+    div, ref = result["diversity"], (result.get("reference") or {}).get("diversity") or {}
+    short = result["shortcuts"]["per_label"]
+    table = Table(title="per symptom", title_justify="left")
+    table.add_column("symptom", no_wrap=True)
+    for col in ("posts", "single", "dist-2", "sBLEU", "nn-sim", "kw-F1", "flag"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for name in ["overall", *result["label_names"]]:
+        d = div.get(name, {})
+        s = short.get(name, {})
+        table.add_row(
+            name,
+            str(bal["n_posts"] if name == "overall" else bal["per_symptom"][name]),
+            str(bal["single"] if name == "overall" else bal["per_symptom_single"][name]),
+            _fmt(d.get("distinct_2")),
+            _fmt(d.get("self_bleu")),
+            _fmt(d.get("mean_nn_similarity")),
+            _fmt(s.get("f1") if name != "overall" else result["shortcuts"]["macro_f1"]),
+            "keyword" if s.get("flagged") else "",
+        )
+    console.print(table)
+    if ref:
+        cmp = Table(title=f"diversity vs reference {result['reference']['source']}", title_justify="left")
+        for col in ("figure", "this set", "reference"):
+            cmp.add_column(col, justify="left" if col == "figure" else "right")
+        for key in (
+            "distinct_1",
+            "distinct_2",
+            "distinct_3",
+            "self_bleu",
+            "vocabulary",
+            "mean_pairwise_distance",
+            "mean_nn_similarity",
+        ):
+            cmp.add_row(key, _fmt(div["overall"].get(key)), _fmt(ref.get("overall", {}).get(key)))
+        console.print(cmp)
+    if result["shortcuts"]["flagged"]:
+        console.print(
+            f"[yellow]keyword shortcuts[/] (rule F1 >= {result['shortcuts']['flag_f1']}): "
+            + ", ".join(result["shortcuts"]["flagged"]),
+            highlight=False,
+        )
+    fun = result.get("funnel")
+    if fun:
+        console.print(
+            "funnel: "
+            + " -> ".join(f"{s['stage']} {s['n']}" for s in fun["stages"])
+            + "; dropped by reason: "
+            + (", ".join(f"{k} {v}" for k, v in fun["dropped_by_reason"].items()) or "none")
+            + "; failed: "
+            + (", ".join(f"{k} {v}" for k, v in fun["failed_by_class"].items()) or "none")
+            + f"; refusals: {fun['refusals']['total']}",
+            highlight=False,
+        )
+    prior = result.get("prior")
+    if prior and prior.get("tvd") is not None:
+        over = ", ".join(" + ".join(p["pair"]) for p in prior["over"][:3])
+        console.print(
+            f"co-occurrence vs prior {prior['prior']}: total variation {prior['tvd']:.3f}; "
+            f"most over-represented: "
+            f"{over or '-'}; pairs outside the prior: {len(prior['outside_prior'])}",
+            highlight=False,
+        )
+    leak = result.get("leakage")
+    if leak:
+        grams = "; ".join(
+            f"{g['n']}-grams: {g['synthetic_posts_sharing']:.1%} of synthetic posts share one"
+            for g in leak["ngram"]
+        )
+        console.print(f"leakage vs {leak['source']} ({leak['n_real']} texts): {grams}", highlight=False)
+        emb = leak.get("embedding")
+        if emb:
+            console.print(
+                f"  nearest synthetic post: mean similarity {emb['mean_nearest_similarity']:.3f}, "
+                f"max {emb['max_nearest_similarity']:.3f}, "
+                f"{emb['real_share_at_or_above']:.1%} >= {emb['threshold']}",
+                highlight=False,
+            )
+            for pair in emb["closest_pairs"][:3]:
+                console.print(f"  {pair['similarity']:.3f}  real: {pair['real'][:90]!r}", highlight=False)
+                console.print(f"         synthetic: {pair['synthetic'][:90]!r}", highlight=False)

@@ -1,0 +1,1 @@
+"""Self-contained HTML reports of a dataset and its quality figures."""
