@@ -222,11 +222,6 @@ def test_cli_version_and_help(
     assert probe.returncode == 0 and "--set" in probe.stdout and "--cache" in probe.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="typer 0.29 raises its vendored typer._click exceptions, which cli/main.py does not recognise "
-    "as click's: a usage error prints 'internal error' and exits 1",
-)
 def test_cli_usage_error_exits_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     proc = cli_in_process(monkeypatch, capsys, "probe", "--no-such-flag")
     assert proc.returncode == 2 and "internal error" not in proc.stderr and "--no-such-flag" in proc.stderr

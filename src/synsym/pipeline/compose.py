@@ -94,7 +94,8 @@ def run_compose(ctx: StageContext) -> tuple[list[Post], list[Combination], list[
     template = load_template("compose" if batch else "compose_single")
     schema = statements_model(styles, cfg.statements_per_style)
     json_schema = schema.model_json_schema()
-    tasks, meta = [], []
+    tasks: list[Task] = []
+    meta: list[tuple[Combination, str | None]] = []
     for i, combo in enumerate(combos):
         for style in styles if not batch else [None]:
             for j in range(1 if batch else cfg.statements_per_style):
@@ -115,6 +116,7 @@ def run_compose(ctx: StageContext) -> tuple[list[Post], list[Combination], list[
                         max_tokens=cfg.max_tokens,
                         json_schema=json_schema,
                         schema_name="statements",
+                        seed=ctx.request_seed(j),
                     )
                 else:  # few-shot turns: one example post for each of the first two symptoms, then all of them
                     rng = ctx.rng("compose", "examples", i, style.name, j)
@@ -128,7 +130,12 @@ def run_compose(ctx: StageContext) -> tuple[list[Post], list[Combination], list[
                         phrase2=symptom_phrase(tax.symptom(shuffled[1])),
                         symptoms_inline="; ".join(symptom_phrase(tax.symptom(s)) for s in shuffled),
                     )
-                    request = ChatRequest(messages=messages, temperature=cfg.temperature, max_tokens=128)
+                    request = ChatRequest(
+                        messages=messages,
+                        temperature=cfg.temperature,
+                        max_tokens=128,
+                        seed=ctx.request_seed(j),
+                    )
                 tasks.append(
                     Task(
                         f"compose|{i}|{style and style.name}|{j}",
@@ -138,16 +145,16 @@ def run_compose(ctx: StageContext) -> tuple[list[Post], list[Combination], list[
                         template=template.hash,
                     )
                 )
-                meta.append((combo, style and style.name))
+                meta.append((combo, style.name if style else None))
     rows: list[Post] = []
-    for (combo, style), result in zip(meta, ctx.engine.run_sync(tasks, label="compose"), strict=True):
+    for (combo, plain_style), result in zip(meta, ctx.engine.run_sync(tasks, label="compose"), strict=True):
         rows += rows_from_result(
             ctx,
             result,
             "compose",
             styles,
             cfg.statements_per_style,
-            style,
+            plain_style,
             symptoms=list(combo.symptoms),
             severity=combo.severity,
         )

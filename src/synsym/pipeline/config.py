@@ -97,8 +97,15 @@ class DedupConfig(StrictModel):
     num_perm: PositiveInt = 128
 
 
+ExportFormat = Literal["parquet", "jsonl", "csv", "hf"]
+
+
+def _parquet_only() -> list[ExportFormat]:
+    return ["parquet"]
+
+
 class ExportConfig(StrictModel):
-    formats: list[Literal["parquet", "jsonl", "csv", "hf"]] = Field(default_factory=lambda: ["parquet"])
+    formats: list[ExportFormat] = Field(default_factory=_parquet_only, description="parquet is always written")
     label_spaces: list[str] | None = Field(None, description="default: every label space of the taxonomy")
 
 

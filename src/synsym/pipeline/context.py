@@ -25,6 +25,10 @@ class StageContext:
         """A generator seeded by the run seed and a stable label: the same draw on every rerun."""
         return random.Random(":".join(str(p) for p in (self.config.seed, *parts)))
 
+    def request_seed(self, sample: int) -> int:
+        """The decoding seed for repeated draws of one prompt: different per draw, the same per rerun."""
+        return self.config.seed * 1_000_003 + sample
+
     def provenance(self, result: Result) -> dict[str, Any]:
         identity = self.engine.backend.identity()
         return {

@@ -48,7 +48,7 @@ def _answer_model(n: int) -> type[BaseModel]:
     return create_model(
         "SubconceptList",
         subconcepts=(list[str], Field(min_length=n, max_length=3 * n)),
-        __validators__={"distinct": field_validator("subconcepts")(distinct)},  # type: ignore[dict-item]
+        __validators__={"distinct": field_validator("subconcepts")(distinct)},
     )
 
 

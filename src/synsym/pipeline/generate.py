@@ -60,6 +60,7 @@ def run_generate(ctx: StageContext, subconcepts: Subconcepts) -> list[Post]:
                     max_tokens=cfg.max_tokens,
                     json_schema=json_schema,
                     schema_name="statements",
+                    seed=ctx.request_seed(call),
                 )
                 tasks.append(
                     Task(f"{symptom}|{sub}|{call}", request, schema, sample=call, template=template.hash)
@@ -82,21 +83,26 @@ def run_generate(ctx: StageContext, subconcepts: Subconcepts) -> list[Post]:
                         example2=ex2,
                     )
                     request = ChatRequest(
-                        messages=messages, temperature=cfg.temperature, max_tokens=min(cfg.max_tokens, 96)
-                    )  # one or two sentences
+                        messages=messages,
+                        temperature=cfg.temperature,
+                        max_tokens=min(cfg.max_tokens, 96),  # one or two sentences
+                        seed=ctx.request_seed(j),
+                    )
                     tasks.append(
                         Task(f"{symptom}|{sub}|{style.name}|{j}", request, sample=j, template=template.hash)
                     )
                     meta.append((symptom, sub, style.name))
     rows: list[Post] = []
-    for (symptom, sub, style), result in zip(meta, ctx.engine.run_sync(tasks, label="generate"), strict=True):
+    for (symptom, sub, plain_style), result in zip(
+        meta, ctx.engine.run_sync(tasks, label="generate"), strict=True
+    ):
         rows += rows_from_result(
             ctx,
             result,
             "generate",
             styles,
             cfg.statements_per_style,
-            style,
+            plain_style,
             symptoms=[symptom],
             subconcept=sub,
         )

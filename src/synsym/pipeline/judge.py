@@ -17,7 +17,7 @@ from synsym.engine.engine import Task
 from synsym.pipeline.context import StageContext
 from synsym.pipeline.expand import Subconcepts
 from synsym.pipeline.prompts import bullet_list, load_template
-from synsym.pipeline.records import Post
+from synsym.pipeline.records import Post, with_fields
 
 
 @lru_cache(maxsize=4096)
@@ -57,33 +57,32 @@ def llm_scores(ctx: StageContext, rows: list[Post]) -> list[dict[str, float] | s
 def run_judge(ctx: StageContext, rows: list[Post], subconcepts: Subconcepts) -> tuple[list[Post], list[Post]]:
     """Return (kept, dropped) in input order; dropped rows carry `drop_reason`."""
     cfg = ctx.config.judge
-    kept, dropped = [], []
+    kept: list[Post] = []
+    dropped: list[Post] = []
     if cfg.method in ("embedding", "both"):
         from synsym.pipeline.judge_embedding import EmbeddingJudge
 
         judge = EmbeddingJudge(ctx.taxonomy, subconcepts)
-        scores = judge.score([r["text"] for r in rows], [r["symptoms"] for r in rows])
-        rows = [
-            {**r, "judge_scores": s, "judge_method": "embedding"} for r, s in zip(rows, scores, strict=True)
-        ]  # type: ignore[misc]
-        for row in rows:
-            low = _below(row["judge_scores"], cfg.embedding_threshold)
+        embedding = judge.score([r["text"] for r in rows], [r["symptoms"] for r in rows])
+        for row, scores in zip(rows, embedding, strict=True):
+            row = with_fields(row, judge_scores=scores, judge_method="embedding")
+            low = _below(scores, cfg.embedding_threshold)
             if low:
-                dropped.append({**row, "drop_reason": f"embedding_judge: {low}"})  # type: ignore[typeddict-item]
+                dropped.append(with_fields(row, drop_reason=f"embedding_judge: {low}"))
             else:
                 kept.append(row)
         rows, kept = kept, []
     if cfg.method in ("llm", "both"):
         method = "both" if cfg.method == "both" else "llm"
-        for row, scores in zip(rows, llm_scores(ctx, rows), strict=True):
-            if isinstance(scores, str):
-                dropped.append({**row, "judge_method": method, "drop_reason": scores})  # type: ignore[typeddict-item]
+        for row, answer in zip(rows, llm_scores(ctx, rows), strict=True):
+            if isinstance(answer, str):
+                dropped.append(with_fields(row, judge_method=method, drop_reason=answer))
                 continue
-            prior = {f"embedding:{k}": v for k, v in row["judge_scores"].items()}
-            row = {**row, "judge_scores": {**prior, **scores}, "judge_method": method}  # type: ignore[assignment]
-            low = _below(scores, cfg.threshold)
+            earlier = {f"embedding:{k}": v for k, v in row["judge_scores"].items()}
+            row = with_fields(row, judge_scores={**earlier, **answer}, judge_method=method)
+            low = _below(answer, cfg.threshold)
             if low:
-                dropped.append({**row, "drop_reason": f"llm_judge: {low}"})  # type: ignore[typeddict-item]
+                dropped.append(with_fields(row, drop_reason=f"llm_judge: {low}"))
             else:
                 kept.append(row)
         rows = kept

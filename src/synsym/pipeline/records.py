@@ -6,7 +6,7 @@ Rows are plain dicts (cheap to build by the thousand, direct to Parquet); `POST_
 from __future__ import annotations
 
 import hashlib
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 
 class Post(TypedDict):
@@ -34,6 +34,11 @@ def post_id(request_key: str, position: int, text: str) -> str:
     return hashlib.sha256(f"{request_key}:{position}:{text}".encode()).hexdigest()[:16]
 
 
+def with_fields(row: Post, **changes: Any) -> Post:
+    """A copy of `row` with some fields changed (rows are never mutated in place)."""
+    return cast(Post, {**row, **changes})
+
+
 def new_post(**fields: Any) -> Post:
     row: dict[str, Any] = {
         "subconcept": None,
@@ -46,4 +51,4 @@ def new_post(**fields: Any) -> Post:
     missing = [c for c in POST_COLUMNS if c not in row]
     if missing:
         raise ValueError(f"post is missing {missing}")
-    return row  # type: ignore[return-value]
+    return cast(Post, row)

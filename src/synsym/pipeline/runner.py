@@ -19,7 +19,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
+
+import yaml
 
 from synsym import __version__
 from synsym.backends.base import create_backend
@@ -27,7 +29,7 @@ from synsym.core.errors import BudgetExceeded, InputError
 from synsym.core.taxonomy import load_taxonomy
 from synsym.engine.cache import ResponseCache
 from synsym.engine.engine import Engine
-from synsym.pipeline.atomic import read_jsonl, write_json, write_jsonl
+from synsym.pipeline.atomic import read_jsonl, write_json, write_jsonl, write_text
 from synsym.pipeline.compose import run_compose
 from synsym.pipeline.config import STAGES, RunConfig, stage_fingerprints
 from synsym.pipeline.context import StageContext
@@ -85,7 +87,7 @@ class RunState:
 
 @contextmanager
 def _exclusive(run_dir: Path) -> Iterator[None]:
-    """One process per run directory; the lock dies with its process, so a killed run never blocks a resume."""
+    """One process per run directory. The lock dies with its process, so a kill never blocks a resume."""
     with (run_dir / ".lock").open("w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -186,27 +188,30 @@ def _run_stages(
         "generate",
         stages_dir / "generate.jsonl",
         lambda: run_generate(ctx, subconcepts),
-        write_jsonl,
-        read_jsonl,
-    )  # type: ignore[arg-type]
+        write_posts,
+        read_posts,
+    )
 
-    def compose() -> list[dict[str, Any]]:
+    def compose() -> list[Post]:
         rows, combos, compose_notes = run_compose(ctx)
         notes.extend(compose_notes)
-        return [{"combinations": [c.to_dict() for c in combos]}, *rows]  # type: ignore[list-item]
+        write_text(
+            run_dir / "combinations.yaml", yaml.safe_dump([c.to_dict() for c in combos], sort_keys=False)
+        )
+        return rows
 
-    composed = stage("compose", stages_dir / "compose.jsonl", compose, write_jsonl, read_jsonl)[1:]
+    composed = stage("compose", stages_dir / "compose.jsonl", compose, write_posts, read_posts)
     candidates = [r for r in [*generated, *composed] if r["drop_reason"] is None]
     failed = [r for r in [*generated, *composed] if r["drop_reason"] is not None]
 
-    def judge() -> list[dict[str, Any]]:
-        kept, dropped = run_judge(ctx, candidates, subconcepts)  # type: ignore[arg-type]
+    def judge() -> list[Post]:
+        kept, dropped = run_judge(ctx, candidates, subconcepts)
         kept, duplicates = deduplicate(
             kept, config.dedup.near_threshold, config.dedup.num_perm, seed=config.seed
         )
-        return [*kept, *failed, *dropped, *duplicates]  # type: ignore[list-item]
+        return [*kept, *failed, *dropped, *duplicates]
 
-    judged = stage("judge", stages_dir / "judge.jsonl", judge, write_jsonl, read_jsonl)
+    judged = stage("judge", stages_dir / "judge.jsonl", judge, write_posts, read_posts)
     kept = [r for r in judged if r["drop_reason"] is None]
     dropped = [r for r in judged if r["drop_reason"] is not None]
     counts = _counts(generated, composed, kept, dropped)
@@ -239,13 +244,21 @@ def _run_stages(
         kept,
         dropped,
         taxonomy,
-        formats=config.export.formats,  # type: ignore[arg-type]
+        formats=config.export.formats,
         label_spaces=config.export.label_spaces,
         manifest=manifest,
         card=card,
     )
     state.mark("export")
     return RunResult(run_dir, files, counts, notes)
+
+
+def write_posts(path: Path, rows: list[Post]) -> None:
+    write_jsonl(path, rows)  # type: ignore[arg-type]
+
+
+def read_posts(path: Path) -> list[Post]:
+    return cast(list[Post], read_jsonl(path))
 
 
 def _counts(

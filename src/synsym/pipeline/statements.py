@@ -77,7 +77,7 @@ def rows_from_result(
                 id=post_id(result.key, 0, text), text=text, style=single_style, stage=stage, **prov, **fields
             )
         ]
-    rows = []
+    rows: list[Post] = []
     for s in styles:
         for text in getattr(result.value, s.name)[:m]:
             text = " ".join(text.split())
