@@ -14,9 +14,11 @@ from synsym.core.errors import InputError
 from synsym.core.taxonomy import Taxonomy, load_taxonomy
 from synsym.pipeline.judge_embedding import (
     DEFAULT_CALIBRATION,
+    DEFAULT_RELEVANCE,
     DEFAULT_THRESHOLD,
     Calibration,
     EmbeddingJudge,
+    pieces,
 )
 
 
@@ -45,15 +47,16 @@ class BagOfWords:
 # --- the mapping, no model --------------------------------------------------------------------------------
 
 
-def test_default_mapping_is_monotone_clipped_and_hits_its_knots() -> None:
+@pytest.mark.parametrize("cal", [DEFAULT_CALIBRATION, DEFAULT_RELEVANCE])
+def test_default_mappings_are_monotone_clipped_and_hit_their_knots(cal: Calibration) -> None:
     m = np.linspace(-1, 1, 2001)
-    s = DEFAULT_CALIBRATION.score(m)
+    s = cal.score(m)
     assert np.all(np.diff(s) >= 0) and s.min() == 0.0 and s.max() == 5.0
-    for margin, score in DEFAULT_CALIBRATION.knots:
-        assert DEFAULT_CALIBRATION.score([margin])[0] == pytest.approx(score)
-    t = DEFAULT_CALIBRATION.margin_for(DEFAULT_THRESHOLD)
-    assert DEFAULT_CALIBRATION.score([t])[0] == pytest.approx(DEFAULT_THRESHOLD)
-    assert DEFAULT_CALIBRATION.score([t - 0.01])[0] < DEFAULT_THRESHOLD
+    for margin, score in cal.knots:
+        assert cal.score([margin])[0] == pytest.approx(score)
+    t = cal.margin_for(DEFAULT_THRESHOLD)
+    assert cal.score([t])[0] == pytest.approx(DEFAULT_THRESHOLD)
+    assert cal.score([t - 0.01])[0] < DEFAULT_THRESHOLD
 
 
 def test_custom_calibration_and_bad_knots() -> None:
@@ -90,17 +93,40 @@ def test_scores_follow_margins_and_rows_symptoms_are_not_rivals(tax: Taxonomy) -
     assert alone < margins[1]["Weight_and_appetite_change"]
     scores = judge.score(texts, [["Sleep_disturbance"], ["Weight_and_appetite_change"]])
     assert all(0.0 <= v <= 5.0 for row in scores for v in row.values())
-    assert scores[0]["Sleep_disturbance"] == pytest.approx(
+    uncapped = EmbeddingJudge(tax, encoder=enc, relevance=None).score(texts[:1], [["Sleep_disturbance"]])
+    assert uncapped[0]["Sleep_disturbance"] == pytest.approx(
         round(float(DEFAULT_CALIBRATION.score([margins[0]["Sleep_disturbance"]])[0]), 2)
     )
+    assert scores[0]["Sleep_disturbance"] <= uncapped[0]["Sleep_disturbance"]
+
+
+def test_relevance_caps_a_post_about_nothing_the_margin_would_pass(tax: Taxonomy) -> None:
+    judge = EmbeddingJudge(tax, encoder=BagOfWords())
+    off = ["xq zz yo"]  # no word the stand-in encoder counts: every similarity is 0, margin 0
+    assert judge.margins(off, [["Sleep_disturbance"]])[0]["Sleep_disturbance"] == 0.0
+    assert judge.score(off, [["Sleep_disturbance"]])[0]["Sleep_disturbance"] == 0.0
+    uncapped = EmbeddingJudge(tax, encoder=BagOfWords(), relevance=None)
+    assert uncapped.score(off, [["Sleep_disturbance"]])[0]["Sleep_disturbance"] >= DEFAULT_THRESHOLD
+
+
+def test_pieces_split_sentences_and_clauses_only_when_there_are_several() -> None:
+    assert pieces("I cannot sleep at night.") == []
+    assert pieces("I feel sad and I cry") == []  # "I cry" is too short to stand alone
+    assert pieces("I'm tired all the time. I eat constantly, and my weight keeps changing.") == [
+        "I'm tired all the time.",
+        "I eat constantly",
+        "my weight keeps changing.",
+    ]
+    assert pieces("I can't sleep and I have stopped eating") == ["I can't sleep", "I have stopped eating"]
 
 
 def test_prototypes_encoded_once_per_judge_and_posts_in_batches(tax: Taxonomy) -> None:
     enc = BagOfWords()
     judge = EmbeddingJudge(tax, encoder=enc, batch_size=8)
     judge.score(["i cannot sleep"] * 5, [["Sleep_disturbance"]] * 5)
-    judge.score(["i cannot eat"] * 3, [["Weight_and_appetite_change"]] * 3)
-    assert enc.calls == 3  # prototypes once, then one call per score() batch
+    judge.score(["i cannot eat. my weight is dropping fast"] * 3, [["Weight_and_appetite_change"]] * 3)
+    assert enc.calls == 3  # prototypes once, then one call per score() batch (posts and their pieces)
+    assert enc.texts == sum(len(p) for p in judge.prototype_vectors()) + 5 + 3 * 3
     assert judge.score([], []) == []
 
 
@@ -179,6 +205,18 @@ UNRELATED = {
 }
 
 
+OFF_TOPIC = [
+    "The weather is nice today.",
+    "I made pasta for dinner and it turned out great.",
+    "We are going to the beach this weekend with friends.",
+    "I bought new running shoes yesterday.",
+    "My sister got a new job in Chicago.",
+    "i watched the game last night, what a finish",
+    "I planted tomatoes in the garden this spring.",
+    "The meeting got moved to Thursday afternoon.",
+]
+
+
 @pytest.mark.slow
 def test_minilm_scores_obvious_posts_high_for_their_symptom_and_low_for_others(tax: Taxonomy) -> None:
     pytest.importorskip("sentence_transformers")
@@ -203,3 +241,8 @@ def test_minilm_scores_obvious_posts_high_for_their_symptom_and_low_for_others(t
         [["Sleep_disturbance", "Weight_and_appetite_change"]],
     )[0]
     assert min(both.values()) >= DEFAULT_THRESHOLD, both
+    # Everyday posts about nothing clinical rarely pass, whichever symptom they are judged for.
+    pairs = [(t, s) for t in OFF_TOPIC for s in tax.names]
+    off = judge.score([t for t, _ in pairs], [[s] for _, s in pairs])
+    passed = [(p, row) for p, row in zip(pairs, off, strict=True) if max(row.values()) >= DEFAULT_THRESHOLD]
+    assert len(passed) <= 0.1 * len(pairs), passed
