@@ -105,7 +105,7 @@ def _parquet_only() -> list[ExportFormat]:
 
 
 class ExportConfig(StrictModel):
-    formats: list[ExportFormat] = Field(default_factory=_parquet_only, description="parquet is always written")
+    formats: list[ExportFormat] = Field(default_factory=_parquet_only, description="parquet: always")
     label_spaces: list[str] | None = Field(None, description="default: every label space of the taxonomy")
 
 
