@@ -150,6 +150,8 @@ def test_metrics_perfect_and_single_label() -> None:
     assert m["per_label"]["a"]["support"] == 2 and m["per_label"]["a"]["mcc"] == 1
     one = evaluate_scores(gold[:, :1], gold[:, :1], gold[:, :1], ["a"])
     assert one["samples_f1"] is None and one["macro_f1"] == 1
+    half = evaluate_scores(gold[:, :1], gold[:, :1], np.ones((4, 1)), ["a"])
+    assert half["micro_f1"] == half["macro_f1"] == pytest.approx(2 / 3)
 
 
 @pytest.mark.skipif(

@@ -82,6 +82,7 @@ class ExperimentConfig(StrictModel):
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
     label_space: str | None = None
     map_labels: Literal["gold", "predictions"] = "predictions"
+    metric: Literal["macro_f1", "micro_f1", "macro_roc_auc"] = "macro_f1"  # what the table's cells show
     out_dir: str = "runs/experiment"
 
 
@@ -172,7 +173,7 @@ def write_results(cfg: ExperimentConfig, runs: list[dict[str, Any]]) -> dict[str
             row = {"protocol": protocol, "model": spec.label}
             for col in columns:
                 vals = [
-                    r["macro_f1"]
+                    r[cfg.metric]
                     for r in runs
                     if (r["protocol"], r["model"], r["test_set"]) == (protocol, spec.label, col)
                 ]
@@ -188,7 +189,7 @@ def write_results(cfg: ExperimentConfig, runs: list[dict[str, Any]]) -> dict[str
         writer = csv.DictWriter(fh, fieldnames=header)
         writer.writeheader()
         writer.writerows(table)
-    markdown = render_markdown(table, header)
+    markdown = render_markdown(table, header, cfg.metric)
     (out / "table.md").write_text(markdown, encoding="utf-8")
     result = {
         "config": cfg.model_dump(),
@@ -201,9 +202,9 @@ def write_results(cfg: ExperimentConfig, runs: list[dict[str, Any]]) -> dict[str
     return result
 
 
-def render_markdown(table: list[dict[str, str]], header: list[str]) -> str:
+def render_markdown(table: list[dict[str, str]], header: list[str], metric: str = "macro_f1") -> str:
     lines = [
-        "Macro-F1, mean ± std over seeds (and folds).",
+        f"{metric}, mean ± std over seeds (and folds).",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join("---" for _ in header) + "|",

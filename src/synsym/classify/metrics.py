@@ -71,8 +71,10 @@ def evaluate_scores(
     }
     if full.any():
         for avg in ("micro", "weighted", "samples"):
-            if avg == "samples" and g.shape[1] < 2:  # not defined for a single label
-                out["samples_f1"] = None
+            if g.shape[1] < 2:  # one label: sklearn would read (n, 1) as two classes; use its binary F1
+                out[f"{avg}_f1"] = (
+                    None if avg == "samples" else float(f1_score(g[:, 0], pr[:, 0], zero_division=0))
+                )
                 continue
             out[f"{avg}_f1"] = float(f1_score(g, pr, average=avg, zero_division=0))
     out["macro_roc_auc"] = float(np.mean(aucs)) if aucs else None
