@@ -223,7 +223,7 @@ def _run_stages(
         "seed": config.seed,
         "fingerprints": state.fingerprints,
         "counts": counts,
-        "usage": {"generator": engine.meter.as_dict(), "judge": judge_engine.meter.as_dict()},
+        "usage": _usage(engine, judge_engine),
         "wall_seconds": round(time.time() - start, 1),
         "notes": notes,
     }
@@ -251,6 +251,14 @@ def _run_stages(
     )
     state.mark("export")
     return RunResult(run_dir, files, counts, notes)
+
+
+def _usage(engine: Engine, judge_engine: Engine) -> dict[str, Any]:
+    """Tokens, cost and failures per engine (one entry when the judge shares the generator's)."""
+    usage = {"generator": engine.meter.as_dict()}
+    if judge_engine is not engine:
+        usage["judge"] = judge_engine.meter.as_dict()
+    return usage
 
 
 def write_posts(path: Path, rows: list[Post]) -> None:
