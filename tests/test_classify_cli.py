@@ -123,3 +123,22 @@ def test_experiment_command_prints_the_table(
     out = capsys.readouterr().out
     assert "| synthetic-only | tfidf |" in out and "| real-only | tfidf |" in out
     assert run(monkeypatch, "experiment", str(cfg), "--set", "modles=[]") == 2
+
+
+def test_train_init_continues_a_saved_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    base, cont = tmp_path / "base", tmp_path / "cont"
+    assert run(monkeypatch, "train", "--train", str(data(tmp_path)), "--out", str(base)) == 0
+    args = [
+        "train",
+        "--train",
+        str(data(tmp_path, 2)),
+        "--init",
+        str(base),
+        "--out",
+        str(cont),
+        "--set",
+        "c=1",
+    ]
+    assert run(monkeypatch, *args) == 0
+    saved = json.loads((cont / "model.json").read_text())
+    assert saved["params"]["c"] == 1 and saved["label_names"] == ["sleep", "mood"]

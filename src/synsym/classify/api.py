@@ -28,6 +28,8 @@ def train_model(
     """Train (or, with `init`, continue training a saved model) and save it to `out`."""
     if init is not None:
         model = load_model(init)
+        if params:  # --set overrides the saved parameters for the continuation (e.g. wise_alpha=1)
+            model.params = create_model(model.kind, {**model.params.model_dump(), **params}).params
         model.continue_fit(train, val, seed)
     else:
         model = create_model(kind, params).fit(train, val, seed)
