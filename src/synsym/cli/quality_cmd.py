@@ -14,6 +14,8 @@ from rich.table import Table
 from synsym.cli.app import app, console
 
 out = Console(soft_wrap=True)
+if not out.is_terminal:  # piped or captured: wide enough for full symptom names and every column
+    out.width = max(out.width, 120)
 review_app = typer.Typer(
     help="Expert review: export a sample, import ratings, report agreement.", no_args_is_help=True
 )
