@@ -124,9 +124,11 @@ def test_prototypes_encoded_once_per_judge_and_posts_in_batches(tax: Taxonomy) -
     enc = BagOfWords()
     judge = EmbeddingJudge(tax, encoder=enc, batch_size=8)
     judge.score(["i cannot sleep"] * 5, [["Sleep_disturbance"]] * 5)
-    judge.score(["i cannot eat. my weight is dropping fast"] * 3, [["Weight_and_appetite_change"]] * 3)
+    two = "i cannot eat anything. i lie awake every night"
+    judge.score([two] * 3, [["Sleep_disturbance", "Weight_and_appetite_change"], ["Sleep_disturbance"], []])
     assert enc.calls == 3  # prototypes once, then one call per score() batch (posts and their pieces)
-    assert enc.texts == sum(len(p) for p in judge.prototype_vectors()) + 5 + 3 * 3
+    # Only a post judged for several symptoms is split: the first `two` adds its 2 pieces.
+    assert enc.texts == sum(len(p) for p in judge.prototype_vectors()) + 5 + 3 + 2
     assert judge.score([], []) == []
 
 

@@ -9,10 +9,11 @@ post is not penalised on appetite for also being about sleep.
 - prototypes of a symptom: its definition, seed descriptions, sub-concepts (when given) and the taxonomy's
   example posts; encoded once per judge and kept.
 - similarity of a post to a symptom: the mean of its `top_k` highest cosine similarities to that symptom's
-  prototypes (one prototype is enough to match, but one alone is noisy). A post of several sentences or
-  clauses is also encoded piece by piece and each symptom takes its best piece: a four-symptom post's
-  single embedding is a blur of all four (on the paper's data this lifts the AUC on multi-symptom posts
-  from 0.945 to 0.960, for ~60% more encoding there).
+  prototypes (one prototype is enough to match, but one alone is noisy). A post judged for several
+  symptoms is also encoded sentence by sentence and clause by clause, and each symptom takes its best
+  piece: a four-symptom post's single embedding is a blur of all four (on the paper's data this lifts the
+  AUC on multi-symptom posts from 0.945 to 0.960; on single-symptom posts it changes nothing, so they are
+  not split).
 - margin(post, X) = sim(post, X) - max sim(post, Y) over symptoms Y not among the post's targets.
 - score = min(calibration(margin), relevance(sim(post, X))), both piecewise linear, monotone, 0..5. The
   margin alone is relative: an off-topic post ("I made pasta tonight") is far from every symptom and can
@@ -65,7 +66,7 @@ class Calibration:
     - score 4 at -0.085, the 7th percentile of true margins: the default threshold;
     - score 5 at +0.075, the median true margin.
     Figures for the final score (this margin map capped by `DEFAULT_RELEVANCE`; AUC true vs wrong 0.977):
-    at threshold 4, 92.9% of true pairs pass (91.6% on multi-symptom posts; per symptom 86-98%, lowest
+    at threshold 4, 92.8% of true pairs pass (91.6% on multi-symptom posts; per symptom 86-98%, lowest
     Loss_of_interest_or_motivation and Inattention), 8.4% of wrong pairs and 5% of off-topic pairs (20
     hand-written everyday posts x 14 symptoms; 47% without the cap); at 3, 96.1% / 14.3%; at 2, 98.0% /
     22.4%. With the paper's own sub-concepts as prototypes (optimistic: its posts were written from them)
@@ -201,12 +202,13 @@ class EmbeddingJudge:
             out[:, j] = np.partition(sims, sims.shape[1] - k, axis=1)[:, -k:].mean(axis=1)
         return out
 
-    def post_similarities(self, texts: Sequence[str]) -> np.ndarray:
-        """(n_posts, n_symptoms) similarities, each symptom taking the best of the whole post and its
-        pieces; posts and pieces are encoded together in one batched call."""
-        split = [pieces(t) if self.split_pieces else [] for t in texts]
-        owner = np.array([i for i, parts in enumerate(split) for _ in parts], dtype=np.int64)
-        sims = self.similarities(self.encode([*texts, *(p for parts in split for p in parts)]))
+    def post_similarities(self, texts: Sequence[str], split: Sequence[bool] | None = None) -> np.ndarray:
+        """(n_posts, n_symptoms) similarities; where `split[i]` (default: every post), each symptom takes
+        the best of the whole post and its pieces. Posts and pieces are encoded in one batched call."""
+        want = [self.split_pieces and (split is None or split[i]) for i in range(len(texts))]
+        parts = [pieces(t) if w else [] for t, w in zip(texts, want, strict=True)]
+        owner = np.array([i for i, ps in enumerate(parts) for _ in ps], dtype=np.int64)
+        sims = self.similarities(self.encode([*texts, *(p for ps in parts for p in ps)]))
         post = sims[: len(texts)].copy()
         if len(owner):
             np.maximum.at(post, owner, sims[len(texts) :])
@@ -254,7 +256,8 @@ class EmbeddingJudge:
         self._check(texts, symptoms_per_row)
         if not texts:
             return []
-        return self.margins_from_similarities(self.post_similarities(texts), symptoms_per_row)
+        sims = self.post_similarities(texts, [len(s) > 1 for s in symptoms_per_row])
+        return self.margins_from_similarities(sims, symptoms_per_row)
 
     def score(
         self, texts: Sequence[str], symptoms_per_row: Sequence[Sequence[str]]
@@ -263,4 +266,5 @@ class EmbeddingJudge:
         self._check(texts, symptoms_per_row)
         if not texts:
             return []
-        return self.scores_from_similarities(self.post_similarities(texts), symptoms_per_row)
+        sims = self.post_similarities(texts, [len(s) > 1 for s in symptoms_per_row])
+        return self.scores_from_similarities(sims, symptoms_per_row)
