@@ -34,7 +34,11 @@ import numpy as np
 from synsym.core.errors import InputError
 from synsym.core.taxonomy import Taxonomy
 
+# Keep a post when every one of its symptoms scores at least this (93% of the paper's true pairs pass, 8%
+# of mislabelled ones). As a cheap pre-filter before an LLM judge (`judge.method: both`), 2 is gentler:
+# 98% of true pairs pass and 78% of mislabelled ones are stopped.
 DEFAULT_THRESHOLD = 4.0
+PREFILTER_THRESHOLD = 2.0
 # Sentence ends, and clause joints that usually start a new statement ("..., and I ...", "...; ...").
 _PIECES = re.compile(
     r"(?<=[.!?;])\s+|,\s+(?:and|but|while|yet|so)\s+|\s+(?:and|but)\s+(?=(?:i|my|i'm|it)\b)", re.IGNORECASE
@@ -105,7 +109,8 @@ class Calibration:
 
 DEFAULT_CALIBRATION = Calibration()
 # Absolute similarity -> cap on the score. 4 at 0.29, the 1st percentile of sim(post, true symptom) on the
-# paper's posts; 20 hand-written off-topic posts (meals, weather, pets) reach a median 0.15 to any symptom.
+# paper's posts; 20 hand-written off-topic posts (meals, weather, pets) are about 0.15 from a symptom at the
+# median. Its cost on true pairs is 0.4 points of pass rate at threshold 4.
 DEFAULT_RELEVANCE = Calibration(knots=((0.15, 0.0), (0.29, 4.0), (0.33, 5.0)))
 
 
