@@ -86,7 +86,9 @@ class JudgeConfig(StrictModel):
         None, description="the judge's own backend; default: the generator's"
     )
     threshold: float = Field(4.0, ge=0, le=5, description="LLM score (0-5) every target symptom must reach")
-    embedding_threshold: float = Field(2.0, ge=0, le=5, description="embedding score (0-5) to keep a post")
+    embedding_threshold: float | None = Field(
+        None, ge=0, le=5, description="embedding score (0-5) to keep; default 4 alone, 2 as a pre-filter"
+    )
     max_tokens: PositiveInt = 512
 
 

@@ -16,6 +16,7 @@ from synsym.pipeline.records import Post, new_post, post_id
 
 Statement = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=600)]
 _LABEL = re.compile(r"^(post|answer|example|new post)\s*:\s*", re.IGNORECASE)
+_PREAMBLE = re.compile(r"^(here(?:'s| is| are)|sure|okay|certainly)\b[^:\n]{0,80}:\s*", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -47,8 +48,9 @@ def example_pool(symptom: Symptom, style: str) -> list[str]:
 
 
 def clean_plain(text: str, max_sentences: int = 3) -> str | None:
-    """A small model's one-post answer, reduced to the post: first paragraph, no label, no quotes."""
-    text = text.strip().split("\n\n")[0].strip()
+    """A small model's one-post answer, reduced to the post: no "Here is a post:" preamble, first
+    paragraph, no label, no quotes."""
+    text = _PREAMBLE.sub("", text.strip()).strip().split("\n\n")[0].strip()
     text = _LABEL.sub("", text).strip().strip('"').strip("“”").strip()
     text = " ".join(_SENTENCE_END.split(text)[:max_sentences])
     return text if len(text.split()) >= 4 else None
