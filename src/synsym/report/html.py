@@ -235,7 +235,16 @@ def render_report(
             ["reference overall", refdiv["overall"].get("n", "")]
             + [refdiv["overall"].get(k, "-") for k in keys],
         )
-    parts.append(_table(["group", "posts", *keys], drows, 'id="diversity-table"'))
+    heads = [
+        "distinct-1",
+        "distinct-2",
+        "distinct-3",
+        "self-BLEU",
+        "vocabulary",
+        "pairwise distance",
+        "nn similarity",
+    ]
+    parts.append(_table(["group", "posts", *heads], drows, 'id="diversity-table"'))
     sc = quality["shortcuts"]
     parts.append(
         '<h2 id="shortcuts">Keyword shortcuts</h2>'

@@ -102,7 +102,8 @@ def diversity_plot(div: dict[str, Any], ref: dict[str, Any] | None, names: Seque
         ax.set_yticks(y, [_short(r) for r in rows])
     np.atleast_1d(axes)[0].invert_yaxis()
     if ref:
-        np.atleast_1d(axes)[-1].legend(frameon=False, loc="lower right")
+        handles, labels = np.atleast_1d(axes)[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1.06), ncol=2, frameon=False)
     return _png(fig)
 
 
