@@ -38,13 +38,30 @@ def synsym(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[s
     )
 
 
+def make_run(root: Path, config: dict) -> Path:
+    """A fake-backend run directory, made in-process (a few seconds)."""
+    from synsym.pipeline.config import load_run_config
+    from synsym.pipeline.runner import run_pipeline
+
+    (root / "run.yaml").write_text(yaml.safe_dump(config))
+    return run_pipeline(load_run_config(root / "run.yaml", []), root / "run").run_dir
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("quality")
-    (root / "run.yaml").write_text(yaml.safe_dump(CONFIG))
-    done = synsym("generate", "--config", str(root / "run.yaml"), "--out", str(root / "run"))
-    assert done.returncode == 0, done.stderr
-    return root / "run"
+    return make_run(tmp_path_factory.mktemp("quality"), CONFIG)
+
+
+def cli(*args: str) -> tuple[int, str]:
+    """Run a command in-process (typer's CliRunner); exit code and stdout."""
+    from typer.testing import CliRunner
+
+    from synsym.cli.main import app
+
+    result = CliRunner().invoke(app, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout
 
 
 def bow_embedder(texts: list[str]) -> np.ndarray:
@@ -160,8 +177,8 @@ def test_minilm_sees_paraphrases_as_less_diverse() -> None:
 
 
 def test_inspect_a_run_directory(run_dir: Path) -> None:
-    done = synsym("inspect", str(run_dir), "--no-embed")
-    assert done.returncode == 0, done.stderr
+    code, stdout = cli("inspect", str(run_dir), "--no-embed")
+    assert code == 0
     result = json.loads((run_dir / "quality.json").read_text())
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert result["balance"]["n_posts"] == manifest["counts"]["kept"]
@@ -170,7 +187,7 @@ def test_inspect_a_run_directory(run_dir: Path) -> None:
     assert result["funnel"]["dropped_by_reason"] == manifest["counts"]["dropped_by_reason"]
     assert 0.0 <= result["prior"]["tvd"] <= 1.0 and result["prior"]["prior"] == "depression-14"
     assert set(result["diversity"]) == {"overall", *result["label_names"]}
-    assert "per symptom" in done.stdout and "funnel:" in done.stdout
+    assert "per symptom" in stdout and "funnel:" in stdout
 
 
 def test_inspect_reference_and_paper_layout(run_dir: Path, tmp_path: Path) -> None:
@@ -208,8 +225,8 @@ def test_missing_input_exits_2(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not PAPER.is_file(), reason="the paper's dataset is not in ../shared (fresh clone)")
 def test_paper_dataset_counts() -> None:
-    result = inspect_dataset(PAPER, embed=False, bleu_sample=100)
-    bal = result["balance"]
+    data = load_quality_data(PAPER)
+    bal = balance(data)
     assert bal["n_posts"] == 18254 and bal["single"] == 12621 and bal["multi"] == 5633
     assert bal["per_style"] == {"clinical": 9134, "colloquial": 9120}
     assert bal["labels_per_post"] == pytest.approx(1.63, abs=0.01)

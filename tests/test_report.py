@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -46,24 +45,12 @@ def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from synsym.pipeline.config import load_run_config
+    from synsym.pipeline.runner import run_pipeline
+
     root = tmp_path_factory.mktemp("report")
     (root / "run.yaml").write_text(yaml.safe_dump(CONFIG))
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "synsym.cli.main",
-            "generate",
-            "--config",
-            str(root / "run.yaml"),
-            "--out",
-            str(root / "run"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
+    run_pipeline(load_run_config(root / "run.yaml", []), root / "run")
     exp = root / "run" / "experiment"
     exp.mkdir()
     (exp / "table.csv").write_text(
@@ -84,22 +71,12 @@ def test_report_is_self_contained(report: Path) -> None:
 
 def test_cli_writes_report_and_quality_json(report: Path, tmp_path: Path) -> None:
     out = tmp_path / "r.html"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "synsym.cli.main",
-            "report",
-            str(report.parent),
-            "--no-embed",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
+    from typer.testing import CliRunner
+
+    from synsym.cli.main import app
+
+    result = CliRunner().invoke(app, ["report", str(report.parent), "--no-embed", "--out", str(out)])
+    assert result.exit_code == 0, result.output
     assert out.stat().st_size > 10_000 and (tmp_path / "quality.json").is_file()
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -162,18 +160,26 @@ CONFIG = {
 }
 
 
-def synsym(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "synsym.cli.main", *args], capture_output=True, text=True, timeout=300
-    )
+def cli(*args: str) -> tuple[int, str]:
+    """Run a command in-process (typer's CliRunner); exit code and stdout."""
+    from typer.testing import CliRunner
+
+    from synsym.cli.main import app
+
+    result = CliRunner().invoke(app, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout
 
 
 def test_round_trip_on_a_run(tmp_path: Path) -> None:
+    from synsym.pipeline.config import load_run_config
+    from synsym.pipeline.runner import run_pipeline
+
     cfg = tmp_path / "run.yaml"
     cfg.write_text(yaml.safe_dump(CONFIG))
-    assert synsym("generate", "--config", str(cfg), "--out", str(tmp_path / "run")).returncode == 0
-    done = synsym("review", "export", str(tmp_path / "run"), "--n", "60", "--out", str(tmp_path / "rev"))
-    assert done.returncode == 0, done.stderr
+    run_pipeline(load_run_config(cfg, []), tmp_path / "run")
+    assert cli("review", "export", str(tmp_path / "run"), "--n", "60", "--out", str(tmp_path / "rev"))[0] == 0
     rows = list(csv.DictReader((tmp_path / "rev" / "items.csv").open()))
     posts = [r for r in rows if r["component"] != "subconcept"]
     assert len(posts) == 60 and sum(r["component"] == "subconcept" for r in rows) == 12
@@ -192,15 +198,13 @@ def test_round_trip_on_a_run(tmp_path: Path) -> None:
             w.writeheader()
             w.writerows({**r, "score": score} for r in rows)
     assert (
-        synsym(
-            "review", "import", str(tmp_path / "rev"), str(tmp_path / "r1.csv"), str(tmp_path / "r2.csv")
-        ).returncode
+        cli("review", "import", str(tmp_path / "rev"), str(tmp_path / "r1.csv"), str(tmp_path / "r2.csv"))[0]
         == 0
     )
-    done = synsym("review", "report", str(tmp_path / "rev"), "--json")
-    assert done.returncode == 0, done.stderr
-    rep = json.loads(done.stdout)
+    code, stdout = cli("review", "report", str(tmp_path / "rev"), "--json")
+    assert code == 0
+    rep = json.loads(stdout)
     assert rep["components"]["single"]["mean_by_rater"]["r1"] == 5.0
     assert rep["components"]["single"]["percent_agreement"] == 0.0
-    bad = synsym("review", "report", str(tmp_path / "nowhere"))
-    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    with pytest.raises(InputError, match=r"no sample\.json"):
+        cli("review", "report", str(tmp_path / "nowhere"))

@@ -31,7 +31,8 @@ h1{font-size:1.5em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-to
 .card b{display:block;font-size:1.4em}table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
 td,th{border-bottom:1px solid #e3e3e3;padding:.25em .6em;text-align:left;vertical-align:top}
 th{background:#fafafa}td.num{text-align:right}.flag{color:#b35900;font-weight:600}
-img.plot{max-width:100%;margin:.4em 0}.grid{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}
+img.plot{max-width:100%;margin:.4em 0}.grid img.plot{max-width:49%}
+.grid{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}
 #filters{display:flex;gap:.6em;flex-wrap:wrap;margin:.5em 0}#filters select,#filters input{padding:.2em}
 .muted{color:#777;font-size:.85em}
 """
