@@ -121,6 +121,22 @@ def test_three_raters_average_over_pairs(tmp_path: Path) -> None:
     assert single["quadratic_kappa"] == pytest.approx(14 / 15, abs=1e-4)
 
 
+def test_one_labelstudio_export_with_two_annotators(tmp_path: Path) -> None:
+    """A shared Label Studio project exports both annotators in one file: one rater each."""
+    folder = _review_dir(tmp_path)
+    a_tasks = json.loads(_labelstudio(tmp_path / "a.json", A).read_text())
+    b_tasks = json.loads(_labelstudio(tmp_path / "b.json", B).read_text())
+    for ta, tb in zip(a_tasks, b_tasks, strict=True):
+        ta["annotations"][0]["completed_by"] = {"id": 1, "email": "ana@clinic.org"}
+        tb["annotations"][0]["completed_by"] = {"id": 2, "email": "ben@clinic.org"}
+        ta["annotations"].append(tb["annotations"][0])
+    (tmp_path / "project.json").write_text(json.dumps(a_tasks))
+    assert import_ratings(folder, [tmp_path / "project.json"]) == {"project-ana": 9, "project-ben": 9}
+    single = agreement_report(folder)["components"]["single"]
+    assert single["kappa"] == pytest.approx(5 / 9, abs=1e-4)
+    assert single["quadratic_kappa"] == pytest.approx(0.9, abs=1e-4)
+
+
 def test_pair_agreement_agrees_with_sklearn_directly() -> None:
     from sklearn.metrics import cohen_kappa_score
 

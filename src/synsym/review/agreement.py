@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import warnings
 from itertools import combinations
 from pathlib import Path
@@ -50,24 +51,42 @@ def _score(value: Any, where: str) -> int | None:
     return int(score)
 
 
+def _annotator(annotation: dict[str, Any]) -> str:
+    who = annotation.get("completed_by")
+    if isinstance(who, dict):
+        who = who.get("email") or who.get("id")
+    return "" if who is None else re.sub(r"[^\w.-]", "_", str(who).split("@")[0])
+
+
 def _from_labelstudio(path: Path, data: Any) -> list[dict[str, Any]]:
     """Label Studio's JSON export: tasks with `data.item_id` and `annotations[].result[]` holding the
-    `score` choice (or a rating) and the `comment` text area. The first non-cancelled annotation counts."""
+    `score` choice (or a rating) and the `comment` text area. Every non-cancelled annotation becomes a
+    row tagged with its annotator (`completed_by`), so one export of a shared project yields one rater
+    per annotator."""
     rows = []
     for t, task in enumerate(data):
         item = (task.get("data") or {}).get("item_id")
-        anns = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
-        if not item or not anns:
-            continue
-        score: Any = None
-        comment = ""
-        for res in anns[0].get("result") or []:
-            value = res.get("value") or {}
-            if res.get("from_name") == "score" or "choices" in value or "rating" in value:
-                score = (value.get("choices") or [value.get("rating")])[0]
-            elif "text" in value:
-                comment = " ".join(value["text"]) if isinstance(value["text"], list) else str(value["text"])
-        rows.append({"item_id": item, "score": score, "comment": comment, "_where": f"{path} task {t}"})
+        for ann in task.get("annotations") or []:
+            if not item or ann.get("was_cancelled"):
+                continue
+            score: Any = None
+            comment = ""
+            for res in ann.get("result") or []:
+                value = res.get("value") or {}
+                if res.get("from_name") == "score" or "choices" in value or "rating" in value:
+                    score = (value.get("choices") or [value.get("rating")])[0]
+                elif "text" in value:
+                    text = value["text"]
+                    comment = " ".join(text) if isinstance(text, list) else str(text)
+            rows.append(
+                {
+                    "item_id": item,
+                    "score": score,
+                    "comment": comment,
+                    "rater": _annotator(ann),
+                    "_where": f"{path} task {t}",
+                }
+            )
     return rows
 
 
@@ -101,7 +120,8 @@ def read_rater_file(path: Path) -> list[dict[str, Any]]:
 def import_ratings(review_dir: Path, files: list[Path], names: list[str] | None = None) -> dict[str, int]:
     """Validate each rater's file against the sample and store it as DIR/ratings/<rater>.csv.
 
-    The rater is named by `names` or by the file's stem. Nothing is written unless every file is valid.
+    The rater is named by `names` or by the file's stem; a Label Studio export holding several annotators
+    gives one rater each, `<name>-<annotator>`. Nothing is written unless every file is valid.
     """
     key = _key(review_dir)
     names = names or [f.stem for f in files]
@@ -111,24 +131,25 @@ def import_ratings(review_dir: Path, files: list[Path], names: list[str] | None 
         )
     parsed: dict[str, list[tuple[str, int, str]]] = {}
     for name, path in zip(names, files, strict=True):
-        rows = []
-        for r in read_rater_file(path):
+        rows = read_rater_file(path)
+        annotators = sorted({r.get("rater", "") for r in rows})
+        for r in rows:
             if r["item_id"] not in key:
                 raise InputError(f"{r['_where']} -> item {r['item_id']!r} is not in this review's sample")
             score = _score(r["score"], r["_where"])
+            rater = f"{name}-{r['rater']}" if len(annotators) > 1 else name
             if score is not None:
-                rows.append((r["item_id"], score, r["comment"]))
-        if not rows:
+                parsed.setdefault(rater, []).append((r["item_id"], score, r["comment"]))
+        if not any(k == name or k.startswith(f"{name}-") for k in parsed):
             raise InputError(f"{path} -> no scored items; fill the score column with 1-5")
-        parsed[name] = rows
     folder = review_dir / "ratings"
     folder.mkdir(exist_ok=True)
-    for name, rows in parsed.items():
-        with (folder / f"{name}.csv").open("w", newline="", encoding="utf-8") as fh:
+    for rater, scored in parsed.items():
+        with (folder / f"{rater}.csv").open("w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
             writer.writerow(["item_id", "score", "comment"])
-            writer.writerows(rows)
-    return {name: len(rows) for name, rows in parsed.items()}
+            writer.writerows(scored)
+    return {rater: len(scored) for rater, scored in parsed.items()}
 
 
 def load_ratings(review_dir: Path) -> dict[str, dict[str, int]]:
