@@ -28,7 +28,7 @@ CONFIG = {
     "generate": {"calls": 1, "statements_per_style": 2, "max_subconcepts": 3},
     "compose": {"n_combinations": 12, "statements_per_style": 2},
     "judge": {"method": "llm", "threshold": 3},
-    "export": {"formats": ["parquet"]},
+    "export": {"formats": ["parquet", "jsonl", "csv"]},
 }
 
 
@@ -216,6 +216,15 @@ def test_inspect_reference_and_paper_layout(run_dir: Path, tmp_path: Path) -> No
     result = inspect_dataset(run_dir, reference=path, embed=False)
     assert result["reference"]["balance"]["n_posts"] == 6
     assert result["reference"]["diversity"]["overall"]["n"] == 6
+
+
+def test_every_export_format_reads_the_same(run_dir: Path) -> None:
+    """dataset.parquet (the run), dataset.jsonl (symptom names) and dataset.csv (the paper's layout)."""
+    run = load_quality_data(run_dir)
+    for name in ("dataset.jsonl", "dataset.csv"):
+        other = load_quality_data(run_dir / name)
+        assert other.label_names == run.label_names and other.texts == run.texts
+        assert np.array_equal(other.labels, run.labels) and other.styles == run.styles
 
 
 def test_missing_input_exits_2(tmp_path: Path) -> None:

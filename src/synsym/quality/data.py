@@ -102,6 +102,15 @@ def load_run(run_dir: Path) -> QualityData:
     return data
 
 
+def _symptom_order(rows: list[dict[str, Any]]) -> list[str]:
+    """The default taxonomy's order when it knows every symptom in the file, else first-seen order."""
+    seen = list(dict.fromkeys(s for r in rows for s in r.get("symptoms") or ()))
+    from synsym.core.taxonomy import load_taxonomy
+
+    names = list(load_taxonomy().names)
+    return names if set(seen) <= set(names) else seen
+
+
 def _column(rows: list[dict[str, Any]], candidates: tuple[str, ...]) -> str | None:
     cols = rows[0].keys() if rows else ()
     return next((c for c in candidates if c in cols), None)
@@ -134,10 +143,15 @@ def load_quality_data(
             if (path.parent / "manifest.json").is_file() and path.name == "dataset.parquet":
                 return load_run(path.parent)
             return data
+    rows = _read_rows(path)
+    if fmt == "auto" and not (text_column or label_column) and rows and {"text", "symptoms"} <= set(rows[0]):
+        first = rows[0]["symptoms"]
+        if isinstance(first, list) and all(isinstance(x, str) for x in first):
+            # synsym's JSONL export: the `symptoms` names, not one of the derived labels_<space> columns
+            return _from_posts(path, rows, _symptom_order(rows))
     ds = load_dataset(path, fmt, text_column, label_column)
     data = QualityData(texts=ds.texts, labels=ds.labels * ds.mask, label_names=ds.label_names)
     data.source = str(path)
-    rows = _read_rows(path)
     if len(rows) == len(ds):
         style_col, sub_col = _column(rows, STYLE_COLUMNS), _column(rows, SUBCONCEPT_COLUMNS)
         if style_col:
