@@ -239,3 +239,43 @@ def test_paper_dataset_counts() -> None:
     assert bal["n_posts"] == 18254 and bal["single"] == 12621 and bal["multi"] == 5633
     assert bal["per_style"] == {"clinical": 9134, "colloquial": 9120}
     assert bal["labels_per_post"] == pytest.approx(1.63, abs=0.01)
+
+
+def test_funnel_counts_refusals_by_symptom(tmp_path: Path) -> None:
+    """Refused requests show up per engine (usage failures) and per symptom (dropped rows)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from synsym.quality.funnel import funnel
+
+    reasons = ["request_failed: refusal: the model refused: I can't help"] * 3 + ["llm_judge: Sleep 1 < 3"]
+    symptoms = [
+        ["Suicidal_ideas"],
+        ["Suicidal_ideas"],
+        ["Depressed_Mood", "Suicidal_ideas"],
+        ["Sleep_disturbance"],
+    ]
+    pq.write_table(
+        pa.table({"symptoms": symptoms, "style": ["clinical"] * 4, "drop_reason": reasons}),
+        tmp_path / "dropped.parquet",
+    )
+    manifest = {
+        "counts": {
+            "generated": 10,
+            "composed": 4,
+            "kept": 10,
+            "failed_by_class": {"refusal": 3},
+            "dropped_by_reason": {"request_failed": 3, "llm_judge": 1},
+        },
+        "usage": {
+            "generator": {"calls": 20, "failures": {"refusal": 3}},
+            "judge": {"calls": 14, "failures": {}},
+        },
+    }
+    out = funnel(tmp_path, manifest)
+    assert out is not None
+    stages = {s["stage"]: s["n"] for s in out["stages"]}
+    assert stages["judged"] == 11 and stages["dropped"] == 1 and stages["kept"] == 10
+    assert out["refusals"]["total"] == 3
+    assert out["refusals"]["by_engine"]["generator"] == {"refused": 3, "calls": 20, "share": 0.15}
+    assert out["refusals"]["by_symptom"] == {"Suicidal_ideas": 3, "Depressed_Mood": 1}
