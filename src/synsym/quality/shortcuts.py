@@ -4,7 +4,7 @@ If most posts of a symptom say "sleep" and almost no others do, a classifier can
 synthetic set by spotting one word and then fail on real posts, where people say "up at 4am again". The
 check is a keyword-only rule per symptom (its name and definition words, crudely stemmed): its precision,
 recall and F1 against the labels, and the share of the symptom's posts that contain a label word.
-Symptoms whose rule F1 reaches `flag_f1` are flagged.
+Symptoms with at least `min_posts` posts whose rule F1 reaches `flag_f1` are flagged.
 """
 
 from __future__ import annotations
@@ -173,10 +173,14 @@ def definitions_for(names: Sequence[str], taxonomy: str | None = "depression-14"
 
 
 def shortcuts(
-    data: QualityData, definitions: Mapping[str, str] | None = None, flag_f1: float = 0.6
+    data: QualityData,
+    definitions: Mapping[str, str] | None = None,
+    flag_f1: float = 0.6,
+    min_posts: int = 10,
 ) -> dict[str, Any]:
     """Per label: keyword rule precision/recall/F1, share of positives and negatives containing a label
-    word, the words that fire most, and a flag; plus the rule's macro-F1 over labels with positives."""
+    word, the words that fire most, and a flag; plus the rule's macro-F1 over labels with positives.
+    A label needs `min_posts` posts to be flagged: an F1 over two posts says nothing."""
     definitions = definitions or {}
     stems = [{stem(w) for w in tokens(t)} for t in data.texts]
     per: dict[str, Any] = {}
@@ -204,10 +208,11 @@ def shortcuts(
             "share_with_label_word": round(recall, 4),
             "negatives_with_label_word": round(fp / max(int((~gold).sum()), 1), 4),
             "top_words": sorted(firing, key=lambda w: -firing[w])[:5],
-            "flagged": bool(gold.any() and f1 >= flag_f1),
+            "flagged": bool(gold.sum() >= min_posts and f1 >= flag_f1),
         }
     return {
         "flag_f1": flag_f1,
+        "min_posts": min_posts,
         "macro_f1": round(float(np.mean(f1s)), 4) if f1s else 0.0,
         "flagged": [n for n, v in per.items() if v["flagged"]],
         "per_label": per,
