@@ -46,6 +46,16 @@ VARIANTS: dict[str, tuple[str, dict[str, object]]] = {
         {"lr": 5e-5, "head_lr": 5e-5, "lp_init": False, "freeze_layers": 0, "l2sp": 0.0, "wise_alpha": 1.0},
     ),
     "finetune": ("finetune", {}),
+    # ablations (pass with --models / --style-models)
+    "finetune-naive-headlr": (
+        "finetune",
+        {"lr": 5e-5, "head_lr": 1e-3, "lp_init": False, "freeze_layers": 0, "l2sp": 0.0, "wise_alpha": 1.0},
+    ),
+    "finetune-lpft": (
+        "finetune",
+        {"lr": 5e-5, "head_lr": 5e-5, "lp_init": True, "freeze_layers": 0, "l2sp": 0.0, "wise_alpha": 1.0},
+    ),
+    "finetune-no-wise": ("finetune", {"wise_alpha": 1.0}),
 }
 
 
@@ -188,15 +198,20 @@ def main() -> int:
             t0 = time.perf_counter()
             model = create_model(kind, params).fit(clinical, seed=args.seed)
             m = score_on(model, colloquial)
-            emit(
-                section="style-shift-clinical-to-colloquial",
-                model=name,
-                train_rows=len(clinical),
-                test_rows=len(colloquial),
-                macro_f1=round(m["macro_f1"], 4),
-                macro_roc_auc=round(m["macro_roc_auc"], 4),
-                seconds=round(time.perf_counter() - t0, 1),
-            )
+            row = {
+                "section": "style-shift-clinical-to-colloquial",
+                "model": name,
+                "train_rows": len(clinical),
+                "test_rows": len(colloquial),
+                "macro_f1": round(m["macro_f1"], 4),
+                "macro_roc_auc": round(m["macro_roc_auc"], 4),
+                "seconds": round(time.perf_counter() - t0, 1),
+            }
+            if cssrs is not None:
+                row["real_cssrs_suicidal_auc"] = round(score_on(model, cssrs)["macro_roc_auc"], 4)
+            if redsm5 is not None:
+                row["real_redsm5_mean_auc"] = round(score_on(model, redsm5, "redsm5")["macro_roc_auc"], 4)
+            emit(**row)
     return 0
 
 

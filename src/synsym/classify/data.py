@@ -33,7 +33,7 @@ class LabelledTexts:
     texts: list[str]
     labels: np.ndarray
     label_names: list[str]
-    mask: np.ndarray = field(default=None)  # type: ignore[assignment]
+    mask: np.ndarray = field(default=None)  # type: ignore[arg-type]
     source: str = ""
 
     def __post_init__(self) -> None:

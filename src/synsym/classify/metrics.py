@@ -11,7 +11,7 @@ import numpy as np
 from synsym.core.errors import InputError
 
 
-def _num(x: float) -> float | None:
+def _num(x: Any) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
 
@@ -41,7 +41,8 @@ def evaluate_scores(
         )
     mask = np.ones_like(gold, dtype=bool) if mask is None else mask
     per_label: dict[str, dict[str, Any]] = {}
-    aucs, aps = [], []
+    aucs: list[float] = []
+    aps: list[float] = []
     for j, name in enumerate(label_names):
         rows = mask[:, j]
         y, p, s = gold[rows, j].astype(int), pred[rows, j].astype(int), probs[rows, j]
@@ -49,9 +50,9 @@ def evaluate_scores(
         two = 0 < y.sum() < len(y)
         auc = roc_auc_score(y, s) if two else None
         ap = average_precision_score(y, s) if two else None
-        if auc is not None:
-            aucs.append(auc)
-            aps.append(ap)
+        if auc is not None and ap is not None:
+            aucs.append(float(auc))
+            aps.append(float(ap))
         per_label[name] = {
             "precision": float(prec),
             "recall": float(rec),
