@@ -181,6 +181,10 @@ def stage_fingerprints(config: RunConfig) -> dict[str, str]:
     prints: dict[str, str] = {}
     for stage in STAGES:
         sections, upstream = _STAGE_INPUTS[stage]
-        part = {"v": 1, **{key: data[key] for key in sections}, **{f"<{u}>": prints[u] for u in upstream}}
+        part = {
+            "v": 2,  # bump when a stage file format changes
+            **{key: data[key] for key in sections},
+            **{f"<{u}>": prints[u] for u in upstream},
+        }
         prints[stage] = hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()[:16]
     return prints
