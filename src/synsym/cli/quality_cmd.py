@@ -29,6 +29,13 @@ AgainstReal = Annotated[
 ]
 
 
+FormatOption = Annotated[
+    str, typer.Option("--format", help="Dataset layout, as for `synsym train` (default: auto).")
+]
+TextColumn = Annotated[str | None, typer.Option("--text-column", help="Column holding the text.")]
+LabelColumn = Annotated[str | None, typer.Option("--label-column", help="Column holding the labels.")]
+
+
 @app.command()
 def inspect(
     source: Source,
@@ -48,13 +55,18 @@ def inspect(
             "--taxonomy", help="Taxonomy for definition words (default: the run's, or depression-14)."
         ),
     ] = None,
+    fmt: FormatOption = "auto",
+    text_column: TextColumn = None,
+    label_column: LabelColumn = None,
 ) -> None:
     """Balance, diversity, shortcuts, leakage and (run directory) the funnel; writes quality.json."""
+    from synsym.quality.data import load_quality_data
     from synsym.quality.inspect import default_quality_path, inspect_dataset, write_quality
     from synsym.quality.render import render_quality
 
+    data = load_quality_data(source, fmt, text_column, label_column)
     result = inspect_dataset(
-        source, reference, against_real, embed=not no_embed, taxonomy=taxonomy, embed_sample=embed_sample
+        data, reference, against_real, embed=not no_embed, taxonomy=taxonomy, embed_sample=embed_sample
     )
     render_quality(result, out)
     path = write_quality(result, out_file or default_quality_path(source))
@@ -70,11 +82,16 @@ def review_export(
         int | None, typer.Option("--n-subconcepts", help="Sub-concepts to sample (default n/5).")
     ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    fmt: FormatOption = "auto",
+    text_column: TextColumn = None,
+    label_column: LabelColumn = None,
 ) -> None:
     """Write a stratified sample as items.csv and a Label Studio project, with the rubric."""
     from synsym.review.sample import export_review
 
-    summary = export_review(source, out_dir, n, n_subconcepts, seed)
+    summary = export_review(
+        source, out_dir, n, n_subconcepts, seed, fmt=fmt, text_column=text_column, label_column=label_column
+    )
     parts = ", ".join(f"{k} {v}" for k, v in summary["by_component"].items())
     console.print(
         f"wrote {summary['n_items']} items ({parts}) to {out_dir}: items.csv, labelstudio_tasks.json, "
@@ -161,11 +178,17 @@ def report(
     ] = None,
     no_embed: NoEmbed = False,
     per_cell: Annotated[int, typer.Option("--per-cell", help="Sample posts per symptom and style.")] = 15,
+    fmt: FormatOption = "auto",
+    text_column: TextColumn = None,
+    label_column: LabelColumn = None,
 ) -> None:
     """Write one self-contained HTML report (plots inline, opens from disk) and quality.json beside it."""
     from synsym.quality.inspect import write_quality
     from synsym.report.html import build_report
 
-    path, quality = build_report(source, out_file, reference, results, against_real, not no_embed, per_cell)
+    load = {"fmt": fmt, "text_column": text_column, "label_column": label_column}
+    path, quality = build_report(
+        source, out_file, reference, results, against_real, not no_embed, per_cell, load_args=load
+    )
     write_quality(quality, path.with_name("quality.json"))
     console.print(f"wrote {path} and {path.with_name('quality.json')}")

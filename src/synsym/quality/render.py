@@ -21,7 +21,9 @@ def render_quality(result: dict[str, Any], console: Console) -> None:
     bal = result["balance"]
     console.print(
         f"[bold]{result['source']}[/]: {bal['n_posts']} posts, {bal['single']} single-symptom, "
-        f"{bal['multi']} multi-symptom, {bal['labels_per_post']} labels/post, "
+        f"{bal['multi']} multi-symptom"
+        + (f", {bal['no_label']} without a label" if bal["no_label"] else "")
+        + f", {bal['labels_per_post']} labels/post, "
         f"imbalance (max/min) {bal['imbalance_ratio']}; words/post mean {bal['length_words']['mean']} "
         f"(p5 {bal['length_words']['p5']}, p95 {bal['length_words']['p95']})",
         highlight=False,

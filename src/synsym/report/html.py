@@ -320,10 +320,12 @@ def build_report(
     against_real: str | Path | None = None,
     embed: bool = True,
     per_cell: int = 15,
+    load_args: dict[str, Any] | None = None,
     **inspect_args: Any,
 ) -> tuple[Path, dict[str, Any]]:
-    """Inspect `path`, render the report and write it (default RUN_DIR/report.html or ./report.html)."""
-    data = load_quality_data(path)
+    """Inspect `path`, render the report and write it (default RUN_DIR/report.html or ./report.html).
+    `load_args` (fmt, text_column, label_column) go to `load_quality_data`."""
+    data = load_quality_data(path, **(load_args or {}))
     quality = inspect_dataset(data, reference, against_real, embed=embed, **inspect_args)
     out = out or (Path(path) / "report.html" if Path(path).is_dir() else Path("report.html"))
     html = render_report(data, quality, results or find_results(data.run_dir), per_cell)

@@ -123,10 +123,16 @@ def _labelstudio_config() -> str:
 
 
 def export_review(
-    path: str | Path, out: Path, n: int = 300, n_subconcepts: int | None = None, seed: int = 0
+    path: str | Path,
+    out: Path,
+    n: int = 300,
+    n_subconcepts: int | None = None,
+    seed: int = 0,
+    **load_args: Any,
 ) -> dict[str, Any]:
-    """Write the sample (CSV, Label Studio tasks and config, rubric, key) to `out`; return a summary."""
-    data = load_quality_data(path)
+    """Write the sample (CSV, Label Studio tasks and config, rubric, key) to `out`; return a summary.
+    `load_args` (fmt, text_column, label_column) go to `load_quality_data`."""
+    data = load_quality_data(path, **load_args)
     items = sample_items(data, n, n_subconcepts, seed)
     out.mkdir(parents=True, exist_ok=True)
     with (out / "items.csv").open("w", newline="", encoding="utf-8") as fh:
