@@ -104,3 +104,36 @@ def test_report_screenshot(report: Path, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def test_file_report_escapes_text_and_shows_reference_and_leakage(tmp_path: Path) -> None:
+    """A plain labelled file (no run directory): data text is escaped, the reference sits beside the set,
+    and the leakage section lists the planted copy."""
+    import numpy as np
+
+    from synsym.quality import inspect_dataset, load_quality_data
+    from synsym.report.html import render_report
+
+    def bow(texts: list[str]) -> np.ndarray:
+        vecs = np.zeros((len(texts), 64), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in t.lower().split():
+                vecs[i, sum(map(ord, w)) % 64] += 1
+        return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-9)
+
+    lines = (
+        ["text,labels"]
+        + [f'"I cannot sleep, night {i} <script>alert(1)</script>",Sleep_disturbance' for i in range(6)]
+        + [f'"Everything is grey again, day {i}",Depressed_Mood' for i in range(6)]
+    )
+    data_file = tmp_path / "set.csv"
+    data_file.write_text("\n".join(lines) + "\n")
+    real = tmp_path / "real.csv"
+    real.write_text('text\n"Everything is grey again, day 3"\n"my bike has a flat tyre"\n')
+    data = load_quality_data(data_file)
+    quality = inspect_dataset(data, reference=data_file, against_real=real, embedder=bow)
+    html = render_report(data, quality)
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "reference overall" in html and 'id="leakage"' in html
+    assert "Everything is grey again, day 3" in html.split('id="leakage"')[1]
+    assert 'id="funnel"' not in html  # no run directory, no funnel
