@@ -18,6 +18,7 @@ import re
 from typing import Any
 
 import aiohttp
+import orjson
 
 from synsym.backends.base import Backend, ChatRequest, ChatResponse, TransientError, Usage
 from synsym.core.config import BackendConfig
@@ -116,16 +117,18 @@ class OpenAIBackend(Backend):
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
                 timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
-                json_serialize=json.dumps,
             )
-        headers = dict(self.config.headers)
+        headers = {"Content-Type": "application/json", **self.config.headers}
         key = self._api_key()
         if key is not None:
             header = self.config.api_key_header
             headers[header] = f"Bearer {key}" if header.lower() == "authorization" else key
         try:
             async with self._session.post(
-                self.url, json=self.body(request), headers=headers, params=self.config.query or None
+                self.url,
+                data=orjson.dumps(self.body(request)),
+                headers=headers,
+                params=self.config.query or None,
             ) as resp:
                 raw = await resp.read()
                 if resp.status != 200:
@@ -135,8 +138,8 @@ class OpenAIBackend(Backend):
         except aiohttp.ClientError as exc:
             raise TransientError("connection", f"{type(exc).__name__}: {exc}") from None
         try:
-            return parse_completion(json.loads(raw))
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            return parse_completion(orjson.loads(raw))
+        except (orjson.JSONDecodeError, ValueError, KeyError, IndexError, TypeError) as exc:
             raise TransientError("bad_response", f"the server sent a malformed answer ({exc})") from None
 
     async def _complete_sdk(self, request: ChatRequest) -> ChatResponse:
@@ -165,7 +168,7 @@ class OpenAIBackend(Backend):
             raise TransientError("timeout", f"no answer within {self.config.timeout_s} s") from None
         except openai.APIConnectionError as exc:
             raise TransientError("connection", str(exc)) from None
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
+        except (orjson.JSONDecodeError, ValueError, KeyError, IndexError, TypeError) as exc:
             raise TransientError("bad_response", f"the server sent a malformed answer ({exc})") from None
 
     async def aclose(self) -> None:
