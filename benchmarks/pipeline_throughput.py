@@ -64,6 +64,7 @@ def main() -> None:
                 "rps": round(requests / seconds, 1),
                 "limit_rps": limit,
                 "ratio": round(requests / seconds / limit, 3),
+                "stage_seconds": manifest["stage_seconds"],
             }
         )
     )

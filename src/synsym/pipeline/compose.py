@@ -12,12 +12,13 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from synsym.backends.base import ChatRequest
-from synsym.engine.engine import Task
+from synsym.engine.engine import Result, Task
 from synsym.pipeline.context import StageContext
 from synsym.pipeline.cooccurrence import Combination, load_prior, sample_combinations
 from synsym.pipeline.prompts import bullet_list, load_template
 from synsym.pipeline.records import Post
 from synsym.pipeline.statements import (
+    Plan,
     answer_shape,
     example_pool,
     rows_from_result,
@@ -87,7 +88,7 @@ def combinations(ctx: StageContext) -> tuple[list[Combination], list[str]]:
     return list(found)[: cfg.n_combinations], notes
 
 
-def run_compose(ctx: StageContext) -> tuple[list[Post], list[Combination], list[str]]:
+def plan_compose(ctx: StageContext) -> tuple[Plan, list[Combination], list[str]]:
     cfg, styles, tax = ctx.config.compose, ctx.config.styles, ctx.taxonomy
     combos, notes = combinations(ctx)
     batch = ctx.config.generate.statements_per_call is None
@@ -146,16 +147,20 @@ def run_compose(ctx: StageContext) -> tuple[list[Post], list[Combination], list[
                     )
                 )
                 meta.append((combo, style.name if style else None))
-    rows: list[Post] = []
-    for (combo, plain_style), result in zip(meta, ctx.engine.run_sync(tasks, label="compose"), strict=True):
-        rows += rows_from_result(
-            ctx,
-            result,
-            "compose",
-            styles,
-            cfg.statements_per_style,
-            plain_style,
-            symptoms=list(combo.symptoms),
-            severity=combo.severity,
-        )
-    return rows, combos, notes
+
+    def finish(results: list[Result]) -> list[Post]:
+        rows: list[Post] = []
+        for (combo, plain_style), result in zip(meta, results, strict=True):
+            rows += rows_from_result(
+                ctx,
+                result,
+                "compose",
+                styles,
+                cfg.statements_per_style,
+                plain_style,
+                symptoms=list(combo.symptoms),
+                severity=combo.severity,
+            )
+        return rows
+
+    return Plan(tasks, finish), combos, notes

@@ -101,7 +101,7 @@ def _near_pass(
     sets = [shingles(norms[i]) for i in candidates]
     signatures = MinHash.bulk([[sh.encode("utf-8") for sh in s] for s in sets], num_perm=num_perm, seed=seed)
     # Bands chosen to make misses rare: a candidate costs one signature compare, a miss keeps a duplicate.
-    index = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.02, 0.98))
+    index = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.05, 0.95))
     kept: list[int] = []
     for k, i in enumerate(candidates):
         if not sets[k]:  # nothing to compare (text was only punctuation); exact pass already handled repeats

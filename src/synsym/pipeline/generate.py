@@ -8,12 +8,13 @@ built from the taxonomy's example posts, which is what a 135M model can do well.
 from __future__ import annotations
 
 from synsym.backends.base import ChatRequest
-from synsym.engine.engine import Task
+from synsym.engine.engine import Result, Task
 from synsym.pipeline.context import StageContext
 from synsym.pipeline.expand import Subconcepts
 from synsym.pipeline.prompts import load_template
 from synsym.pipeline.records import Post
 from synsym.pipeline.statements import (
+    Plan,
     answer_shape,
     example_pool,
     rows_from_result,
@@ -34,7 +35,7 @@ def generation_items(ctx: StageContext, subconcepts: Subconcepts) -> list[tuple[
     return items
 
 
-def run_generate(ctx: StageContext, subconcepts: Subconcepts) -> list[Post]:
+def plan_generate(ctx: StageContext, subconcepts: Subconcepts) -> Plan:
     cfg, styles = ctx.config.generate, ctx.config.styles
     items = generation_items(ctx, subconcepts)
     tasks: list[Task] = []
@@ -92,18 +93,20 @@ def run_generate(ctx: StageContext, subconcepts: Subconcepts) -> list[Post]:
                         Task(f"{symptom}|{sub}|{style.name}|{j}", request, sample=j, template=template.hash)
                     )
                     meta.append((symptom, sub, style.name))
-    rows: list[Post] = []
-    for (symptom, sub, plain_style), result in zip(
-        meta, ctx.engine.run_sync(tasks, label="generate"), strict=True
-    ):
-        rows += rows_from_result(
-            ctx,
-            result,
-            "generate",
-            styles,
-            cfg.statements_per_style,
-            plain_style,
-            symptoms=[symptom],
-            subconcept=sub,
-        )
-    return rows
+
+    def finish(results: list[Result]) -> list[Post]:
+        rows: list[Post] = []
+        for (symptom, sub, plain_style), result in zip(meta, results, strict=True):
+            rows += rows_from_result(
+                ctx,
+                result,
+                "generate",
+                styles,
+                cfg.statements_per_style,
+                plain_style,
+                symptoms=[symptom],
+                subconcept=sub,
+            )
+        return rows
+
+    return Plan(tasks, finish)

@@ -1,5 +1,6 @@
-"""Stage 4, judge and filter: score every (post, target symptom) 0-5, drop what falls short, then drop
-exact and near duplicates. Scores stay on every row, kept or dropped, and every drop says why.
+"""Stage 4, judge and filter: score every (post, target symptom) 0-5 and drop what falls short (the
+runner drops exact and near duplicates just before, so none is paid for). Scores stay on every row,
+kept or dropped, and every drop says why.
 
 `judge.method`: `llm` (a rubric prompt; the judge may be another backend), `embedding` (offline MiniLM
 margins, for runs without a capable model), `both` (embedding as a cheap pre-filter, then the LLM), `none`.

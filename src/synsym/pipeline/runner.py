@@ -30,14 +30,15 @@ from synsym.core.taxonomy import load_taxonomy
 from synsym.engine.cache import ResponseCache
 from synsym.engine.engine import Engine
 from synsym.pipeline.atomic import read_jsonl, write_json, write_jsonl, write_text
-from synsym.pipeline.compose import run_compose
+from synsym.pipeline.compose import plan_compose
 from synsym.pipeline.config import STAGES, RunConfig, stage_fingerprints
 from synsym.pipeline.context import StageContext
 from synsym.pipeline.dedup import deduplicate
 from synsym.pipeline.expand import load_subconcepts, run_expand, write_subconcepts
-from synsym.pipeline.generate import run_generate
+from synsym.pipeline.generate import plan_generate
 from synsym.pipeline.judge import run_judge
 from synsym.pipeline.records import Post
+from synsym.pipeline.statements import Plan
 
 T = TypeVar("T")
 _PACKAGES = (
@@ -149,6 +150,15 @@ def _run_stages(
     ctx = StageContext(config, taxonomy, engine, judge_engine, run_dir)
     stages_dir = run_dir / "stages"
     notes: list[str] = []
+    stage_seconds: dict[str, float] = {}  # stages computed by this process (not loaded from an earlier one)
+
+    def check_budget(name: str) -> None:
+        for e in {id(engine): engine, id(judge_engine): judge_engine}.values():
+            if e.budget.exhausted:
+                raise BudgetExceeded(
+                    f"stopped in the {name} stage before exceeding max_cost {config.max_cost}; "
+                    "rerun with a larger --max-cost to resume (nothing paid for is lost)"
+                )
 
     def stage(
         name: str,
@@ -159,13 +169,10 @@ def _run_stages(
     ) -> T:
         if state.is_done(name) and path.exists():
             return load(path)
+        began = time.perf_counter()
         value = compute()
-        for e in {id(engine): engine, id(judge_engine): judge_engine}.values():
-            if e.budget.exhausted:
-                raise BudgetExceeded(
-                    f"stopped in the {name} stage before exceeding max_cost {config.max_cost}; "
-                    "rerun with a larger --max-cost to resume (nothing paid for is lost)"
-                )
+        stage_seconds[name] = round(time.perf_counter() - began, 2)
+        check_budget(name)
         save(path, value)
         state.mark(name)
         return value
@@ -184,32 +191,37 @@ def _run_stages(
         write_subconcepts,
         lambda p: load_subconcepts(p, taxonomy),
     )
-    generated = stage(
-        "generate",
-        stages_dir / "generate.jsonl",
-        lambda: run_generate(ctx, subconcepts),
-        write_posts,
-        read_posts,
-    )
 
-    def compose() -> list[Post]:
-        rows, combos, compose_notes = run_compose(ctx)
+    # generate and compose are independent: their requests go out as one engine run
+    posts = {name: stages_dir / f"{name}.jsonl" for name in ("generate", "compose")}
+    plans: dict[str, Plan] = {}
+    if not (state.is_done("generate") and posts["generate"].exists()):
+        plans["generate"] = plan_generate(ctx, subconcepts)
+    if not (state.is_done("compose") and posts["compose"].exists()):
+        plans["compose"], combos, compose_notes = plan_compose(ctx)
         notes.extend(compose_notes)
         write_text(
             run_dir / "combinations.yaml", yaml.safe_dump([c.to_dict() for c in combos], sort_keys=False)
         )
-        return rows
-
-    composed = stage("compose", stages_dir / "compose.jsonl", compose, write_posts, read_posts)
+    if plans:
+        began = time.perf_counter()
+        results = engine.run_sync([t for plan in plans.values() for t in plan.tasks], label=" + ".join(plans))
+        stage_seconds[" + ".join(plans)] = round(time.perf_counter() - began, 2)
+        check_budget(" and ".join(plans))
+        for name, plan in plans.items():
+            write_posts(posts[name], plan.finish(results[: len(plan.tasks)]))
+            results = results[len(plan.tasks) :]
+            state.mark(name)
+    generated, composed = read_posts(posts["generate"]), read_posts(posts["compose"])
     candidates = [r for r in [*generated, *composed] if r["drop_reason"] is None]
     failed = [r for r in [*generated, *composed] if r["drop_reason"] is not None]
 
     def judge() -> list[Post]:
-        kept, dropped = run_judge(ctx, candidates, subconcepts)
-        kept, duplicates = deduplicate(
-            kept, config.dedup.near_threshold, config.dedup.num_perm, seed=config.seed
-        )
-        return [*kept, *failed, *dropped, *duplicates]
+        # duplicates go first: judging a post that is dropped anyway would be paid for and thrown away
+        dedup = config.dedup
+        unique, duplicates = deduplicate(candidates, dedup.near_threshold, dedup.num_perm, seed=config.seed)
+        kept, dropped = run_judge(ctx, unique, subconcepts)
+        return [*kept, *failed, *duplicates, *dropped]
 
     judged = stage("judge", stages_dir / "judge.jsonl", judge, write_posts, read_posts)
     kept = [r for r in judged if r["drop_reason"] is None]
@@ -225,6 +237,7 @@ def _run_stages(
         "counts": counts,
         "usage": _usage(engine, judge_engine),
         "wall_seconds": round(time.time() - start, 1),
+        "stage_seconds": stage_seconds,
         "notes": notes,
     }
     from synsym.pipeline.card import CardInfo

@@ -4,15 +4,27 @@ cleanup for small models, and turning answers into rows."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints, create_model
 
 from synsym.core.taxonomy import Symptom
-from synsym.engine.engine import Result
+from synsym.engine.engine import Result, Task
 from synsym.pipeline.config import Style
 from synsym.pipeline.context import StageContext
 from synsym.pipeline.records import Post, new_post, post_id
+
+
+@dataclass
+class Plan:
+    """A stage's requests and how to turn their results into rows: generate and compose are planned
+    apart but sent as one engine run, so neither waits for the other's slowest answer."""
+
+    tasks: list[Task]
+    finish: Callable[[list[Result]], list[Post]]
+
 
 Statement = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=600)]
 _LABEL = re.compile(r"^(post|answer|example|new post)\s*:\s*", re.IGNORECASE)
