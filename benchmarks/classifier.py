@@ -3,9 +3,10 @@ real-only C-SSRS cross-validation. Prints one JSON line per measurement; asserts
 
 1. The paper's 14-label dataset (../shared/data/synsym-kdd2026), seeded 80/20 multilabel-stratified split:
    training examples/s, inference sentences/s and held-out macro-F1 for tfidf, embed, the naive fine-tune
-   (lr 5e-5, all layers, random head: the recipe the issue measured) and the default `finetune`
-   (LP-FT + frozen lower layers + L2-SP + WiSE-FT). The same models, trained on synthetic posts only, are
-   scored on real text: C-SSRS users (ROC-AUC of Suicidal_ideas; Ideation/Behavior/Attempt vs Supportive)
+   (lr 5e-5, random head: the recipe the issue measured) and the default `finetune` (LP-FT: the head is
+   fitted on frozen embeddings first, then everything but the token embeddings trains at lr 5e-5).
+   The same models, trained on synthetic posts only, are scored on real text: C-SSRS users (ROC-AUC of
+   Suicidal_ideas; Ideation/Behavior/Attempt vs Supportive)
    and the 24 ReDSM5 sample sentences (mean ROC-AUC in the ReDSM5 label space). Both real sets are small:
    read differences of a few hundredths as noise.
 2. Real text only: 5-fold multilabel-stratified cross-validation on the C-SSRS users.
@@ -51,11 +52,18 @@ VARIANTS: dict[str, tuple[str, dict[str, object]]] = {
         "finetune",
         {"lr": 5e-5, "head_lr": 1e-3, "lp_init": False, "freeze_layers": 0, "l2sp": 0.0, "wise_alpha": 1.0},
     ),
-    "finetune-lpft": (
+    "finetune-conservative": (
         "finetune",
-        {"lr": 5e-5, "head_lr": 5e-5, "lp_init": True, "freeze_layers": 0, "l2sp": 0.0, "wise_alpha": 1.0},
+        {"lr": 1e-5, "head_lr": 1e-3, "lp_init": True, "freeze_layers": 3, "l2sp": 0.1, "wise_alpha": 0.5},
     ),
-    "finetune-no-wise": ("finetune", {"wise_alpha": 1.0}),
+    "finetune-conservative-no-wise": (
+        "finetune",
+        {"lr": 1e-5, "head_lr": 1e-3, "lp_init": True, "freeze_layers": 3, "l2sp": 0.1, "wise_alpha": 1.0},
+    ),
+    "finetune-lpft-wise": (
+        "finetune",
+        {"lr": 5e-5, "head_lr": 5e-5, "lp_init": True, "freeze_layers": 0, "l2sp": 0.0, "wise_alpha": 0.5},
+    ),
 }
 
 
