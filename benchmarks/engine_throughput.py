@@ -2,8 +2,8 @@
 
 Server: latency L = 200 ms, concurrency cap C = 64, so the best possible rate is C / L = 320 req/s.
 N = 5,000 structured requests go through the engine (aiohttp client) with a fresh cache; then the same
-requests again, which the cache must answer; then the same load through the official `openai` SDK as
-the peer; then a faulty server (10% 429 with Retry-After, 2% 500) to count lost requests.
+requests again, which the cache must answer; then the same load through the official `openai` SDK and
+through bare aiohttp with a semaphore (no engine) as peers; then a faulty server (10% 429 with Retry-After, 2% 500) to count lost requests.
 Prints one JSON line per phase; the last line is the summary. Prints, does not assert.
 
     python benchmarks/engine_throughput.py [--n 5000] [--latency 0.2] [--concurrency 64]
@@ -12,11 +12,13 @@ Prints one JSON line per phase; the last line is the summary. Prints, does not a
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import tempfile
 import time
 from pathlib import Path
 
+import aiohttp
 from pydantic import BaseModel, Field
 
 from _server import server_process
@@ -70,6 +72,29 @@ def timed_run(
     return results, wall, cpu, engine
 
 
+async def _raw_aiohttp(url: str, tasks: list[Task], concurrency: int) -> float:
+    """The floor of client cost: aiohttp and a semaphore, no engine (no cache, retries or validation)."""
+    limit = asyncio.Semaphore(concurrency)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+        async def one(task: Task) -> None:
+            body = {
+                "model": "fake-model",
+                "messages": task.request.openai_messages(),
+                "max_tokens": 128,
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "answer", "schema": task.request.json_schema},
+                },
+            }
+            async with limit, session.post(f"{url}/chat/completions", json=body) as resp:
+                await resp.read()
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one(t) for t in tasks))
+        return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=5000)
@@ -112,6 +137,14 @@ def main() -> None:
         }
         print(json.dumps(sdk), flush=True)
 
+        raw_seconds = asyncio.run(_raw_aiohttp(url, tasks, conc))
+        raw = {
+            "phase": "peer: raw aiohttp + semaphore, no engine",
+            "seconds": round(raw_seconds, 2),
+            "ratio": round(n / raw_seconds / limit_rps, 3),
+        }
+        print(json.dumps(raw), flush=True)
+
     with server_process(*server_args, "--p-429", "0.1", "--retry-after", "0.5", "--p-500", "0.02") as url:
         f_results, f_seconds, _, f_engine = timed_run(url, tasks, tmp / "faults.sqlite", "aiohttp", conc)
         answered = sum(r.ok for r in f_results)
@@ -135,6 +168,7 @@ def main() -> None:
                 "failed": failed,
                 "lost": faults["lost"],
                 "sdk_ratio": sdk["ratio"],
+                "raw_aiohttp_ratio": raw["ratio"],
             }
         )
     )
