@@ -3,7 +3,8 @@
 Server: latency L = 200 ms, concurrency cap C = 64, so the best possible rate is C / L = 320 req/s.
 N = 5,000 structured requests go through the engine (aiohttp client) with a fresh cache; then the same
 requests again, which the cache must answer; then the same load through the official `openai` SDK and
-through bare aiohttp with a semaphore (no engine) as peers; then a faulty server (10% 429 with Retry-After, 2% 500) to count lost requests.
+through bare aiohttp with a semaphore (no engine) as peers; then a faulty server (10% 429 with
+Retry-After, 2% 500) to count lost requests.
 Prints one JSON line per phase; the last line is the summary. Prints, does not assert.
 
     python benchmarks/engine_throughput.py [--n 5000] [--latency 0.2] [--concurrency 64]
