@@ -99,9 +99,7 @@ def main() -> int:
     ap.add_argument("--epochs", type=float, default=1.0)
     ap.add_argument("--models", default="tfidf,embed,finetune-naive,finetune")
     ap.add_argument("--cv-models", default="tfidf,embed", help="models for the C-SSRS 5-fold CV")
-    ap.add_argument(
-        "--style-models", default="embed,finetune-naive,finetune", help="models for the style shift"
-    )
+    ap.add_argument("--style-models", default="embed,finetune", help="models for the style shift")
     ap.add_argument("--style-limit", type=int, default=1500, help="rows per style in the style-shift section")
     ap.add_argument("--sections", default="paper,cssrs,style")
     ap.add_argument("--seed", type=int, default=0)
