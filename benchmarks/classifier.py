@@ -166,7 +166,7 @@ def main() -> int:
         if cssrs is not None:
             row["real_cssrs_suicidal_auc"] = round(score_on(model, cssrs)["macro_roc_auc"], 4)
         if redsm5 is not None:
-            row["real_redsm5_mean_auc"] = round(score_on(model, redsm5, "redsm5")["macro_roc_auc"], 4)
+            row["real_redsm5_mean_auc"] = round(score_on(model, redsm5, "dsm5")["macro_roc_auc"], 4)
         if model.history:
             row["steps"] = model.history.get("steps")
             row["best_step"] = model.history.get("best_step")
@@ -217,7 +217,7 @@ def main() -> int:
             if cssrs is not None:
                 row["real_cssrs_suicidal_auc"] = round(score_on(model, cssrs)["macro_roc_auc"], 4)
             if redsm5 is not None:
-                row["real_redsm5_mean_auc"] = round(score_on(model, redsm5, "redsm5")["macro_roc_auc"], 4)
+                row["real_redsm5_mean_auc"] = round(score_on(model, redsm5, "dsm5")["macro_roc_auc"], 4)
             emit(**row)
     return 0
 

@@ -10,7 +10,6 @@ import pytest
 
 from synsym.classify.data import LabelledTexts, load_dataset
 from synsym.classify.labels import (
-    PAPER_14_TO_PHQ9,
     PAPER_PHQ9,
     PAPER_SYMPTOMS_14,
     label_space,
@@ -22,6 +21,8 @@ from synsym.classify.splits import holdout, kfold, read_split_file
 from synsym.core.errors import InputError
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+PHQ9_MAPPING = label_space("phq9")[1] or {}
 
 
 def write(path: Path, text: str) -> Path:
@@ -111,14 +112,14 @@ def test_label_mapping_gold_scores_and_masks() -> None:
     src = ["Inattention", "Poor_memory", "Anger_Irritability"]
     tgt = ["Concentration_Problems"]
     gold = np.array([[1, 0, 0], [0, 0, 1]], dtype=np.float32)
-    assert map_gold(gold, src, PAPER_14_TO_PHQ9, tgt).tolist() == [[1], [0]]
+    assert map_gold(gold, src, PHQ9_MAPPING, tgt).tolist() == [[1], [0]]
     scores = np.array([[0.2, 0.7, 0.9]], dtype=np.float32)
-    assert map_scores(scores, src, PAPER_14_TO_PHQ9, tgt).tolist() == [[pytest.approx(0.7)]]
+    assert map_scores(scores, src, PHQ9_MAPPING, tgt).tolist() == [[pytest.approx(0.7)]]
     one = LabelledTexts(["x"], np.array([[1.0]]), ["Suicidal_ideas"])
-    mapped = one.mapped(PAPER_14_TO_PHQ9, list(PAPER_PHQ9))
+    mapped = one.mapped(PHQ9_MAPPING, list(PAPER_PHQ9))
     j = PAPER_PHQ9.index("Suicidal_Ideation")
     assert mapped.labels[0, j] == 1 and mapped.mask[0].sum() == 1 and mapped.mask[0, j]
-    with pytest.raises(InputError, match="known label spaces"):
+    with pytest.raises(InputError, match="depression-14 declares: bdi2, dsm14, dsm5, phq9"):
         label_space("dsm7")
 
 
@@ -161,4 +162,4 @@ def test_released_dataset_matches_its_documented_shape() -> None:
     dsm = load_dataset(SHARED / "synsym-kdd2026" / "synth_all_dsm5.csv")
     phq = load_dataset(SHARED / "synsym-kdd2026" / "synth_all_phq9.csv")
     assert len(dsm) == len(phq) == 18254
-    assert np.array_equal(dsm.mapped(PAPER_14_TO_PHQ9, list(PAPER_PHQ9)).labels, phq.labels)
+    assert np.array_equal(dsm.mapped(PHQ9_MAPPING, list(PAPER_PHQ9)).labels, phq.labels)

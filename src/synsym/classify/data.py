@@ -321,21 +321,25 @@ def load_cssrs(path: Path, label_name: str = "Suicidal_ideas") -> LabelledTexts:
 
 
 def load_synsym_export(path: Path, label_space: str | None = None) -> LabelledTexts:
-    """synsym's own export: `text` plus `labels_<space>` (names or multi-hot) or `labels`.
+    """synsym's own export: `text` with `symptoms` (the taxonomy's labels, by name), or with
+    `labels_<space>` (multi-hot) for `label_space`.
 
-    Multi-hot label names come from `manifest.json` beside the file (key `label_spaces`).
+    Multi-hot label names come from `manifest.json` beside the file (`export.label_spaces`).
     """
     rows = _read_rows(path)
     found = _columns(rows)
     spaces = sorted(c[len("labels_") :] for c in found if c.startswith("labels_"))
-    if label_space is None:
-        col = "labels" if "labels" in found else (f"labels_{spaces[0]}" if spaces else "labels")
-    else:
+    if label_space is not None:
         col = f"labels_{label_space}"
+    elif "symptoms" in found:  # the taxonomy's own labels, by name
+        return load_table(path, rows, text_column="text", label_column="symptoms")
+    else:
+        col = "labels" if "labels" in found else (f"labels_{spaces[0]}" if spaces else "labels")
     names = None
     manifest = path.parent / "manifest.json"
     if manifest.exists():
-        declared = json.loads(manifest.read_text(encoding="utf-8")).get("label_spaces", {})
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        declared = data.get("export", {}).get("label_spaces") or data.get("label_spaces", {})
         key = col[len("labels_") :] if col.startswith("labels_") else next(iter(declared), None)
         entry = declared.get(key) if key else None
         names = entry.get("labels") if isinstance(entry, dict) else entry

@@ -1,9 +1,8 @@
 """Label spaces and the mapping between them.
 
-The 14 SynSym symptoms and their PHQ-9 collapse are hard-coded here only because the paper's released CSV
-stores bare multi-hot vectors whose order is not in the file. Mapping itself is a plain function of a
-`{source_label: [target labels]}` dict so the taxonomy module can feed it its declared mappings.
-TODO(taxonomy): when `synsym.core.taxonomy` exposes label spaces, make `label_space()` look them up there.
+Named label spaces and their mappings are the taxonomy's (`synsym.core.taxonomy`). The paper's label
+orders stay here because its released CSVs store bare multi-hot vectors whose order is not in the file.
+Mapping itself is a plain function of a `{source_label: [target labels]}` dict.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from synsym.core.errors import InputError
+from synsym.core.taxonomy import load_taxonomy
 
 # Index order of symptom_dictionary_dsm5.json in the paper's release.
 PAPER_SYMPTOMS_14: tuple[str, ...] = (
@@ -43,73 +43,25 @@ PAPER_PHQ9: tuple[str, ...] = (
     "Concentration_Problems",
     "Sleep_Disturbance",
 )
-# The paper's 14 -> PHQ-9 collapse; Anger_Irritability has no PHQ-9 item.
-PAPER_14_TO_PHQ9: dict[str, list[str]] = {
-    "Anger_Irritability": [],
-    "Decreased_energy_tiredness_fatigue": ["Lack_of_Energy"],
-    "Depressed_Mood": ["Feeling_Down"],
-    "Genitourinary_symptoms": ["Lack_of_Interest"],
-    "Hyperactivity_agitation": ["Hyper_Lower_Activity"],
-    "Inattention": ["Concentration_Problems"],
-    "Indecisiveness": ["Concentration_Problems"],
-    "Suicidal_ideas": ["Suicidal_Ideation"],
-    "Worthlessness_and_guilty": ["Low_Self-Esteem"],
-    "Loss_of_interest_or_motivation": ["Lack_of_Interest"],
-    "Pessimism": ["Feeling_Down"],
-    "Poor_memory": ["Concentration_Problems"],
-    "Sleep_disturbance": ["Sleep_Disturbance"],
-    "Weight_and_appetite_change": ["Appetite_Change"],
-}
-
-# The 14 symptoms onto ReDSM5's 9 DSM-5 criteria (Bao et al. 2025), for scoring on ReDSM5-style sentences.
-PAPER_14_TO_REDSM5: dict[str, list[str]] = {
-    "Anger_Irritability": [],
-    "Decreased_energy_tiredness_fatigue": ["FATIGUE"],
-    "Depressed_Mood": ["DEPRESSED_MOOD"],
-    "Genitourinary_symptoms": [],
-    "Hyperactivity_agitation": ["PSYCHOMOTOR"],
-    "Inattention": ["COGNITIVE_ISSUES"],
-    "Indecisiveness": ["COGNITIVE_ISSUES"],
-    "Suicidal_ideas": ["SUICIDAL_THOUGHTS"],
-    "Worthlessness_and_guilty": ["WORTHLESSNESS"],
-    "Loss_of_interest_or_motivation": ["ANHEDONIA"],
-    "Pessimism": ["DEPRESSED_MOOD"],
-    "Poor_memory": ["COGNITIVE_ISSUES"],
-    "Sleep_disturbance": ["SLEEP_ISSUES"],
-    "Weight_and_appetite_change": ["APPETITE_CHANGE"],
-}
-REDSM5: tuple[str, ...] = (
-    "DEPRESSED_MOOD",
-    "ANHEDONIA",
-    "APPETITE_CHANGE",
-    "SLEEP_ISSUES",
-    "PSYCHOMOTOR",
-    "FATIGUE",
-    "WORTHLESSNESS",
-    "COGNITIVE_ISSUES",
-    "SUICIDAL_THOUGHTS",
-)
-
-_SPACES: dict[str, tuple[tuple[str, ...], dict[str, list[str]] | None]] = {
-    "symptoms14": (PAPER_SYMPTOMS_14, None),
-    "phq9": (PAPER_PHQ9, PAPER_14_TO_PHQ9),
-    "redsm5": (REDSM5, PAPER_14_TO_REDSM5),
-}
 
 
-def known_label_spaces() -> list[str]:
-    return sorted(_SPACES)
+def known_label_spaces(taxonomy: str = "depression-14") -> list[str]:
+    return sorted(load_taxonomy(taxonomy).label_spaces)
 
 
-def label_space(name: str) -> tuple[list[str], dict[str, list[str]] | None]:
-    """Return (label names, mapping from the 14 symptoms or None) for a named label space."""
-    if name not in _SPACES:
+def label_space(name: str, taxonomy: str = "depression-14") -> tuple[list[str], dict[str, list[str]] | None]:
+    """(label names, mapping from the taxonomy's symptoms, or None for the taxonomy's own labels) for a
+    label space the taxonomy declares (`phq9`, `dsm5` as ReDSM5 names its criteria, `bdi2`, ...)."""
+    tax = load_taxonomy(taxonomy)
+    if name not in tax.label_spaces:
         raise InputError(
-            f"unknown label space {name!r}; known label spaces: {', '.join(known_label_spaces())}. "
+            f"unknown label space {name!r}; {taxonomy} declares: {', '.join(known_label_spaces(taxonomy))}. "
             "Use one of those, or leave --label-space out to keep the model's own labels"
         )
-    names, mapping = _SPACES[name]
-    return list(names), mapping
+    space = tax.space(name)
+    if list(space.labels) == list(tax.names):
+        return list(space.labels), None
+    return list(space.labels), {symptom: list(labels) for symptom, labels in space.relation().items()}
 
 
 def mapping_matrix(
