@@ -49,7 +49,10 @@ def load_encoder(name: str, max_length: int | None = None, fresh: bool = False) 
     """A SentenceTransformer on CPU (or CUDA when present); `fresh` returns a private copy for training."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
+    import transformers
     from sentence_transformers import SentenceTransformer
+
+    transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bar on every load
 
     set_threads()
     device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -29,7 +29,12 @@ from synsym.core.config import StrictModel
 from synsym.core.errors import InputError
 
 log = logging.getLogger(__name__)
-PROTOCOLS = ("synthetic-only", "real-only", "synthetic-then-real")
+Protocol = Literal["synthetic-only", "real-only", "synthetic-then-real"]
+PROTOCOLS: tuple[Protocol, ...] = ("synthetic-only", "real-only", "synthetic-then-real")
+
+
+def _all_protocols() -> list[Protocol]:
+    return list(PROTOCOLS)
 
 
 class DataSource(StrictModel):
@@ -76,9 +81,7 @@ class ExperimentConfig(StrictModel):
     synthetic: DataSource | None = None
     test_sets: list[TestSet]
     models: list[ModelSpec] = Field(default_factory=lambda: [ModelSpec(kind="tfidf")])
-    protocols: list[Literal["synthetic-only", "real-only", "synthetic-then-real"]] = Field(
-        default_factory=lambda: list(PROTOCOLS)
-    )
+    protocols: list[Protocol] = Field(default_factory=_all_protocols)
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
     label_space: str | None = None
     map_labels: Literal["gold", "predictions"] = "predictions"
