@@ -101,6 +101,14 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """` at line 3, column 5: <problem>` on one line, instead of PyYAML's multi-line report."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{where}: {problem}"
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     """Read a YAML mapping with `safe_load`; a missing or malformed file is a ConfigError."""
     try:
@@ -108,7 +116,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(f"{path} -> file not found; pass the path of a YAML config") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} -> not valid YAML: {exc}") from None
+        raise ConfigError(f"{path} -> not valid YAML{_yaml_problem(exc)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

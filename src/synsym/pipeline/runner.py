@@ -9,6 +9,7 @@ the same dataset, row for row. A rerun whose config changed a finished stage sto
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import platform
 import re
@@ -113,7 +114,10 @@ def run_pipeline(
     run_dir.mkdir(parents=True, exist_ok=True)
     fingerprints = stage_fingerprints(config)
     if subconcepts_file is not None:  # a reviewed file replaces the expand stage: part of its fingerprint
-        fingerprints = {**fingerprints, "expand": "file:" + _digest(subconcepts_file.read_bytes())}
+        if not subconcepts_file.is_file():
+            raise InputError(f"{subconcepts_file} -> sub-concepts file not found")
+        digest = hashlib.sha256(subconcepts_file.read_bytes()).hexdigest()[:16]
+        fingerprints = {**fingerprints, "expand": f"file:{digest}"}
     with _exclusive(run_dir):
         state = RunState(run_dir, fingerprints)
         changed = state.changed()
@@ -320,9 +324,3 @@ def _versions() -> dict[str, str]:
         except PackageNotFoundError:
             continue
     return found
-
-
-def _digest(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()[:16]
