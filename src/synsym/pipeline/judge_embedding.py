@@ -250,6 +250,9 @@ class EmbeddingJudge:
             out.append({k: round(float(v), 2) for k, v in zip(margins, scores, strict=True)})
         return out
 
+    def _similarities(self, texts: Sequence[str], symptoms_per_row: Sequence[Sequence[str]]) -> np.ndarray:
+        return self.post_similarities(texts, [len(s) > 1 for s in symptoms_per_row])
+
     def _check(self, texts: Sequence[str], symptoms_per_row: Sequence[Sequence[str]]) -> None:
         if len(texts) != len(symptoms_per_row):
             raise InputError(f"judge got {len(texts)} texts but {len(symptoms_per_row)} symptom lists")
@@ -261,8 +264,7 @@ class EmbeddingJudge:
         self._check(texts, symptoms_per_row)
         if not texts:
             return []
-        sims = self.post_similarities(texts, [len(s) > 1 for s in symptoms_per_row])
-        return self.margins_from_similarities(sims, symptoms_per_row)
+        return self.margins_from_similarities(self._similarities(texts, symptoms_per_row), symptoms_per_row)
 
     def score(
         self, texts: Sequence[str], symptoms_per_row: Sequence[Sequence[str]]
@@ -271,5 +273,4 @@ class EmbeddingJudge:
         self._check(texts, symptoms_per_row)
         if not texts:
             return []
-        sims = self.post_similarities(texts, [len(s) > 1 for s in symptoms_per_row])
-        return self.scores_from_similarities(sims, symptoms_per_row)
+        return self.scores_from_similarities(self._similarities(texts, symptoms_per_row), symptoms_per_row)

@@ -24,6 +24,18 @@ from synsym.quality.data import QualityData
 Embedder = Callable[[list[str]], np.ndarray]
 
 
+# The overall figures, in the order tables show them.
+FIGURES = (
+    "distinct_1",
+    "distinct_2",
+    "distinct_3",
+    "self_bleu",
+    "vocabulary",
+    "mean_pairwise_distance",
+    "mean_nn_similarity",
+)
+
+
 def distinct_n(token_lists: Sequence[list[str]], n: int) -> float:
     """Distinct n-grams over all n-grams in the set (Li et al. 2016): 1.0 = no n-gram repeats."""
     grams: Counter[tuple[str, ...]] = Counter()

@@ -7,6 +7,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from synsym.quality.diversity import FIGURES
+
 
 def _fmt(v: Any) -> str:
     if v is None:
@@ -56,15 +58,7 @@ def render_quality(result: dict[str, Any], console: Console) -> None:
         cmp = Table(title=f"diversity vs reference {result['reference']['source']}", title_justify="left")
         for col in ("figure", "this set", "reference"):
             cmp.add_column(col, justify="left" if col == "figure" else "right")
-        for key in (
-            "distinct_1",
-            "distinct_2",
-            "distinct_3",
-            "self_bleu",
-            "vocabulary",
-            "mean_pairwise_distance",
-            "mean_nn_similarity",
-        ):
+        for key in FIGURES:
             cmp.add_row(key, _fmt(div["overall"].get(key)), _fmt(ref.get("overall", {}).get(key)))
         console.print(cmp)
     if result["shortcuts"]["flagged"]:

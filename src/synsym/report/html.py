@@ -19,6 +19,7 @@ from typing import Any
 
 from synsym.quality.balance import tokens
 from synsym.quality.data import QualityData, load_quality_data
+from synsym.quality.diversity import FIGURES
 from synsym.quality.funnel import judge_scores
 from synsym.quality.inspect import inspect_dataset
 from synsym.report import plots
@@ -216,15 +217,7 @@ def render_report(
     parts.append(
         '<h2 id="diversity">Diversity</h2>' + _img(plots.diversity_plot(div, refdiv, names), "diversity")
     )
-    keys = [
-        "distinct_1",
-        "distinct_2",
-        "distinct_3",
-        "self_bleu",
-        "vocabulary",
-        "mean_pairwise_distance",
-        "mean_nn_similarity",
-    ]
+    keys = list(FIGURES)
     drows = [
         [g, div[g].get("n", "")] + [div[g].get(k, "-") if div[g].get(k) is not None else "-" for k in keys]
         for g in ["overall", *names]
