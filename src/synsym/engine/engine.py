@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -24,8 +23,6 @@ from synsym.engine.limits import AdaptiveConcurrency, TokenBucket
 from synsym.engine.progress import RunProgress
 from synsym.engine.structured import InvalidAnswer, parse_answer, reask_messages
 from synsym.engine.usage import Budget, UsageMeter, cost_of
-
-log = logging.getLogger(__name__)
 
 OVERLOAD_KINDS = frozenset({"rate_limit", "overloaded"})
 FAILURE_CLASSES = (

@@ -55,7 +55,3 @@ def reask_messages(
             "the requested schema, and nothing else.",
         ),
     )
-
-
-def schema_for(model: type[BaseModel]) -> dict[str, Any]:
-    return model.model_json_schema()
