@@ -18,6 +18,7 @@ import pytest
 
 from synsym.backends.base import ChatRequest, ChatResponse, Usage, create_backend
 from synsym.core.config import BackendConfig
+from synsym.core.errors import BackendError
 from synsym.engine.cache import ResponseCache, request_key
 from synsym.engine.engine import Engine, Task
 
@@ -214,3 +215,13 @@ def test_two_processes_write_one_file(tmp_path: Path) -> None:
         assert out.split() == ["flushed", "done"]
     ids = check_rows(path, {"a", "b"})
     assert sorted(ids) == list(range(2500))
+
+
+def test_a_failing_writer_stops_the_run_instead_of_losing_answers(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    cache._db.execute("DROP TABLE responses")  # what a removed or corrupted file looks like to the writer
+    cache.put("k1", ChatResponse(text="x"))
+    with pytest.raises(BackendError, match="cannot be written"):
+        cache.flush()
+    with pytest.raises(BackendError, match="cannot be written"):
+        cache.put("k2", ChatResponse(text="y"))

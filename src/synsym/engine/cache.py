@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from synsym.backends.base import ChatResponse, Usage
+from synsym.core.errors import BackendError
 
 KEY_VERSION = 1  # bump when the key's canonical form changes
 
@@ -60,6 +61,7 @@ class ResponseCache:
         self._pending: dict[str, ChatResponse] = {}  # queued, not yet committed: still readable
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue[tuple[str, ChatResponse] | None] = queue.SimpleQueue()
+        self._failure: str | None = None
         self._writer = threading.Thread(target=self._write_loop, name="synsym-cache-writer", daemon=True)
         self._writer.start()
 
@@ -94,6 +96,7 @@ class ResponseCache:
 
     def put(self, key: str, response: ChatResponse) -> None:
         """Queue one answer for the writer; an answer already stored under the key is kept."""
+        self._raise_if_broken()
         with self._lock:
             self._pending[key] = response
         self._queue.put((key, response))
@@ -104,7 +107,13 @@ class ResponseCache:
             with self._lock:
                 if not self._pending:
                     return
+            self._raise_if_broken()
             time.sleep(0.002)
+
+    def _raise_if_broken(self) -> None:
+        """A writer that failed (disk full, file removed) stops the run instead of silently losing answers."""
+        if self._failure is not None:
+            raise BackendError(f"the response cache {self.path} cannot be written: {self._failure}") from None
 
     def __len__(self) -> int:
         self.flush()
@@ -114,8 +123,15 @@ class ResponseCache:
         self._queue.put(None)
         self._writer.join()
         self._db.close()
+        self._raise_if_broken()
 
     def _write_loop(self) -> None:
+        try:
+            self._write_batches()
+        except sqlite3.Error as exc:
+            self._failure = f"{type(exc).__name__}: {exc}"
+
+    def _write_batches(self) -> None:
         db = _connect(self.path)
         while True:
             items = [self._queue.get()]
