@@ -156,9 +156,19 @@ class ResponseCache:
 
 def _connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")  # durable against a killed process; fast commits
     db.execute("PRAGMA busy_timeout=30000")
+    # Switching to WAL can report "locked" at once, without waiting, while another process opens the
+    # same new file; retry it for as long as any other lock would be waited for.
+    deadline = time.monotonic() + 30.0
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+    db.execute("PRAGMA synchronous=NORMAL")  # durable against a killed process; fast commits
     return db
 
 
