@@ -12,15 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-CONFIG = {
-    "seed": 7,
-    "backend": {"name": "fake", "max_concurrency": 4, "extra_body": {"latency_s": 0.01}},
-    "expand": {"n_subconcepts": 4},
-    "generate": {"calls": 1, "statements_per_style": 2, "max_subconcepts": 3},
-    "compose": {"n_combinations": 12, "statements_per_style": 2},
-    "judge": {"method": "llm", "threshold": 3},
-    "export": {"formats": ["parquet", "jsonl", "csv"]},
-}
+from synsym.testing.runs import small_fake_run
+
+CONFIG = small_fake_run(seed=7, formats=("parquet", "jsonl", "csv"), concurrency=4)
+CONFIG["backend"]["extra_body"] = {"latency_s": 0.01}  # slow enough to be killed mid-stage
 
 
 def synsym(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

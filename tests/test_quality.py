@@ -19,17 +19,10 @@ from synsym.quality.balance import balance
 from synsym.quality.diversity import distinct_n, diversity, embedding_spread, self_bleu
 from synsym.quality.leakage import leakage
 from synsym.quality.shortcuts import shortcuts
+from synsym.testing.runs import small_fake_run
 
 PAPER = Path(__file__).resolve().parents[2] / "shared" / "data" / "synsym-kdd2026" / "synth_all_dsm5.csv"
-CONFIG = {
-    "seed": 5,
-    "backend": {"name": "fake", "max_concurrency": 8},
-    "expand": {"n_subconcepts": 4},
-    "generate": {"calls": 1, "statements_per_style": 2, "max_subconcepts": 3},
-    "compose": {"n_combinations": 12, "statements_per_style": 2},
-    "judge": {"method": "llm", "threshold": 3},
-    "export": {"formats": ["parquet", "jsonl", "csv"]},
-}
+CONFIG = small_fake_run(seed=5, formats=("parquet", "jsonl", "csv"))
 
 
 def synsym(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

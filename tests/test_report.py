@@ -12,16 +12,9 @@ import pytest
 import yaml
 
 from synsym.report.html import build_report
+from synsym.testing.runs import small_fake_run
 
-CONFIG = {
-    "seed": 11,
-    "backend": {"name": "fake", "max_concurrency": 8},
-    "expand": {"n_subconcepts": 4},
-    "generate": {"calls": 1, "statements_per_style": 2, "max_subconcepts": 3},
-    "compose": {"n_combinations": 12, "statements_per_style": 2},
-    "judge": {"method": "llm", "threshold": 3},
-    "export": {"formats": ["parquet"]},
-}
+CONFIG = small_fake_run(seed=11)
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 needs_chromium = pytest.mark.skipif(
     CHROMIUM is None, reason="no chromium on PATH (Debian: apt-get install chromium; .ci/run installs it)"

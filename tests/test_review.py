@@ -13,6 +13,7 @@ import yaml
 
 from synsym.core.errors import InputError
 from synsym.review import agreement_report, import_ratings, pair_agreement
+from synsym.testing.runs import small_fake_run
 
 # Six single-symptom posts rated by two raters, three sub-concepts both rated 5.
 A = [5, 5, 4, 3, 2, 5]
@@ -165,15 +166,7 @@ def test_unknown_item_is_refused(tmp_path: Path) -> None:
         import_ratings(folder, [path])
 
 
-CONFIG = {
-    "seed": 3,
-    "backend": {"name": "fake", "max_concurrency": 8},
-    "expand": {"n_subconcepts": 4},
-    "generate": {"calls": 1, "statements_per_style": 2, "max_subconcepts": 3},
-    "compose": {"n_combinations": 12, "statements_per_style": 2},
-    "judge": {"method": "llm", "threshold": 3},
-    "export": {"formats": ["parquet"]},
-}
+CONFIG = small_fake_run(seed=3)
 
 
 def cli(*args: str) -> tuple[int, str]:
