@@ -21,7 +21,7 @@ import numpy as np
 from synsym.classify.labels import PAPER_PHQ9, PAPER_SYMPTOMS_14, map_gold, mapping_matrix
 from synsym.core.errors import InputError
 
-FORMATS = ("auto", "table", "synsym", "synsym-paper", "psysym", "primate", "d2s", "cssrs")
+FORMATS = ("auto", "table", "synsym", "synsym-paper", "psysym", "primate", "d2s", "cssrs", "control")
 TEXT_COLUMNS = ("text", "post", "sentence", "sentence_text", "content", "body", "Post")
 LABEL_COLUMNS = ("labels", "label", "symptoms")
 
@@ -354,11 +354,21 @@ def load_dataset(
     label_columns: Sequence[str] | None = None,
     label_names: Sequence[str] | None = None,
     label_space: str | None = None,
+    subconcepts: str | Path | None = None,
 ) -> LabelledTexts:
-    """Load any supported layout; `auto` recognises the paper's CSV, PRIMATE, C-SSRS and synsym exports."""
-    path = Path(path)
+    """Load any supported layout; `auto` recognises the paper's CSV, PRIMATE, C-SSRS and synsym exports.
+
+    `control` reads no file of texts: `path` is a taxonomy (built-in name or YAML) and `subconcepts` an
+    optional `subconcepts.yaml` (see synsym.classify.control)."""
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}; use one of: {', '.join(FORMATS)}")
+    if subconcepts is not None and fmt != "control":
+        raise InputError(f"subconcepts {subconcepts} -> only used with format control, not {fmt!r}")
+    if fmt == "control":
+        from synsym.classify.control import control_set
+
+        return control_set(str(path), Path(subconcepts) if subconcepts is not None else None)
+    path = Path(path)
     if fmt == "primate":
         return load_primate(path)
     if fmt == "d2s":

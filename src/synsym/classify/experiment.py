@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, TypeAdapter, field_validator
 
 from synsym.classify import splits
 from synsym.classify.api import score_on
@@ -38,20 +38,37 @@ def _all_protocols() -> list[Protocol]:
 
 
 class DataSource(StrictModel):
-    path: str
+    path: str = Field(description="a data file; with format control, a taxonomy (built-in name or YAML)")
     format: str = "auto"
     text_column: str | None = None
     label_column: str | None = None
     limit: int | None = Field(None, gt=0, description="a seeded random subsample of this many rows")
+    subconcepts: str | None = Field(None, description="format control only: a subconcepts.yaml to add")
 
     def load(self, base: Path, seed: int = 0) -> LabelledTexts:
         if self.format not in FORMATS:
             raise InputError(f"format {self.format!r} is unknown; use one of: {', '.join(FORMATS)}")
-        path = Path(self.path) if Path(self.path).is_absolute() else base / self.path
-        ds = load_dataset(path, self.format, self.text_column, self.label_column)
+        if self.subconcepts is not None and self.format != "control":
+            raise InputError(
+                f"subconcepts: {self.subconcepts} -> only used with format control; "
+                f"remove it or set format: control (this source is {self.format!r})"
+            )
+        subconcepts = _under(base, self.subconcepts) if self.subconcepts is not None else None
+        path: str | Path = self.path
+        if self.format != "control" or _is_file_path(base, self.path):
+            path = _under(base, self.path)  # a built-in taxonomy name stays a name
+        ds = load_dataset(path, self.format, self.text_column, self.label_column, subconcepts=subconcepts)
         if self.limit and self.limit < len(ds):
             ds = ds.subset(np.sort(np.random.default_rng(seed).permutation(len(ds))[: self.limit]))
         return ds
+
+
+def _under(base: Path, path: str) -> Path:
+    return Path(path) if Path(path).is_absolute() else base / path
+
+
+def _is_file_path(base: Path, path: str) -> bool:
+    return _under(base, path).exists() or Path(path).suffix.lower() in (".yaml", ".yml")
 
 
 class SplitSpec(StrictModel):
@@ -77,8 +94,14 @@ class ModelSpec(StrictModel):
         return self.name or self.kind
 
 
+REAL_ONLY_SET = "-"  # the train_set of real-only runs: no synthetic set is involved
+_NAMED_SOURCES = TypeAdapter(dict[str, DataSource])
+
+
 class ExperimentConfig(StrictModel):
-    synthetic: DataSource | None = None
+    synthetic: DataSource | dict[str, DataSource] | None = Field(
+        None, description="one training set (named 'synthetic') or several, name -> data source"
+    )
     test_sets: list[TestSet]
     models: list[ModelSpec] = Field(default_factory=lambda: [ModelSpec(kind="tfidf")])
     protocols: list[Protocol] = Field(default_factory=_all_protocols)
@@ -87,6 +110,30 @@ class ExperimentConfig(StrictModel):
     map_labels: Literal["gold", "predictions"] = "predictions"
     metric: Literal["macro_f1", "micro_f1", "macro_roc_auc"] = "macro_f1"  # what the table's cells show
     out_dir: str = "runs/experiment"
+
+    @field_validator("synthetic", mode="before")
+    @classmethod
+    def _one_or_named(cls, v: Any) -> Any:
+        """Validate as one source or as named ones, whichever the shape says, so an error names one path."""
+        if v is None or isinstance(v, DataSource):
+            return v
+        if not isinstance(v, dict):
+            raise ValueError("expected one data source {path: ...} or named ones {name: {path: ...}, ...}")
+        if any(not isinstance(x, dict | DataSource) for x in v.values()):
+            return DataSource.model_validate(v)
+        if not v:
+            raise ValueError("name at least one training set, e.g. {control: {path: depression-14, ...}}")
+        if REAL_ONLY_SET in v:
+            raise ValueError(f"{REAL_ONLY_SET!r} is reserved for real-only runs; choose another name")
+        return _NAMED_SOURCES.validate_python(v)
+
+    def training_sets(self) -> dict[str, DataSource]:
+        """The synthetic training sets by name; a single source is called 'synthetic'."""
+        if self.synthetic is None:
+            return {}
+        if isinstance(self.synthetic, DataSource):
+            return {"synthetic": self.synthetic}
+        return dict(self.synthetic)
 
 
 def _folds(ts: TestSet, ds: LabelledTexts, seed: int, base: Path) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -106,88 +153,117 @@ def _folds(ts: TestSet, ds: LabelledTexts, seed: int, base: Path) -> Iterator[tu
         yield np.sort(train), test
 
 
+Say = Callable[[str], None]
+
+
 def run_experiment(
-    cfg: ExperimentConfig, base: Path = Path("."), progress: Callable[[str], None] | None = None
+    cfg: ExperimentConfig, base: Path = Path("."), progress: Say | None = None
 ) -> dict[str, Any]:
-    """Run everything the config asks for; write runs.csv, table.md, table.csv and results.json to out_dir."""
-    say = progress or (lambda msg: log.info(msg))
-    needs_syn = {"synthetic-only", "synthetic-then-real"} & set(cfg.protocols)
-    if needs_syn and cfg.synthetic is None:
+    """Run everything the config asks for; write runs.csv, table.md, table.csv and results.json to out_dir.
+
+    Each named synthetic set trains its own model per (model, seed) for synthetic-only and
+    synthetic-then-real; real-only runs once per (model, seed, test set, fold), whatever the sets.
+    """
+    say: Say = progress or (lambda msg: log.info(msg))
+    needs_syn = bool({"synthetic-only", "synthetic-then-real"} & set(cfg.protocols))
+    sets = cfg.training_sets() if needs_syn else {}
+    if needs_syn and not sets:
         raise InputError("protocols synthetic-only / synthetic-then-real need a `synthetic:` data source")
-    space = None
-    if cfg.label_space:
-        space = label_space(cfg.label_space)
+    space = label_space(cfg.label_space) if cfg.label_space else None
+    gold_space = space if cfg.map_labels == "gold" else None
     for spec in cfg.models:
         MODELS[spec.kind](spec.params)  # fail on bad parameters before any training
-    tests = {ts.name: ts.data.load(base) for ts in cfg.test_sets}
+    tests = {ts.name: _in_space(ts.data.load(base), gold_space) for ts in cfg.test_sets}
     runs: list[dict[str, Any]] = []
     for seed in cfg.seeds:
-        syn = cfg.synthetic.load(base, seed) if cfg.synthetic and needs_syn else None
-        if syn is not None and space is not None and cfg.map_labels == "gold":
-            syn = syn.mapped(space[1] or {}, space[0])
+        syn_data = {name: _in_space(src.load(base, seed), gold_space) for name, src in sets.items()}
         for spec in cfg.models:
-            syn_model: Classifier | None = None
-            if syn is not None:
-                say(f"seed {seed} · {spec.label}: training on {len(syn)} synthetic rows")
-                syn_model = create_model(spec.kind, spec.params).fit(syn, seed=seed)
+            syn_models = {}
+            for name, ds in syn_data.items():
+                say(f"seed {seed} · {spec.label}: training on {len(ds)} {name} rows")
+                syn_models[name] = create_model(spec.kind, spec.params).fit(ds, seed=seed)
             for ts in cfg.test_sets:
-                real = tests[ts.name]
-                if space is not None and cfg.map_labels == "gold":
-                    real = real.mapped(space[1] or {}, space[0])
-                for fold, (train_idx, test_idx) in enumerate(_folds(ts, real, seed, base)):
-                    test, real_train = real.subset(test_idx), real.subset(train_idx)
-                    for protocol in cfg.protocols:
-                        if protocol == "synthetic-only":
-                            model = syn_model
-                        elif protocol == "real-only":
-                            say(f"seed {seed} · {spec.label} · {ts.name} fold {fold}: real-only")
-                            model = create_model(spec.kind, spec.params).fit(real_train, seed=seed)
-                        else:
-                            say(f"seed {seed} · {spec.label} · {ts.name} fold {fold}: synthetic-then-real")
-                            model = copy.deepcopy(syn_model)
-                            assert model is not None
-                            model.continue_fit(real_train, seed=seed)
-                        assert model is not None
-                        eval_space = cfg.label_space if cfg.map_labels == "predictions" else None
-                        m = score_on(model, test, eval_space)
-                        runs.append(
-                            {
-                                "protocol": protocol,
-                                "model": spec.label,
-                                "test_set": ts.name,
-                                "seed": seed,
-                                "fold": fold,
-                                "n_test": len(test),
-                                "macro_f1": m["macro_f1"],
-                                "micro_f1": m.get("micro_f1"),
-                                "macro_roc_auc": m["macro_roc_auc"],
-                            }
-                        )
+                for fold, (train_idx, test_idx) in enumerate(_folds(ts, tests[ts.name], seed, base)):
+                    where = {"model": spec.label, "test_set": ts.name, "seed": seed, "fold": fold}
+                    real = tests[ts.name]
+                    runs += _fold_runs(
+                        cfg, spec, syn_models, real.subset(train_idx), real.subset(test_idx), where, say
+                    )
     return write_results(cfg, runs)
+
+
+def _in_space(
+    ds: LabelledTexts, space: tuple[list[str], dict[str, list[str]] | None] | None
+) -> LabelledTexts:
+    return ds if space is None else ds.mapped(space[1] or {}, space[0])
+
+
+def _fold_runs(
+    cfg: ExperimentConfig,
+    spec: ModelSpec,
+    syn_models: dict[str, Classifier],
+    real_train: LabelledTexts,
+    test: LabelledTexts,
+    where: dict[str, Any],
+    say: Say,
+) -> list[dict[str, Any]]:
+    """Every protocol (and, for the synthetic ones, every named set) on one fold of one test set."""
+    step = f"seed {where['seed']} · {spec.label} · {where['test_set']} fold {where['fold']}"
+    eval_space = cfg.label_space if cfg.map_labels == "predictions" else None
+    runs = []
+    for protocol in cfg.protocols:
+        trained: dict[str, Classifier] = {}
+        if protocol == "real-only":
+            say(f"{step}: real-only")
+            trained[REAL_ONLY_SET] = create_model(spec.kind, spec.params).fit(real_train, seed=where["seed"])
+        elif protocol == "synthetic-only":
+            trained = syn_models
+        else:
+            for name, syn_model in syn_models.items():
+                say(f"{step}: {name}-then-real" if len(syn_models) > 1 else f"{step}: synthetic-then-real")
+                trained[name] = copy.deepcopy(syn_model).continue_fit(real_train, seed=where["seed"])
+        for name, model in trained.items():
+            m = score_on(model, test, eval_space)
+            runs.append(
+                {
+                    "protocol": protocol,
+                    "train_set": name,
+                    **where,
+                    "n_test": len(test),
+                    "macro_f1": m["macro_f1"],
+                    "micro_f1": m.get("micro_f1"),
+                    "macro_roc_auc": m["macro_roc_auc"],
+                }
+            )
+    return runs
 
 
 def write_results(cfg: ExperimentConfig, runs: list[dict[str, Any]]) -> dict[str, Any]:
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     columns = [ts.name for ts in cfg.test_sets]
+    sets = list(cfg.training_sets()) or ["synthetic"]
+    by_set = len(sets) > 1  # a train_set column only when there is a choice to show
     table: list[dict[str, str]] = []
     for protocol in cfg.protocols:
-        for spec in cfg.models:
-            row = {"protocol": protocol, "model": spec.label}
-            for col in columns:
-                vals = [
-                    r[cfg.metric]
-                    for r in runs
-                    if (r["protocol"], r["model"], r["test_set"]) == (protocol, spec.label, col)
-                ]
-                mean, std = mean_std(vals)
-                row[col] = "—" if not vals else f"{mean:.3f} ± {std:.3f}"
-            table.append(row)
+        for name in [REAL_ONLY_SET] if protocol == "real-only" else sets:
+            for spec in cfg.models:
+                row = {"protocol": protocol, **({"train_set": name} if by_set else {}), "model": spec.label}
+                for col in columns:
+                    vals = [
+                        r[cfg.metric]
+                        for r in runs
+                        if (r["protocol"], r["train_set"], r["model"], r["test_set"])
+                        == (protocol, name, spec.label, col)
+                    ]
+                    mean, std = mean_std(vals)
+                    row[col] = "—" if not vals else f"{mean:.3f} ± {std:.3f}"
+                table.append(row)
     with (out / "runs.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(runs[0]) if runs else ["protocol"])
         writer.writeheader()
         writer.writerows(runs)
-    header = ["protocol", "model", *columns]
+    header = ["protocol", *(["train_set"] if by_set else []), "model", *columns]
     with (out / "table.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=header)
         writer.writeheader()

@@ -14,7 +14,8 @@ FormatOption = Annotated[
     str,
     typer.Option(
         "--format",
-        help="auto, table, synsym, synsym-paper, psysym, primate, d2s or cssrs (see docs/classifiers.md).",
+        help="auto, table, synsym, synsym-paper, psysym, primate, d2s, cssrs or control "
+        "(see docs/classifiers.md).",
     ),
 ]
 TextColumn = Annotated[str | None, typer.Option("--text-column", help="Column holding the text.")]
@@ -26,7 +27,9 @@ LabelColumn = Annotated[
 
 @app.command()
 def train(
-    train_file: Annotated[Path, typer.Option("--train", help="Labelled training file.")],
+    train_file: Annotated[
+        Path, typer.Option("--train", help="Labelled training file (with --format control: a taxonomy).")
+    ],
     out: Annotated[Path, typer.Option("--out", help="Model directory to write.")],
     model: Annotated[str, typer.Option("--model", help="tfidf, embed or finetune.")] = "tfidf",
     val: Annotated[
