@@ -48,9 +48,13 @@ def generate(
     table = Table("stage", "rows", title=f"synsym run in {result.run_dir}")
     table.add_row("generated (single-symptom)", str(c["generated"]))
     table.add_row("composed (multi-symptom)", str(c["composed"]))
+    if c["negatives"]:
+        table.add_row("negatives (hard, negated, long-post passages)", str(c["negatives"]))
     for reason, n in sorted(c["dropped_by_reason"].items()):
         table.add_row(f"dropped: {reason}", str(n))
-    table.add_row("kept", f"{c['kept']} ({c['kept_single']} single, {c['kept_multi']} multi)")
+    extra = [f"{c[k]} {label}" for k, label in (("kept_negative", "negative"), ("kept_long", "long")) if c[k]]
+    kept = ", ".join([f"{c['kept_single']} single", f"{c['kept_multi']} multi", *extra])
+    table.add_row("kept", f"{c['kept']} ({kept})")
     console.print(table)
     for note in result.notes:
         console.print(f"note: {note}", highlight=False)

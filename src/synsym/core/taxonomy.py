@@ -165,6 +165,12 @@ class Taxonomy(StrictModel):
     )
     symptoms: list[Symptom] = Field(min_length=1)
     label_spaces: dict[str, LabelSpace] = Field(default_factory=dict)
+    negation: Literal["stated_only", "unsupported"] = Field(
+        "stated_only",
+        description="labels of a negated statement ('I don't feel hopeless, just tired'): stated_only = the "
+        "symptoms it states, not the ones it denies; unsupported = absence can mean something in this "
+        "taxonomy, so no negated statements are written",
+    )
 
     @field_validator("version", mode="before")
     @classmethod

@@ -145,9 +145,15 @@ def _composition(kept: Sequence[Post], styles: Sequence[str]) -> str:
     style = Counter(r["style"] for r in kept)
     sizes = Counter(len(r["symptoms"]) for r in kept)
     stages = Counter(r["stage"] for r in kept)
+    kinds = Counter(r["negative_kind"] for r in kept if r["negative_kind"])
+    transforms = Counter(t for r in kept for t in r["transforms"])
+    personas = Counter(r["persona"] for r in kept if r["persona"])
     rows: list[tuple[str, str, int, str]] = []
     rows += [("style", s, style[s], _pct(style[s], total)) for s in styles]
     rows += [("stage", s, n, _pct(n, total)) for s, n in sorted(stages.items())]
+    rows += [("negative kind", k, n, _pct(n, total)) for k, n in sorted(kinds.items())]
+    rows += [("persona", k, n, _pct(n, total)) for k, n in sorted(personas.items())]
+    rows += [("transformation", k, n, _pct(n, total)) for k, n in sorted(transforms.items())]
     rows += [("symptoms per post", str(k), n, _pct(n, total)) for k, n in sorted(sizes.items())]
     mean = sum(k * n for k, n in sizes.items()) / total if total else 0.0
     return _table(["", "value", "posts", "share"], rows) + f"\n\nMean symptoms per post: {mean:.2f}."
@@ -208,7 +214,8 @@ def render_card(
         f"Multi-hot labels are given in these label spaces: {spaces}.",
         CRISIS,
         "## How it was made",
-        "The SynSym recipe, in five steps; the configuration below records which options this run used.",
+        "The SynSym recipe and synsym's additions; the configuration below records which options this run "
+        "used.",
         "1. **expand**: each symptom was expanded by an LLM into fine-grained sub-concepts, keeping the "
         "taxonomy's seed descriptions (or the sub-concepts were read from a reviewed file).\n"
         "2. **generate**: for each symptom and sub-concept, the LLM wrote short first-person statements in "
@@ -220,7 +227,13 @@ def render_card(
         "expresses the symptom, by an LLM with a rubric and/or an embedding model (`judge_method`); posts "
         "below the threshold and exact or near duplicates were dropped, each with its reason "
         "(`dropped.parquet`).\n"
-        "5. **export**: this folder.",
+        "5. **beyond the paper** (when configured): **hard negatives** (posts close to a symptom's topic "
+        "that express none: someone else's, a resolved past, advice, hyperbole, everyday life; all-zero "
+        "rows, `negative_kind`), **negated statements** (a denied symptom is not labelled), **long posts** "
+        "(judged statements embedded among neutral sentences; labels are those of the embedded "
+        "statements, `parts`), **personas** (`persona`) and **surface transformations** applied after "
+        "judging with labels unchanged (`transforms`). The composition table says which this run has.\n"
+        "6. **export**: this folder.",
         f"Seed: {seed}. The recipe as run (resolved configuration, no secrets):",
         f"```yaml\n{recipe}\n```",
         "## Funnel",
@@ -240,9 +253,14 @@ def render_card(
                 ("symptoms", "list<string>", "the symptoms it was written to express, in taxonomy order"),
                 ("labels_<space>", "list<int8>", "multi-hot labels, in the label space's order"),
                 ("id", "string", "stable row id"),
-                ("stage", "string", "generate (one symptom) or compose (several)"),
+                ("stage", "string", "generate (one symptom), compose (several), negatives or long"),
                 ("subconcept", "string?", "the sub-concept a single-symptom post was written for"),
                 ("severity", "string?", "the severity of a multi-symptom post"),
+                ("negative_kind", "string?", "a hard negative's kind, `negated`, or `long` (no statement)"),
+                ("near_symptom", "string?", "the symptom a negative stays close to (negated: denies)"),
+                ("persona", "string?", "the declared persona the prompt named"),
+                ("parts", "list<string>", "a long post's passages and statements (ids; see stages/)"),
+                ("transforms", "list<string>", "surface transformations applied (labels unchanged)"),
                 ("backend, model", "string", "what generated the post"),
                 ("template, request_key", "string", "prompt template hash and request cache key"),
                 ("judge_method", "string", "llm, embedding, both or none"),

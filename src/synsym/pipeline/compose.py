@@ -96,15 +96,17 @@ def plan_compose(ctx: StageContext) -> tuple[Plan, list[Combination], list[str]]
     schema = statements_model(styles, cfg.statements_per_style)
     json_schema = schema.model_json_schema()
     tasks: list[Task] = []
-    meta: list[tuple[Combination, str | None]] = []
+    meta: list[tuple[Combination, str | None, str | None]] = []  # (combination, plain style, persona)
     for i, combo in enumerate(combos):
         for style in styles if not batch else [None]:
             for j in range(1 if batch else cfg.statements_per_style):
                 shuffled = list(combo.symptoms)
                 ctx.rng("compose", "order", i, style and style.name, j).shuffle(shuffled)
                 listed = bullet_list([f"{s}: {tax.symptom(s).definition}" for s in shuffled])
+                persona, who = ctx.persona("compose", i, style and style.name, j)
                 if style is None:
                     messages = template.render(
+                        persona=who,
                         severity=combo.severity,
                         symptoms=listed,
                         m=cfg.statements_per_style,
@@ -123,6 +125,7 @@ def plan_compose(ctx: StageContext) -> tuple[Plan, list[Combination], list[str]]
                     rng = ctx.rng("compose", "examples", i, style.name, j)
                     ex1, ex2 = (rng.choice(example_pool(tax.symptom(s), style.name)) for s in shuffled[:2])
                     messages = template.render(
+                        persona=who,
                         style_description=style.description,
                         severity=combo.severity,
                         example1=ex1,
@@ -146,11 +149,11 @@ def plan_compose(ctx: StageContext) -> tuple[Plan, list[Combination], list[str]]
                         template=template.hash,
                     )
                 )
-                meta.append((combo, style.name if style else None))
+                meta.append((combo, style.name if style else None, persona))
 
     def finish(results: list[Result]) -> list[Post]:
         rows: list[Post] = []
-        for (combo, plain_style), result in zip(meta, results, strict=True):
+        for (combo, plain_style, persona), result in zip(meta, results, strict=True):
             rows += rows_from_result(
                 ctx,
                 result,
@@ -160,6 +163,7 @@ def plan_compose(ctx: StageContext) -> tuple[Plan, list[Combination], list[str]]
                 plain_style,
                 symptoms=list(combo.symptoms),
                 severity=combo.severity,
+                persona=persona,
             )
         return rows
 

@@ -8,19 +8,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import Field, PositiveInt, model_validator
 
 from synsym.core.config import BackendConfig, StrictModel, load_config
+from synsym.pipeline.transforms import TRANSFORM_NAMES
 
-STAGES = ("expand", "generate", "compose", "judge", "export")
+STAGES = ("expand", "generate", "compose", "negatives", "judge", "realism", "export")
 
 
 class Style(StrictModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_\-]*$")
     description: str = Field(min_length=1, description="how posts in this style read; goes into prompts")
+    max_words: PositiveInt | None = Field(
+        None, description="posts longer than this are dropped (a tweet-like style: about 50)"
+    )
 
 
 DEFAULT_STYLES = [
@@ -80,6 +86,105 @@ class ComposeConfig(StrictModel):
     max_tokens: PositiveInt = 1536
 
 
+class NegativeKind(StrictModel):
+    """One kind of hard negative: a post close to a symptom's topic that expresses no symptom."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    share: float = Field(gt=0, description="relative share of `negatives.n`")
+    description: str = Field(min_length=1, description="what such a post is; goes into the prompt")
+    examples: list[str] = Field(min_length=2, description="few-shot posts of this kind")
+
+
+def default_negative_kinds() -> list[NegativeKind]:
+    """The six kinds of `data/negative_kinds.yaml`: third person, past and resolved, advice, hyperbole,
+    questions about someone else, everyday posts."""
+    text = resources.files("synsym").joinpath("data", "negative_kinds.yaml").read_text(encoding="utf-8")
+    return [NegativeKind.model_validate(k) for k in yaml.safe_load(text)]
+
+
+class NegativesConfig(StrictModel):
+    n: int = Field(0, ge=0, description="hard negatives to write: all-zero rows (0: none)")
+    kinds: list[NegativeKind] = Field(default_factory=default_negative_kinds, min_length=1)
+    negated: int = Field(
+        0, ge=0, description="negated statements to write ('I don't feel hopeless, just tired')"
+    )
+    temperature: float = Field(0.9, ge=0, le=2)
+    max_tokens: PositiveInt = 160
+
+    @model_validator(mode="after")
+    def _unique(self) -> NegativesConfig:
+        names = [k.name for k in self.kinds]
+        if len(set(names)) != len(names):
+            raise ValueError(f"negatives.kinds: names must be unique, got {names}")
+        return self
+
+
+class Persona(StrictModel):
+    """Who writes a post; sampled per prompt and recorded in each row's provenance."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_\-]*$")
+    age_band: str = Field(min_length=1, description="e.g. 18-24")
+    situation: str = Field(min_length=1, description="life situation, e.g. 'nurse working night shifts'")
+    register_: str = Field(
+        min_length=1, alias="register", description="how they write, e.g. 'lowercase, lots of slang'"
+    )
+
+    def describe(self) -> str:
+        return f"The writer is {self.age_band}, {self.situation}; they write {self.register_}."
+
+
+class LongPostsConfig(StrictModel):
+    """Reddit-length posts: judged statements embedded among neutral sentences about a situation."""
+
+    n: int = Field(0, ge=0, description="long posts to build (0: none)")
+    min_words: PositiveInt = 80
+    max_words: PositiveInt = 400
+    max_expressions: PositiveInt = Field(3, description="embedded symptom statements per post, at most")
+    negative_share: float = Field(
+        0.2, ge=0, le=1, description="share of long posts with no embedded statement (all-zero rows)"
+    )
+    situations: list[str] = Field(
+        default_factory=lambda: [
+            "moving to a new apartment",
+            "the first weeks at a new job",
+            "exam week at university",
+            "a family visit over the holidays",
+            "training for a half marathon",
+            "adopting a rescue dog",
+            "a long shift at a restaurant",
+            "planning a friend's birthday party",
+            "car trouble on the way to work",
+            "starting a vegetable garden",
+        ],
+        min_length=1,
+    )
+    temperature: float = Field(0.9, ge=0, le=2)
+    max_tokens: PositiveInt = 640
+
+    @model_validator(mode="after")
+    def _range(self) -> LongPostsConfig:
+        if self.min_words > self.max_words:
+            raise ValueError("realism.long_posts.min_words must not exceed max_words")
+        return self
+
+
+class RealismConfig(StrictModel):
+    long_posts: LongPostsConfig = Field(default_factory=LongPostsConfig)
+    transforms: dict[str, float] = Field(
+        default_factory=dict,
+        description=f"probability per kept row of each surface transformation: {', '.join(TRANSFORM_NAMES)}",
+    )
+
+    @model_validator(mode="after")
+    def _known(self) -> RealismConfig:
+        for name, rate in self.transforms.items():
+            if name not in TRANSFORM_NAMES:
+                raise ValueError(f"realism.transforms: unknown {name!r}; known: {', '.join(TRANSFORM_NAMES)}")
+            if not 0 <= rate <= 1:
+                raise ValueError(f"realism.transforms.{name}: a probability from 0 to 1, got {rate}")
+        return self
+
+
 class JudgeConfig(StrictModel):
     method: Literal["llm", "embedding", "both", "none"] = "llm"
     backend: BackendConfig | None = Field(
@@ -88,6 +193,9 @@ class JudgeConfig(StrictModel):
     threshold: float = Field(4.0, ge=0, le=5, description="LLM score (0-5) every target symptom must reach")
     embedding_threshold: float | None = Field(
         None, ge=0, le=5, description="embedding score (0-5) to keep; default 4 alone, 2 as a pre-filter"
+    )
+    negative_threshold: float = Field(
+        3.0, ge=0, le=5, description="LLM score at which a negative (or a denied symptom) counts as expressed"
     )
     max_tokens: PositiveInt = 512
 
@@ -117,12 +225,15 @@ class RunConfig(StrictModel):
     prior: str = Field("depression-14", description="co-occurrence prior: built-in name or a YAML file")
     backend: BackendConfig = Field(default_factory=BackendConfig)
     styles: list[Style] = Field(default_factory=lambda: list(DEFAULT_STYLES), min_length=1)
+    personas: list[Persona] = Field(default_factory=list, description="sampled per prompt; none: no persona")
     cache: str | None = Field(None, description="response cache file; default RUN_DIR/cache.sqlite")
     max_cost: float | None = Field(None, ge=0, description="stop before spending more than this")
     expand: ExpandConfig = Field(default_factory=ExpandConfig)
     generate: GenerateConfig = Field(default_factory=GenerateConfig)
     compose: ComposeConfig = Field(default_factory=ComposeConfig)
+    negatives: NegativesConfig = Field(default_factory=NegativesConfig)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    realism: RealismConfig = Field(default_factory=RealismConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
 
@@ -131,6 +242,9 @@ class RunConfig(StrictModel):
         names = [s.name for s in self.styles]
         if len(set(names)) != len(names):
             raise ValueError(f"styles: names must be unique, got {names}")
+        personas = [p.name for p in self.personas]
+        if len(set(personas)) != len(personas):
+            raise ValueError(f"personas: names must be unique, got {personas}")
         if self.compose.min_symptoms > self.compose.max_symptoms:
             raise ValueError("compose.min_symptoms must not exceed compose.max_symptoms")
         return self
@@ -140,7 +254,7 @@ class RunConfig(StrictModel):
 
     def public_dict(self) -> dict[str, Any]:
         """The resolved config for the manifest and card. Holds env-var names only, never their values."""
-        return self.model_dump(mode="json")
+        return self.model_dump(mode="json", by_alias=True)
 
 
 def load_run_config(path: Path | None, overrides: list[str] | None = None) -> RunConfig:
@@ -150,10 +264,12 @@ def load_run_config(path: Path | None, overrides: list[str] | None = None) -> Ru
 # What each stage's output depends on: its own config sections, and the stages it reads.
 _STAGE_INPUTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "expand": (("seed", "taxonomy", "backend", "expand"), ()),
-    "generate": (("seed", "taxonomy", "backend", "styles", "generate"), ("expand",)),
-    "compose": (("seed", "taxonomy", "backend", "styles", "prior", "compose"), ()),
-    "judge": (("judge", "dedup"), ("expand", "generate", "compose")),
-    "export": (("export",), ("judge",)),
+    "generate": (("seed", "taxonomy", "backend", "styles", "personas", "generate"), ("expand",)),
+    "compose": (("seed", "taxonomy", "backend", "styles", "personas", "prior", "compose"), ()),
+    "negatives": (("seed", "taxonomy", "backend", "styles", "personas", "negatives", "realism"), ()),
+    "judge": (("judge", "dedup"), ("expand", "generate", "compose", "negatives")),
+    "realism": (("realism",), ("judge",)),
+    "export": (("export",), ("realism",)),
 }
 # Settings that change how requests are sent, never what is answered: not part of a fingerprint.
 _TRANSPORT = (
@@ -182,7 +298,7 @@ def stage_fingerprints(config: RunConfig) -> dict[str, str]:
     for stage in STAGES:
         sections, upstream = _STAGE_INPUTS[stage]
         part = {
-            "v": 2,  # bump when a stage file format changes
+            "v": 3,  # bump when a stage file format changes
             **{key: data[key] for key in sections},
             **{f"<{u}>": prints[u] for u in upstream},
         }

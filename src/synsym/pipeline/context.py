@@ -9,7 +9,7 @@ from typing import Any
 
 from synsym.core.taxonomy import Taxonomy
 from synsym.engine.engine import Engine, Result
-from synsym.pipeline.config import RunConfig
+from synsym.pipeline.config import Persona, RunConfig
 from synsym.pipeline.records import Post, new_post, post_id
 
 
@@ -28,6 +28,14 @@ class StageContext:
     def request_seed(self, sample: int) -> int:
         """The decoding seed for repeated draws of one prompt: different per draw, the same per rerun."""
         return self.config.seed * 1_000_003 + sample
+
+    def persona(self, *parts: object) -> tuple[str | None, str]:
+        """(name, prompt text) of the declared persona for one prompt, a seeded draw; (None, "") when the
+        config declares none."""
+        if not self.config.personas:
+            return None, ""
+        persona: Persona = self.rng("persona", *parts).choice(self.config.personas)
+        return persona.name, persona.describe()
 
     def provenance(self, result: Result) -> dict[str, Any]:
         identity = self.engine.backend.identity()

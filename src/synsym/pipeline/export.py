@@ -9,9 +9,11 @@ never half-written ones (leftover temporaries are removed by the next export). R
 
 Parquet schema (`dataset.parquet`; `dropped.parquet` adds `drop_reason`):
 `text`, `style`: string; `symptoms`: list<string> (taxonomy order); `labels_<space>`: list<int8>, one per
-label space, in the space's label order; `id`, `stage`, `subconcept`?, `severity`?, `backend`, `model`,
-`template`, `request_key`, `judge_method`: string (? = nullable); `judge_scores`: map<string, double>
-(symptom -> 0..5). The schema metadata key `synsym` holds JSON with the taxonomy and each space's labels.
+label space, in the space's label order (all zero for a negative); `id`, `stage`, `subconcept`?,
+`severity`?, `negative_kind`?, `near_symptom`?, `persona`?, `backend`, `model`, `template`, `request_key`,
+`judge_method`: string (? = nullable); `parts`, `transforms`: list<string>; `judge_scores`:
+map<string, double> (symptom -> 0..5). The schema metadata key `synsym` holds JSON with the taxonomy and
+each space's labels.
 In `hf/` `judge_scores` is JSON text (the `datasets` library has no map type); `style` and `symptoms`
 are ClassLabel features; label columns are fixed-length int8 lists.
 """
@@ -43,8 +45,29 @@ __all__ = ["EXPORT_FORMATS", "PAPER_CSV_COLUMNS", "CardInfo", "post_schema", "re
 EXPORT_FORMATS = ("parquet", "jsonl", "csv", "hf")
 PAPER_CSV_COLUMNS = ("post", "type", "symptom", "description", "label")
 FORMAT_VERSION = 1
-PROVENANCE = ("id", "stage", "subconcept", "severity", "backend", "model", "template", "request_key")
-NULLABLE = frozenset({"subconcept", "severity"})
+PROVENANCE = (
+    "id",
+    "stage",
+    "subconcept",
+    "severity",
+    "negative_kind",
+    "near_symptom",
+    "persona",
+    "backend",
+    "model",
+    "template",
+    "request_key",
+)
+LISTS = ("parts", "transforms")  # list<string> provenance
+NULLABLE = frozenset({"subconcept", "severity", "negative_kind", "near_symptom", "persona"})
+# columns added after format 1's first release: an older export reads with their defaults
+LATER: dict[str, Any] = {
+    "negative_kind": None,
+    "near_symptom": None,
+    "persona": None,
+    "parts": [],
+    "transforms": [],
+}
 SCORES = pa.map_(pa.string(), pa.float64())
 LABEL = pa.list_(pa.int8())
 
@@ -62,6 +85,7 @@ def post_schema(taxonomy: Taxonomy, spaces: Sequence[str], *, dropped: bool = Fa
         field("symptoms", pa.list_(pa.string())),
         *(field(f"labels_{s}", LABEL) for s in spaces),
         *(field(c, pa.string()) for c in PROVENANCE),
+        *(field(c, pa.list_(pa.string())) for c in LISTS),
         field("judge_method", pa.string()),
         field("judge_scores", SCORES),
     ]
@@ -189,7 +213,7 @@ def _write_jsonl(path: Path, rows: Sequence[Post], labels: Mapping[str, list[lis
                 "symptoms": list(row["symptoms"]),
             }
             out.update({f"labels_{s}": vecs[i] for s, vecs in labels.items()})
-            out.update({c: row[c] for c in (*PROVENANCE, "judge_method")})  # type: ignore[literal-required]
+            out.update({c: row[c] for c in (*PROVENANCE, *LISTS, "judge_method")})  # type: ignore[literal-required]
             out["judge_scores"] = dict(row["judge_scores"])
             fh.write(json.dumps(out, ensure_ascii=False) + "\n")
 
@@ -246,6 +270,7 @@ def _write_hf(
             "symptoms": seq(ds.ClassLabel(names=list(taxonomy.names))),
             **{f"labels_{s}": seq(ds.Value("int8"), length=len(taxonomy.space(s).labels)) for s in labels},
             **{c: ds.Value("string") for c in (*PROVENANCE, "judge_method", "judge_scores")},
+            **{c: seq(ds.Value("string")) for c in LISTS},
         }
     )
     style_index = {s: i for i, s in enumerate(styles)}
@@ -255,7 +280,7 @@ def _write_hf(
         "style": [style_index[r["style"]] for r in rows],
         "symptoms": [[symptom_index[s] for s in r["symptoms"]] for r in rows],
         **{f"labels_{s}": v for s, v in labels.items()},
-        **{c: [r[c] for r in rows] for c in (*PROVENANCE, "judge_method")},  # type: ignore[literal-required]
+        **{c: [r[c] for r in rows] for c in (*PROVENANCE, *LISTS, "judge_method")},  # type: ignore[literal-required]
         "judge_scores": [json.dumps(r["judge_scores"], sort_keys=True) for r in rows],
     }
     # Arrow columns already in the features' types: no per-value encoding (10x faster than from_dict),
@@ -390,12 +415,16 @@ def read_dataset(path: Path | str) -> list[Post]:
     if not path.is_file():
         raise InputError(f"{path} -> file not found; pass an exported dataset.parquet or its run folder")
     table = pq.read_table(path)
-    missing = [c for c in POST_COLUMNS if c not in table.column_names and c != "drop_reason"]
+    missing = [
+        c for c in POST_COLUMNS if c not in table.column_names and c != "drop_reason" and c not in LATER
+    ]
     if missing:
         raise InputError(f"{path} is not a synsym export: missing columns {missing}")
     out: list[Post] = []
     for rec in table.select([c for c in POST_COLUMNS if c in table.column_names]).to_pylist():
         rec["judge_scores"] = dict(rec["judge_scores"] or [])
         rec.setdefault("drop_reason", None)
+        for column, default in LATER.items():
+            rec.setdefault(column, default)
         out.append(cast(Post, {c: rec[c] for c in POST_COLUMNS}))
     return out

@@ -39,22 +39,26 @@ def plan_generate(ctx: StageContext, subconcepts: Subconcepts) -> Plan:
     cfg, styles = ctx.config.generate, ctx.config.styles
     items = generation_items(ctx, subconcepts)
     tasks: list[Task] = []
-    meta: list[tuple[str, str | None, str | None]] = []  # (symptom, sub-concept, style for plain mode)
+    meta: list[
+        tuple[str, str | None, str | None, str | None]
+    ] = []  # (symptom, sub-concept, plain style, persona)
     if cfg.statements_per_call is None:
         template = load_template("generate")
         schema = statements_model(styles, cfg.statements_per_style)
         json_schema = schema.model_json_schema()
         for symptom, sub in items:
             definition = ctx.taxonomy.symptom(symptom).definition
-            messages = template.render(
-                symptom=symptom,
-                definition=definition,
-                subconcept=sub or definition,
-                m=cfg.statements_per_style,
-                styles=styles_block(styles),
-                shape=answer_shape(styles),
-            )
             for call in range(cfg.calls):
+                persona, who = ctx.persona("generate", symptom, sub, call)
+                messages = template.render(
+                    symptom=symptom,
+                    definition=definition,
+                    subconcept=sub or definition,
+                    m=cfg.statements_per_style,
+                    styles=styles_block(styles),
+                    shape=answer_shape(styles),
+                    persona=who,
+                )
                 request = ChatRequest(
                     messages=messages,
                     temperature=cfg.temperature,
@@ -66,7 +70,7 @@ def plan_generate(ctx: StageContext, subconcepts: Subconcepts) -> Plan:
                 tasks.append(
                     Task(f"{symptom}|{sub}|{call}", request, schema, sample=call, template=template.hash)
                 )
-                meta.append((symptom, sub, None))
+                meta.append((symptom, sub, None, persona))
     else:
         template = load_template("generate_single")
         for symptom, sub in items:
@@ -75,7 +79,9 @@ def plan_generate(ctx: StageContext, subconcepts: Subconcepts) -> Plan:
                 examples = example_pool(s, style.name)
                 for j in range(cfg.calls * cfg.statements_per_style):
                     ex1, ex2 = ctx.rng("generate", symptom, sub, style.name, j).sample(examples * 2, 2)
+                    persona, who = ctx.persona("generate", symptom, sub, style.name, j)
                     messages = template.render(
+                        persona=who,
                         style_description=style.description,
                         phrase1=symptom_phrase(s),
                         phrase2=symptom_phrase(s),
@@ -92,11 +98,11 @@ def plan_generate(ctx: StageContext, subconcepts: Subconcepts) -> Plan:
                     tasks.append(
                         Task(f"{symptom}|{sub}|{style.name}|{j}", request, sample=j, template=template.hash)
                     )
-                    meta.append((symptom, sub, style.name))
+                    meta.append((symptom, sub, style.name, persona))
 
     def finish(results: list[Result]) -> list[Post]:
         rows: list[Post] = []
-        for (symptom, sub, plain_style), result in zip(meta, results, strict=True):
+        for (symptom, sub, plain_style, persona), result in zip(meta, results, strict=True):
             rows += rows_from_result(
                 ctx,
                 result,
@@ -106,6 +112,7 @@ def plan_generate(ctx: StageContext, subconcepts: Subconcepts) -> Plan:
                 plain_style,
                 symptoms=[symptom],
                 subconcept=sub,
+                persona=persona,
             )
         return rows
 

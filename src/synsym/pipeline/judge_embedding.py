@@ -274,3 +274,23 @@ class EmbeddingJudge:
         if not texts:
             return []
         return self.scores_from_similarities(self._similarities(texts, symptoms_per_row), symptoms_per_row)
+
+    def score_targets(
+        self, texts: Sequence[str], targets_per_row: Sequence[Sequence[str]]
+    ) -> list[dict[str, float]]:
+        """Like `score`, except that a row naming every symptom (a negative, which must express none) has
+        each symptom scored on its own, as if it were the row's only target."""
+        self._check(texts, targets_per_row)
+        if not texts:
+            return []
+        sims = self._similarities(texts, targets_per_row)
+        out = self.scores_from_similarities(
+            sims, [[] if len(t) == len(self.names) else t for t in targets_per_row]
+        )
+        every = [i for i, t in enumerate(targets_per_row) if len(t) == len(self.names)]
+        for name in self.names if every else ():
+            for i, scores in zip(
+                every, self.scores_from_similarities(sims[every], [[name]] * len(every)), strict=True
+            ):
+                out[i].update(scores)
+        return out

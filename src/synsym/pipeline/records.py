@@ -14,9 +14,14 @@ class Post(TypedDict):
     text: str
     style: str  # a declared style name (clinical, colloquial, ...)
     symptoms: list[str]  # in taxonomy order
-    stage: str  # generate | compose
+    stage: str  # generate | compose | negatives | long
     subconcept: str | None  # generate: the sub-concept (or None for the symptom itself)
     severity: str | None  # compose: mild | moderate | severe
+    negative_kind: str | None  # a hard negative's declared kind, "negated", or "context" (a long post's)
+    near_symptom: str | None  # negatives: the symptom it stays close to (negated: the one it denies)
+    persona: str | None  # the declared persona the prompt named
+    parts: list[str]  # long posts: ids of the embedded statements, in order
+    transforms: list[str]  # surface transformations applied after judging (labels unchanged)
     backend: str
     model: str
     template: str  # prompt template hash
@@ -43,6 +48,11 @@ def new_post(**fields: Any) -> Post:
     row: dict[str, Any] = {
         "subconcept": None,
         "severity": None,
+        "negative_kind": None,
+        "near_symptom": None,
+        "persona": None,
+        "parts": [],
+        "transforms": [],
         "judge_scores": {},
         "judge_method": "none",
         "drop_reason": None,

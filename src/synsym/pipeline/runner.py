@@ -38,6 +38,8 @@ from synsym.pipeline.dedup import deduplicate
 from synsym.pipeline.expand import load_subconcepts, run_expand, write_subconcepts
 from synsym.pipeline.generate import plan_generate
 from synsym.pipeline.judge import run_judge
+from synsym.pipeline.negatives import plan_negatives
+from synsym.pipeline.realism import realize
 from synsym.pipeline.records import Post
 from synsym.pipeline.statements import Plan
 
@@ -196,8 +198,8 @@ def _run_stages(
         lambda p: load_subconcepts(p, taxonomy),
     )
 
-    # generate and compose are independent: their requests go out as one engine run
-    posts = {name: stages_dir / f"{name}.jsonl" for name in ("generate", "compose")}
+    # generate, compose and negatives are independent: their requests go out as one engine run
+    posts = {name: stages_dir / f"{name}.jsonl" for name in ("generate", "compose", "negatives")}
     plans: dict[str, Plan] = {}
     if not (state.is_done("generate") and posts["generate"].exists()):
         plans["generate"] = plan_generate(ctx, subconcepts)
@@ -207,6 +209,8 @@ def _run_stages(
         write_text(
             run_dir / "combinations.yaml", yaml.safe_dump([c.to_dict() for c in combos], sort_keys=False)
         )
+    if not (state.is_done("negatives") and posts["negatives"].exists()):
+        plans["negatives"] = plan_negatives(ctx)
     if plans:
         began = time.perf_counter()
         results = engine.run_sync([t for plan in plans.values() for t in plan.tasks], label=" + ".join(plans))
@@ -216,9 +220,10 @@ def _run_stages(
             write_posts(posts[name], plan.finish(results[: len(plan.tasks)]))
             results = results[len(plan.tasks) :]
             state.mark(name)
-    generated, composed = read_posts(posts["generate"]), read_posts(posts["compose"])
-    candidates = [r for r in [*generated, *composed] if r["drop_reason"] is None]
-    failed = [r for r in [*generated, *composed] if r["drop_reason"] is not None]
+    written = {name: read_posts(path) for name, path in posts.items()}
+    everything = [r for rows in written.values() for r in rows]
+    candidates = [r for r in everything if r["drop_reason"] is None]
+    failed = [r for r in everything if r["drop_reason"] is not None]
 
     def judge() -> list[Post]:
         # duplicates go first: judging a post that is dropped anyway would be paid for and thrown away
@@ -228,9 +233,12 @@ def _run_stages(
         return [*kept, *failed, *duplicates, *dropped]
 
     judged = stage("judge", stages_dir / "judge.jsonl", judge, write_posts, read_posts)
-    kept = [r for r in judged if r["drop_reason"] is None]
-    dropped = [r for r in judged if r["drop_reason"] is not None]
-    counts = _counts(generated, composed, kept, dropped)
+    final = stage(
+        "realism", stages_dir / "realism.jsonl", lambda: realize(ctx, judged), write_posts, read_posts
+    )
+    kept = [r for r in final if r["drop_reason"] is None]
+    dropped = [r for r in final if r["drop_reason"] is not None]
+    counts = _counts(written, kept, dropped)
     manifest = {
         "synsym_version": __version__,
         "python": platform.python_version(),
@@ -249,7 +257,7 @@ def _run_stages(
 
     card = CardInfo(
         recipe=config.public_dict(),
-        generated=counts["generated"] + counts["composed"],
+        generated=counts["generated"] + counts["composed"] + counts["negatives"],
         judged=len(kept) + len(dropped) - sum(counts["failed_by_class"].values()),
         failed=counts["failed_by_class"],
         seed=config.seed,
@@ -286,9 +294,7 @@ def read_posts(path: Path) -> list[Post]:
     return cast(list[Post], read_jsonl(path))
 
 
-def _counts(
-    generated: list[Any], composed: list[Any], kept: list[Post], dropped: list[Post]
-) -> dict[str, Any]:
+def _counts(written: dict[str, list[Post]], kept: list[Post], dropped: list[Post]) -> dict[str, Any]:
     reasons = Counter(re.match(r"[a-z_]*", str(r["drop_reason"])).group() for r in dropped)  # type: ignore[union-attr]
     failures = Counter(
         str(r["drop_reason"]).split(":")[1].strip()
@@ -296,13 +302,18 @@ def _counts(
         if str(r["drop_reason"]).startswith("request_failed")
     )
     return {
-        "generated": len(generated),
-        "composed": len(composed),
+        "generated": len(written["generate"]),
+        "composed": len(written["compose"]),
+        "negatives": len(written["negatives"]),
         "failed_by_class": dict(failures),
         "dropped_by_reason": dict(reasons),
         "kept": len(kept),
         "kept_single": sum(len(r["symptoms"]) == 1 for r in kept),
         "kept_multi": sum(len(r["symptoms"]) > 1 for r in kept),
+        "kept_negative": sum(not r["symptoms"] for r in kept),
+        "kept_by_kind": dict(Counter(r["negative_kind"] or "positive" for r in kept)),
+        "kept_long": sum(r["stage"] == "long" for r in kept),
+        "kept_transformed": sum(bool(r["transforms"]) for r in kept),
     }
 
 
@@ -310,8 +321,9 @@ def _downstream(stage: str) -> list[str]:
     """Stages whose output `stage` reads (directly or not)."""
     reads = {
         "generate": ["expand"],
-        "judge": ["expand", "generate", "compose"],
-        "export": ["expand", "generate", "compose", "judge"],
+        "judge": ["expand", "generate", "compose", "negatives"],
+        "realism": ["expand", "generate", "compose", "negatives", "judge"],
+        "export": ["expand", "generate", "compose", "negatives", "judge", "realism"],
     }
     return reads.get(stage, [])
 

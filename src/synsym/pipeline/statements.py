@@ -14,7 +14,7 @@ from synsym.core.taxonomy import Symptom
 from synsym.engine.engine import Result, Task
 from synsym.pipeline.config import Style
 from synsym.pipeline.context import StageContext
-from synsym.pipeline.records import Post, new_post, post_id
+from synsym.pipeline.records import Post, new_post, post_id, with_fields
 
 
 @dataclass
@@ -24,6 +24,19 @@ class Plan:
 
     tasks: list[Task]
     finish: Callable[[list[Result]], list[Post]]
+
+    @classmethod
+    def joined(cls, plans: list[Plan]) -> Plan:
+        """One plan whose results are handed back to each part in order."""
+
+        def finish(results: list[Result]) -> list[Post]:
+            rows: list[Post] = []
+            for plan in plans:
+                rows += plan.finish(results[: len(plan.tasks)])
+                results = results[len(plan.tasks) :]
+            return rows
+
+        return cls([t for plan in plans for t in plan.tasks], finish)
 
 
 Statement = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=600)]
@@ -81,28 +94,22 @@ def rows_from_result(
     if not result.ok:
         return [ctx.failed_post(result, stage, None, style=single_style or "", **fields)]
     prov = ctx.provenance(result)
+    limits = {s.name: s.max_words for s in styles}
     if single_style is not None:
         text = clean_plain(result.text or "")
         if text is None:
             reason = "unusable_output: the answer held no post of at least 4 words"
             return [ctx.failed_post(result, stage, reason, style=single_style, **fields)]
-        return [
-            new_post(
-                id=post_id(result.key, 0, text), text=text, style=single_style, stage=stage, **prov, **fields
-            )
-        ]
+        texts = [(single_style, text)]
+    else:
+        texts = [(s.name, " ".join(t.split())) for s in styles for t in getattr(result.value, s.name)[:m]]
     rows: list[Post] = []
-    for s in styles:
-        for text in getattr(result.value, s.name)[:m]:
-            text = " ".join(text.split())
-            rows.append(
-                new_post(
-                    id=post_id(result.key, len(rows), text),
-                    text=text,
-                    style=s.name,
-                    stage=stage,
-                    **prov,
-                    **fields,
-                )
-            )
+    for style, text in texts:
+        row = new_post(
+            id=post_id(result.key, len(rows), text), text=text, style=style, stage=stage, **prov, **fields
+        )
+        limit, words = limits.get(style), len(text.split())
+        if limit is not None and words > limit:
+            row = with_fields(row, drop_reason=f"too_long: {words} words > {limit} for style {style}")
+        rows.append(row)
     return rows
