@@ -193,3 +193,17 @@ def test_a_taxonomy_without_negation_writes_no_negated_statements(tmp_path: Path
 def test_bad_realism_settings_are_config_errors(override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_run_config(None, [override])
+
+
+def test_changing_transforms_redoes_only_the_realism_and_export_stages() -> None:
+    from synsym.pipeline.config import stage_fingerprints
+
+    before = stage_fingerprints(RunConfig.model_validate(realistic()))
+    noisier = realistic()
+    noisier["realism"] = {**noisier["realism"], "transforms": {"lowercase": 1.0}}
+    after = stage_fingerprints(RunConfig.model_validate(noisier))
+    assert [s for s in before if before[s] != after[s]] == ["realism", "export"]
+    longer = realistic()
+    longer["realism"] = {**longer["realism"], "long_posts": {"n": 41}}
+    after = stage_fingerprints(RunConfig.model_validate(longer))
+    assert [s for s in before if before[s] != after[s]] == ["negatives", "judge", "realism", "export"]

@@ -261,12 +261,15 @@ def load_run_config(path: Path | None, overrides: list[str] | None = None) -> Ru
     return load_config(RunConfig, path, overrides)
 
 
-# What each stage's output depends on: its own config sections, and the stages it reads.
+# What each stage's output depends on: its config sections (dotted: part of one) and the stages it reads.
 _STAGE_INPUTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "expand": (("seed", "taxonomy", "backend", "expand"), ()),
     "generate": (("seed", "taxonomy", "backend", "styles", "personas", "generate"), ("expand",)),
     "compose": (("seed", "taxonomy", "backend", "styles", "personas", "prior", "compose"), ()),
-    "negatives": (("seed", "taxonomy", "backend", "styles", "personas", "negatives", "realism"), ()),
+    "negatives": (
+        ("seed", "taxonomy", "backend", "styles", "personas", "negatives", "realism.long_posts"),
+        (),
+    ),
     "judge": (("judge", "dedup"), ("expand", "generate", "compose", "negatives")),
     "realism": (("realism",), ("judge",)),
     "export": (("export",), ("realism",)),
@@ -288,6 +291,12 @@ _TRANSPORT = (
 )
 
 
+def _section(data: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        data = data[part]
+    return data
+
+
 def stage_fingerprints(config: RunConfig) -> dict[str, str]:
     """One versioned hash per stage over its config sections and the fingerprints of the stages it reads."""
     data = config.model_dump(mode="json")
@@ -299,7 +308,7 @@ def stage_fingerprints(config: RunConfig) -> dict[str, str]:
         sections, upstream = _STAGE_INPUTS[stage]
         part = {
             "v": 3,  # bump when a stage file format changes
-            **{key: data[key] for key in sections},
+            **{key: _section(data, key) for key in sections},
             **{f"<{u}>": prints[u] for u in upstream},
         }
         prints[stage] = hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()[:16]
