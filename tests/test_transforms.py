@@ -36,6 +36,14 @@ def test_typos_keep_the_words_roughly() -> None:
     assert apply_transforms("so tired", {"typos": 1.0}, random.Random(3)) == ("so tired", [])
 
 
+def test_typos_leave_the_global_random_state_alone() -> None:
+    random.seed(5)
+    expected = random.random()
+    random.seed(5)
+    apply_transforms(TEXT, {"typos": 1.0}, random.Random(3))
+    assert random.random() == expected
+
+
 def test_deterministic_and_recorded_in_order() -> None:
     rates = dict.fromkeys(TRANSFORM_NAMES, 1.0)
     first = apply_transforms(TEXT, rates, random.Random(11))

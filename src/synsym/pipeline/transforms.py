@@ -99,10 +99,15 @@ def _typos(text: str, rng: random.Random) -> str:
     words = len(text.split())
     if words < MIN_WORDS_FOR_TYPOS:
         return text
-    for _ in range(max(1, round(words / WORDS_PER_TYPO))):
-        kind = rng.choice(TYPO_KINDS)
-        errer = typo.StrErrer(text, seed=rng.randrange(2**31))
-        text = getattr(errer, kind)().result
+    # typo seeds and draws from the global `random` module: restore it so callers' streams are untouched.
+    saved = random.getstate()
+    try:
+        for _ in range(max(1, round(words / WORDS_PER_TYPO))):
+            kind = rng.choice(TYPO_KINDS)
+            errer = typo.StrErrer(text, seed=rng.randrange(2**31))
+            text = getattr(errer, kind)().result
+    finally:
+        random.setstate(saved)
     return text
 
 
