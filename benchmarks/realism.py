@@ -139,7 +139,8 @@ def generate(full: dict[str, Any], out: Path) -> dict[str, Path]:
     for name, raw in variants(full).items():
         raw = {**raw, "cache": str(out / "cache.sqlite")}
         t0 = time.perf_counter()
-        result = run_pipeline(RunConfig.model_validate(raw), out / name.strip("+"), progress=False)
+        run_dir = out / name.strip("+")  # reruns redo what a changed config changes, from the cache
+        result = run_pipeline(RunConfig.model_validate(raw), run_dir, restart=True, progress=False)
         emit(section="generate", variant=name, seconds=round(time.perf_counter() - t0, 1), **result.counts)
         paths[name] = result.run_dir
     return paths

@@ -67,8 +67,8 @@ def _hard_negatives(ctx: StageContext) -> Plan:
     for kind, count in zip(cfg.kinds, split_counts(cfg.n, [k.share for k in cfg.kinds]), strict=True):
         order = ctx.rng("negatives", kind.name, "symptoms").sample(names, len(names))
         for j in range(count):
-            near, style = order[j % len(order)], styles[j % len(styles)]
             rng = ctx.rng("negatives", kind.name, j)
+            near, style = order[j % len(order)], rng.choice(styles)  # not j % len(styles): that pairs them
             ex1, ex2 = rng.sample(kind.examples, 2)
             persona, who = ctx.persona("negatives", kind.name, j)
             messages = template.render(
