@@ -43,6 +43,7 @@ def funnel(run_dir: Path, manifest: dict[str, Any] | None) -> dict[str, Any] | N
     stages = [
         {"stage": "generated (single)", "n": int(counts.get("generated", 0))},
         {"stage": "composed (multi)", "n": int(counts.get("composed", 0))},
+        *([{"stage": "negatives", "n": int(counts["negatives"])}] if counts.get("negatives") else []),
         {"stage": "judged", "n": max(int(counts.get("kept", 0)) + n_dropped - n_failed, 0)},
         {"stage": "dropped", "n": n_dropped - n_failed},
         {"stage": "kept", "n": int(counts.get("kept", 0))},
