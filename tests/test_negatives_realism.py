@@ -209,3 +209,14 @@ def test_changing_transforms_redoes_only_the_realism_and_export_stages() -> None
     longer["realism"] = {**longer["realism"], "long_posts": {"n": 41}}
     after = stage_fingerprints(RunConfig.model_validate(longer))
     assert [s for s in before if before[s] != after[s]] == ["negatives", "judge", "realism", "export"]
+
+
+def test_review_samples_negatives_for_clinicians(run: tuple[Path, list[dict], list[dict]]) -> None:
+    from synsym.quality.data import load_quality_data
+    from synsym.review import sample_items
+
+    out, _, _ = run
+    items = sample_items(load_quality_data(out / "dataset.parquet"), n=120)
+    negatives = [it for it in items if it["component"] == "negative"]
+    assert negatives and all(it["symptoms"] == "" for it in negatives)
+    assert {"single", "multi", "negative"} <= {it["component"] for it in items}

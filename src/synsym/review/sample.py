@@ -2,8 +2,9 @@
 
 Components are rated apart because they answer different questions: is a *sub-concept* a faithful facet
 of its symptom, does a *single-symptom* post express its symptom (and only it), does a *multi-symptom*
-post express every listed symptom. Posts are drawn round-robin over (symptom, style, single/multi)
-strata, so a 300-item sample covers every symptom and style instead of mirroring the set's skew.
+post express every listed symptom, is a *negative* (a row with no label) free of every symptom. Posts
+are drawn round-robin over (symptom, style, single/multi) strata (negatives: style only), so a 300-item
+sample covers every symptom and style instead of mirroring the set's skew.
 
 Written to DIR: `items.csv` (for spreadsheets: fill `score` 1-5 and an optional `comment`),
 `labelstudio_tasks.json` and `labelstudio_config.xml` (a Label Studio project whose instructions are the
@@ -22,11 +23,12 @@ from typing import Any
 
 from synsym.quality.data import QualityData, load_quality_data
 
-COMPONENTS = ("subconcept", "single", "multi")
+COMPONENTS = ("subconcept", "single", "multi", "negative")
 RUBRIC = {
     "subconcept": "Is this sub-concept a clinically faithful, specific facet of the symptom?",
     "single": "Does the post clearly express the listed symptom, and no other symptom?",
     "multi": "Does the post clearly express every listed symptom, as one natural post?",
+    "negative": "Is the post free of every symptom, as the writer's own current experience?",
 }
 SCALE = {
     1: "not at all: wrong or absent",
@@ -43,6 +45,10 @@ def rubric_text() -> str:
     lines += [f"- **{c}**: {q}" for c, q in RUBRIC.items()]
     lines += ["", "Scores:", ""] + [f"- {k}: {v}" for k, v in SCALE.items()]
     return "\n".join(lines) + "\n"
+
+
+def _component(symptoms: list[str]) -> str:
+    return "negative" if not symptoms else "single" if len(symptoms) == 1 else "multi"
 
 
 def _round_robin(strata: dict[Any, list[int]], n: int, rng: random.Random) -> list[int]:
@@ -65,11 +71,9 @@ def sample_items(
     strata: dict[tuple[str, str, str], list[int]] = defaultdict(list)
     for i in range(len(data)):
         syms = data.symptoms_of(i)
-        if not syms:
-            continue
-        kind = "single" if len(syms) == 1 else "multi"
+        kind = _component(syms)
         # a multi-symptom post is filed under one of its symptoms, chosen by id, so it is counted once
-        anchor = syms[sum(map(ord, data.ids[i])) % len(syms)]
+        anchor = syms[sum(map(ord, data.ids[i])) % len(syms)] if syms else ""
         strata[(anchor, data.styles[i] or "", kind)].append(i)
     items: list[dict[str, Any]] = []
     for i in sorted(_round_robin(strata, n, rng)):
@@ -77,7 +81,7 @@ def sample_items(
         items.append(
             {
                 "item_id": f"p-{data.ids[i]}",
-                "component": "single" if len(syms) == 1 else "multi",
+                "component": _component(syms),
                 "symptoms": "; ".join(syms),
                 "style": data.styles[i] or "",
                 "text": data.texts[i],
