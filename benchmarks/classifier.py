@@ -28,17 +28,14 @@ import os
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
+
+from _data import CSSRS, PAPER, REDSM5, SHARED
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 warnings.filterwarnings("ignore")
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-PAPER = SHARED / "synsym-kdd2026" / "synth_all_dsm5.csv"
-CSSRS = SHARED / "reddit-cssrs" / "500_Reddit_users_posts_labels.csv"
-REDSM5 = SHARED / "redsm5-sample" / "redsm5_annotations_sample_paraphrased.csv"
 
 VARIANTS: dict[str, tuple[str, dict[str, object]]] = {
     "tfidf": ("tfidf", {}),
