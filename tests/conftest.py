@@ -1,8 +1,9 @@
-"""Shared fixtures: a fault-injecting test server factory and a backend-config factory."""
+"""Shared fixtures: a fault-injecting test server factory, a backend-config factory and the CLI in process."""
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -88,3 +89,19 @@ def serve_handler() -> Iterator[Callable[[Callable[..., Any]], str]]:
     yield serve
     for stop in stops:
         stop()
+
+
+@pytest.fixture
+def synsym_cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., int]:
+    """Run `synsym ARGS...` in this process (cheaper than a subprocess) and return its exit code."""
+    from synsym.cli.main import main
+
+    def run(*args: str) -> int:
+        monkeypatch.setattr(sys, "argv", ["synsym", *args])
+        try:
+            main()
+        except SystemExit as exc:
+            return int(exc.code or 0)
+        return 0
+
+    return run

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from synsym.cli.main import main
 
 ROWS = [
     ("I can't sleep at night", "sleep"),
@@ -23,15 +21,6 @@ ROWS = [
 ]
 
 
-def run(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
-    monkeypatch.setattr(sys, "argv", ["synsym", *args])
-    try:
-        main()
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
-
-
 def data(tmp_path: Path, copies: int = 4) -> Path:
     f = tmp_path / "train.csv"
     with f.open("w", newline="") as fh:
@@ -43,52 +32,43 @@ def data(tmp_path: Path, copies: int = 4) -> Path:
     return f
 
 
-def test_train_predict_evaluate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_train_predict_evaluate(tmp_path: Path, synsym_cli: Callable[..., int]) -> None:
     train = data(tmp_path)
     model = tmp_path / "model"
-    assert run(monkeypatch, "train", "--train", str(train), "--model", "tfidf", "--out", str(model)) == 0
+    assert synsym_cli("train", "--train", str(train), "--model", "tfidf", "--out", str(model)) == 0
     out = tmp_path / "pred.csv"
     # a file that already has columns named like the labels is refused rather than overwritten
-    assert (
-        run(monkeypatch, "predict", "--model", str(model), "--input", str(train), "--output", str(out)) == 2
-    )
+    assert synsym_cli("predict", "--model", str(model), "--input", str(train), "--output", str(out)) == 2
     assert not out.exists()
     metrics = tmp_path / "metrics.json"
-    assert (
-        run(monkeypatch, "evaluate", "--model", str(model), "--test", str(train), "--out", str(metrics)) == 0
-    )
+    assert synsym_cli("evaluate", "--model", str(model), "--test", str(train), "--out", str(metrics)) == 0
     m = json.loads(metrics.read_text())
     assert m["macro_f1"] > 0.5 and set(m["per_label"]) == {"sleep", "mood"}
 
 
 def test_predict_adds_one_probability_column_per_label(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, synsym_cli: Callable[..., int]
 ) -> None:
     model = tmp_path / "model"
-    assert run(monkeypatch, "train", "--train", str(data(tmp_path)), "--out", str(model)) == 0
+    assert synsym_cli("train", "--train", str(data(tmp_path)), "--out", str(model)) == 0
     texts = tmp_path / "texts.jsonl"
     texts.write_text('{"id": 1, "post": "I never sleep"}\n{"id": 2, "post": "so sad"}\n')
     out = tmp_path / "p.csv"
-    assert (
-        run(monkeypatch, "predict", "--model", str(model), "--input", str(texts), "--output", str(out)) == 0
-    )
+    assert synsym_cli("predict", "--model", str(model), "--input", str(texts), "--output", str(out)) == 0
     rows = list(csv.DictReader(out.open()))
     assert list(rows[0]) == ["id", "post", "sleep", "mood"] and 0 <= float(rows[0]["sleep"]) <= 1
 
 
 def test_bad_input_exits_2(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, synsym_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
 ) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("body_text,tags\nhello,x\n")
-    assert run(monkeypatch, "train", "--train", str(bad), "--out", str(tmp_path / "m")) == 2
+    assert synsym_cli("train", "--train", str(bad), "--out", str(tmp_path / "m")) == 2
     assert "body_text" in capsys.readouterr().err
+    assert synsym_cli("train", "--train", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "m")) == 2
     assert (
-        run(monkeypatch, "train", "--train", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "m")) == 2
-    )
-    assert (
-        run(
-            monkeypatch,
+        synsym_cli(
             "train",
             "--train",
             str(data(tmp_path)),
@@ -100,17 +80,17 @@ def test_bad_input_exits_2(
         == 2
     )
     bad_param = ["train", "--train", str(data(tmp_path)), "--out", str(tmp_path / "m"), "--set", "ngram=3"]
-    assert run(monkeypatch, *bad_param) == 2
+    assert synsym_cli(*bad_param) == 2
     assert "ngram -> unknown key" in capsys.readouterr().err
     model = tmp_path / "model"
-    assert run(monkeypatch, "train", "--train", str(data(tmp_path)), "--out", str(model)) == 0
+    assert synsym_cli("train", "--train", str(data(tmp_path)), "--out", str(model)) == 0
     args = ["evaluate", "--model", str(model), "--test", str(data(tmp_path)), "--label-space", "dsm7"]
-    assert run(monkeypatch, *args) == 2
+    assert synsym_cli(*args) == 2
     assert not (tmp_path / "m").exists()
 
 
 def test_experiment_command_prints_the_table(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, synsym_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
 ) -> None:
     train = data(tmp_path, copies=5)
     cfg = tmp_path / "exp.yaml"
@@ -119,15 +99,15 @@ def test_experiment_command_prints_the_table(
         f"test_sets: [{{name: toy, data: {{path: {train}}}, split: {{kind: holdout, test_fraction: 0.3}}}}]\n"
         f"models: [{{kind: tfidf}}]\nseeds: [0]\nout_dir: {tmp_path / 'out'}\n"
     )
-    assert run(monkeypatch, "experiment", str(cfg), "--set", "protocols=[synthetic-only,real-only]") == 0
+    assert synsym_cli("experiment", str(cfg), "--set", "protocols=[synthetic-only,real-only]") == 0
     out = capsys.readouterr().out
     assert "| synthetic-only | tfidf |" in out and "| real-only | tfidf |" in out
-    assert run(monkeypatch, "experiment", str(cfg), "--set", "modles=[]") == 2
+    assert synsym_cli("experiment", str(cfg), "--set", "modles=[]") == 2
 
 
-def test_train_init_continues_a_saved_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_train_init_continues_a_saved_model(tmp_path: Path, synsym_cli: Callable[..., int]) -> None:
     base, cont = tmp_path / "base", tmp_path / "cont"
-    assert run(monkeypatch, "train", "--train", str(data(tmp_path)), "--out", str(base)) == 0
+    assert synsym_cli("train", "--train", str(data(tmp_path)), "--out", str(base)) == 0
     args = [
         "train",
         "--train",
@@ -139,6 +119,6 @@ def test_train_init_continues_a_saved_model(tmp_path: Path, monkeypatch: pytest.
         "--set",
         "c=1",
     ]
-    assert run(monkeypatch, *args) == 0
+    assert synsym_cli(*args) == 0
     saved = json.loads((cont / "model.json").read_text())
     assert saved["params"]["c"] == 1 and saved["label_names"] == ["sleep", "mood"]

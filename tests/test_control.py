@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,6 @@ import yaml
 from synsym.classify.control import control_set, strip_reference
 from synsym.classify.data import load_dataset
 from synsym.classify.experiment import DataSource, ExperimentConfig, run_experiment
-from synsym.cli.main import main
 from synsym.core.config import load_config
 from synsym.core.errors import ConfigError, InputError
 from synsym.core.taxonomy import load_taxonomy
@@ -178,16 +177,12 @@ def test_bad_named_sets_are_config_errors(tmp_path: Path) -> None:
 
 
 def test_cli_train_and_experiment_on_the_control(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    synsym_cli: Callable[..., int],
 ) -> None:
-    def run(*args: str) -> int:
-        monkeypatch.setattr(sys, "argv", ["synsym", *args])
-        try:
-            main()
-        except SystemExit as exc:
-            return int(exc.code or 0)
-        return 0
-
+    run = synsym_cli
     model = tmp_path / "m"
     assert run("train", "--train", "depression-14", "--format", "control", "--out", str(model)) == 0
     assert model.exists()
