@@ -363,7 +363,10 @@ def load_dataset(
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}; use one of: {', '.join(FORMATS)}")
     if subconcepts is not None and fmt != "control":
-        raise InputError(f"subconcepts {subconcepts} -> only used with format control, not {fmt!r}")
+        raise InputError(
+            f"subconcepts: {subconcepts} -> only used with format control; "
+            f"remove it or set format: control (this source is {fmt!r})"
+        )
     if fmt == "control":
         from synsym.classify.control import control_set
 

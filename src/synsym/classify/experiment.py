@@ -48,11 +48,6 @@ class DataSource(StrictModel):
     def load(self, base: Path, seed: int = 0) -> LabelledTexts:
         if self.format not in FORMATS:
             raise InputError(f"format {self.format!r} is unknown; use one of: {', '.join(FORMATS)}")
-        if self.subconcepts is not None and self.format != "control":
-            raise InputError(
-                f"subconcepts: {self.subconcepts} -> only used with format control; "
-                f"remove it or set format: control (this source is {self.format!r})"
-            )
         subconcepts = _under(base, self.subconcepts) if self.subconcepts is not None else None
         path: str | Path = self.path
         if self.format != "control" or _is_file_path(base, self.path):
