@@ -14,9 +14,10 @@ from synsym.core.taxonomy import load_taxonomy
 from synsym.pipeline.atomic import read_jsonl
 from synsym.pipeline.config import RunConfig, load_run_config
 from synsym.pipeline.judge import targets, verdict
-from synsym.pipeline.negatives import clean_context, split_counts
+from synsym.pipeline.negatives import MIN_CONTEXT_WORDS, split_counts
 from synsym.pipeline.records import new_post
 from synsym.pipeline.runner import run_pipeline
+from synsym.pipeline.statements import clean_passage
 from synsym.testing.runs import small_fake_run
 
 NAMES = load_taxonomy("depression-14").names
@@ -168,8 +169,9 @@ def test_split_counts_and_context_cleanup() -> None:
     assert split_counts(7, [2, 1, 0.5]) == [4, 2, 1]
     assert split_counts(0, [1, 2]) == [0, 0]
     text = "Title: Moving day\n\nSo we moved on Saturday.\n\nThe van was late by two hours, and it rained."
-    assert clean_context(text) == "So we moved on Saturday. The van was late by two hours, and it rained."
-    assert clean_context("Too short.") is None
+    expected = "So we moved on Saturday. The van was late by two hours, and it rained."
+    assert clean_passage(text, MIN_CONTEXT_WORDS) == expected
+    assert clean_passage("Too short.", MIN_CONTEXT_WORDS) is None
 
 
 def test_a_taxonomy_without_negation_writes_no_negated_statements(tmp_path: Path) -> None:

@@ -15,7 +15,6 @@ answer; the judge checks each afterwards (a negative that does express a symptom
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from synsym.backends.base import ChatRequest
@@ -23,10 +22,8 @@ from synsym.engine.engine import Result, Task
 from synsym.pipeline.context import StageContext
 from synsym.pipeline.prompts import load_template
 from synsym.pipeline.records import Post, new_post, post_id
-from synsym.pipeline.statements import Plan, rows_from_result, symptom_phrase
+from synsym.pipeline.statements import Plan, clean_passage, rows_from_result, symptom_phrase
 
-_TITLE = re.compile(r"^(title|\*\*title)\s*:.*$", re.IGNORECASE | re.MULTILINE)
-_PREAMBLE = re.compile(r"^(here(?:'s| is)|sure|okay|certainly)\b[^:\n]{0,80}:\s*", re.IGNORECASE)
 MIN_CONTEXT_WORDS = 8
 
 
@@ -37,13 +34,6 @@ def split_counts(total: int, shares: list[float]) -> list[int]:
     for i in sorted(range(len(raw)), key=lambda i: counts[i] - raw[i])[: total - sum(counts)]:
         counts[i] += 1
     return counts
-
-
-def clean_context(text: str) -> str | None:
-    """A passage's text on one line, without a title or a preamble; None when too short to use."""
-    text = _TITLE.sub("", _PREAMBLE.sub("", text.strip())).strip().strip('"')
-    text = " ".join(text.split())
-    return text if len(text.split()) >= MIN_CONTEXT_WORDS else None
 
 
 def plan_negatives(ctx: StageContext) -> Plan:
@@ -154,7 +144,7 @@ def _contexts(ctx: StageContext) -> Plan:
             fields: dict[str, Any] = {
                 "style": "", "symptoms": [], "negative_kind": "context", "persona": persona
             }  # fmt: skip
-            text = clean_context(result.text or "") if result.ok else None
+            text = clean_passage(result.text or "", MIN_CONTEXT_WORDS) if result.ok else None
             if text is None:
                 reason = (
                     None if not result.ok else f"unusable_output: no passage of {MIN_CONTEXT_WORDS}+ words"

@@ -42,6 +42,7 @@ class Plan:
 Statement = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=600)]
 _LABEL = re.compile(r"^(post|answer|example|new post)\s*:\s*", re.IGNORECASE)
 _PREAMBLE = re.compile(r"^(here(?:'s| is| are)|sure|okay|certainly)\b[^:\n]{0,80}:\s*", re.IGNORECASE)
+_TITLE = re.compile(r"^(title|\*\*title)\s*:.*$", re.IGNORECASE | re.MULTILINE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -79,6 +80,14 @@ def clean_plain(text: str, max_sentences: int = 3) -> str | None:
     text = _LABEL.sub("", text).strip().strip('"').strip("“”").strip()
     text = " ".join(_SENTENCE_END.split(text)[:max_sentences])
     return text if len(text.split()) >= 4 else None
+
+
+def clean_passage(text: str, min_words: int) -> str | None:
+    """A long answer (a Reddit-length passage) on one line, without a preamble or a title; None when it
+    has fewer than `min_words` words."""
+    text = _TITLE.sub("", _PREAMBLE.sub("", text.strip())).strip().strip('"')
+    text = " ".join(text.split())
+    return text if len(text.split()) >= min_words else None
 
 
 def rows_from_result(
