@@ -291,6 +291,14 @@ _TRANSPORT = (
 )
 
 
+def reads(stage: str) -> set[str]:
+    """The stages whose output `stage` reads, directly or not."""
+    found: set[str] = set()
+    for upstream in _STAGE_INPUTS[stage][1]:
+        found |= {upstream, *reads(upstream)}
+    return found
+
+
 def _section(data: dict[str, Any], dotted: str) -> Any:
     for part in dotted.split("."):
         data = data[part]

@@ -32,7 +32,7 @@ from synsym.engine.cache import ResponseCache
 from synsym.engine.engine import Engine
 from synsym.pipeline.atomic import read_jsonl, write_json, write_jsonl, write_text
 from synsym.pipeline.compose import plan_compose
-from synsym.pipeline.config import STAGES, RunConfig, stage_fingerprints
+from synsym.pipeline.config import STAGES, RunConfig, reads, stage_fingerprints
 from synsym.pipeline.context import StageContext
 from synsym.pipeline.dedup import deduplicate
 from synsym.pipeline.expand import load_subconcepts, run_expand, write_subconcepts
@@ -129,7 +129,7 @@ def run_pipeline(
                 "change. Use a new --out, or pass --restart to redo them (answers already paid for come "
                 "from the cache)."
             )
-        state.forget([s for s in STAGES if s in changed or any(c in changed for c in _downstream(s))])
+        state.forget([s for s in STAGES if s in changed or any(c in changed for c in reads(s))])
         cache = ResponseCache(config.cache or run_dir / "cache.sqlite")
         try:
             return _run_stages(config, run_dir, state, cache, taxonomy, subconcepts_file, progress, start)
@@ -315,17 +315,6 @@ def _counts(written: dict[str, list[Post]], kept: list[Post], dropped: list[Post
         "kept_long": sum(r["stage"] == "long" for r in kept),
         "kept_transformed": sum(bool(r["transforms"]) for r in kept),
     }
-
-
-def _downstream(stage: str) -> list[str]:
-    """Stages whose output `stage` reads (directly or not)."""
-    reads = {
-        "generate": ["expand"],
-        "judge": ["expand", "generate", "compose", "negatives"],
-        "realism": ["expand", "generate", "compose", "negatives", "judge"],
-        "export": ["expand", "generate", "compose", "negatives", "judge", "realism"],
-    }
-    return reads.get(stage, [])
 
 
 def _versions() -> dict[str, str]:
