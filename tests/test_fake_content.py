@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 import pytest
 from pydantic import BaseModel, Field, conint, conlist, constr
 
-from synsym.testing.fake_content import extract_phrases, fake_sentence, instance_for_schema
+from synsym.backends.fake_content import extract_phrases, fake_sentence, instance_for_schema
 
 PROMPT = (
     "Write 5 first-person statements.\n"

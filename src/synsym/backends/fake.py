@@ -15,7 +15,7 @@ import random
 from typing import Any
 
 from synsym.backends.base import Backend, ChatRequest, ChatResponse, Usage
-from synsym.testing.fake_content import fake_sentence, instance_for_schema
+from synsym.backends.fake_content import fake_sentence, instance_for_schema
 
 
 class FakeBackend(Backend):

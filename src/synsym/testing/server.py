@@ -27,7 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
-from synsym.testing.fake_content import fake_sentence, instance_for_schema
+from synsym.backends.fake_content import fake_sentence, instance_for_schema
 
 _DESCRIPTION = "A local OpenAI-compatible test server with fault injection (loopback only)."
 __all__ = ["FAULT_KINDS", "ServerConfig", "TestServer", "build_app", "main"]
