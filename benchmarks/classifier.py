@@ -107,9 +107,9 @@ def main() -> int:
         return 0
     from synsym.classify import encoders
     from synsym.classify.api import score_on
-    from synsym.classify.data import load_dataset
     from synsym.classify.metrics import mean_std
     from synsym.classify.models import create_model
+    from synsym.classify.sources import load_dataset
     from synsym.classify.splits import holdout, kfold
 
     encoders.set_threads()

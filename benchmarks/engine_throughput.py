@@ -53,14 +53,13 @@ def make_tasks(n: int) -> list[Task]:
 
 
 def timed_run(
-    url: str, tasks: list[Task], cache_path: Path, http_client: str, concurrency: int, retries: int = 6
+    url: str, tasks: list[Task], cache_path: Path, backend: str, concurrency: int, retries: int = 6
 ) -> tuple[list[Result], float, float, Engine]:
     config = BackendConfig(
-        name="openai",
+        name=backend,
         base_url=url,
         model="fake-model",
         max_concurrency=concurrency,
-        http_client=http_client,
         max_retries=retries,
         timeout_s=30,  # type: ignore[arg-type]
     )
@@ -109,9 +108,9 @@ def main() -> None:
     server_args = ("--latency", str(lat), "--concurrency", str(conc))
 
     with server_process(*server_args) as url:
-        results, seconds, cpu, _ = timed_run(url, tasks, tmp / "a.sqlite", "aiohttp", conc)
+        results, seconds, cpu, _ = timed_run(url, tasks, tmp / "a.sqlite", "openai", conc)
         ok = sum(r.ok for r in results)
-        _, cached_seconds, _, eng = timed_run(url, tasks, tmp / "a.sqlite", "aiohttp", conc)
+        _, cached_seconds, _, eng = timed_run(url, tasks, tmp / "a.sqlite", "openai", conc)
         rps = n / seconds
         main_line = {
             "requests": n,
@@ -147,7 +146,7 @@ def main() -> None:
         print(json.dumps(raw), flush=True)
 
     with server_process(*server_args, "--p-429", "0.1", "--retry-after", "0.5", "--p-500", "0.02") as url:
-        f_results, f_seconds, _, f_engine = timed_run(url, tasks, tmp / "faults.sqlite", "aiohttp", conc)
+        f_results, f_seconds, _, f_engine = timed_run(url, tasks, tmp / "faults.sqlite", "openai", conc)
         answered = sum(r.ok for r in f_results)
         failed = sum(not r.ok for r in f_results)
         faults = {

@@ -22,11 +22,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from synsym.pipeline.records import Post, new_post
 
 from synsym.core.taxonomy import Taxonomy, load_taxonomy
 from synsym.pipeline.dedup import deduplicate
 from synsym.pipeline.judge_embedding import DEFAULT_THRESHOLD, EmbeddingJudge, pieces
-from synsym.pipeline.records import Post, new_post
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared/data/synsym-kdd2026/synth_all_dsm5.csv"
 

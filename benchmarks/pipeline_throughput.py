@@ -57,7 +57,9 @@ def main() -> None:
         json.dumps(
             {
                 "posts": result.counts["kept"],
-                "generated": result.counts["generated"] + result.counts["composed"],
+                "generated": sum(
+                    s["made"] for s in result.counts["stages"] if s["stage"] in ("generate", "compose")
+                ),
                 "requests": requests,
                 "seconds": round(seconds, 1),
                 "posts_per_s": round(result.counts["kept"] / seconds, 1),

@@ -160,8 +160,9 @@ def main() -> int:
     from synsym.classify import encoders
     from synsym.classify.api import score_on
     from synsym.classify.control import control_set
-    from synsym.classify.data import LabelledTexts, load_dataset
     from synsym.classify.models import create_model
+    from synsym.classify.sources import load_dataset
+    from synsym.classify.texts import LabelledTexts
     from synsym.core.taxonomy import load_taxonomy
 
     encoders.set_threads()

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from synsym.classify.data import LabelledTexts, load_dataset
 from synsym.classify.labels import (
     PAPER_PHQ9,
     PAPER_SYMPTOMS_14,
@@ -17,8 +16,13 @@ from synsym.classify.labels import (
     map_scores,
 )
 from synsym.classify.metrics import evaluate_scores
+from synsym.classify.sources import load_dataset
 from synsym.classify.splits import holdout, kfold, read_split_file
+from synsym.classify.texts import LabelledTexts
+from synsym.core.columns import new_post
 from synsym.core.errors import InputError
+from synsym.core.taxonomy import load_taxonomy
+from synsym.pipeline.export import CardInfo, write_dataset
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -98,14 +102,21 @@ def test_primate_long_cssrs_and_synsym_export(tmp_path: Path) -> None:
     )
     ds = load_dataset(write(tmp_path / "c.csv", cs))
     assert ds.label_names == ["Suicidal_ideas"] and ds.labels.ravel().tolist() == [1, 0]
-    sub = tmp_path / "run"
-    sub.mkdir()
-    write(sub / "manifest.json", json.dumps({"label_spaces": {"phq9": ["A", "B"]}}))
-    f = write(
-        sub / "data.jsonl", '{"text": "x", "labels_phq9": [0, 1]}\n{"text": "y", "labels_phq9": [1, 1]}\n'
-    )
-    ds = load_dataset(f, "synsym")
-    assert ds.label_names == ["A", "B"] and ds.labels.tolist() == [[0, 1], [1, 1]]
+    tax = load_taxonomy("depression-14")
+    rows = [
+        new_post(id=str(i), text=t, style="clinical", symptoms=s, stage="generate", backend="fake", model="m",
+                 template="t", request_key=str(i))
+        for i, (t, s) in enumerate([("x", ["Sleep_disturbance"]), ("y", ["Depressed_Mood", "Pessimism"])])
+    ]  # fmt: skip
+    write_dataset(tmp_path / "run", rows, [], tax, formats=["jsonl"], manifest={}, card=CardInfo(recipe={}))
+    for name in ("dataset.jsonl", "dataset.parquet"):
+        ds = load_dataset(tmp_path / "run" / name, "synsym", label_space="phq9")
+        assert ds.label_names == list(tax.space("phq9").labels)
+        assert ds.labels.sum(axis=1).tolist() == [1, 1]  # Depressed_Mood and Pessimism: one PHQ-9 item
+        ds = load_dataset(tmp_path / "run" / name)  # auto: the taxonomy's own symptoms, by name
+        assert ds.label_names == list(tax.names) and ds.labels.sum(axis=1).tolist() == [1, 2]
+    with pytest.raises(InputError, match="not a synsym export"):
+        load_dataset(write(tmp_path / "other.jsonl", '{"text": "x", "labels_phq9": [0, 1]}\n'), "synsym")
 
 
 def test_label_mapping_gold_scores_and_masks() -> None:

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from synsym.classify.api import score_on
-from synsym.classify.data import LabelledTexts
 from synsym.classify.experiment import ExperimentConfig, run_experiment
 from synsym.classify.models import create_model, load_model
+from synsym.classify.texts import LabelledTexts
 from synsym.core.errors import InputError
 
 WORDS = {

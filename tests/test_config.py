@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 import synsym
+from synsym.backends.base import check_backend, create_backend
 from synsym.core.config import (
     BackendConfig,
     Prices,
@@ -36,21 +37,41 @@ def config_error(fn: Any, *args: Any, **kwargs: Any) -> str:
     return str(info.value)
 
 
+def load_backend(path: Path, overrides: list[str] | None = None) -> BackendConfig:
+    """A backend config as the CLI reads one: shared settings, then the named backend's own options."""
+    config = load_config(BackendConfig, path, overrides)
+    check_backend(config)
+    return config
+
+
 def test_defaults_validate() -> None:
     config = load_config(BackendConfig)
     assert config.name == "llamacpp" and config.max_concurrency == 16 and config.prices == Prices()
-    assert BackendConfig.model_json_schema()["additionalProperties"] is False
+    assert config.options == {}
 
 
-def test_unknown_key_names_its_dotted_path(tmp_path: Path) -> None:
-    path = write(tmp_path, "name: fake\nmax_concurrancy: 4\nprices:\n  input_per_mtk: 2\n")
+def test_unknown_key_names_its_dotted_path_and_the_closest_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: fake\nprices:\n  input_per_mtk: 2\n")
     message = config_error(load_config, BackendConfig, path)
     assert message.splitlines()[0] == f"{path} is not valid:"
-    assert "  max_concurrancy -> unknown key; check its spelling" in message
-    assert "  prices.input_per_mtk -> unknown key; check its spelling" in message
+    assert "  prices.input_per_mtk -> unknown key; did you mean input_per_mtok or output_per_mtok?" in message
+    # a key neither shared nor the backend's own: the backend says so, with the closest of both
+    message = config_error(load_backend, write(tmp_path, "name: fake\nmax_concurrancy: 4\n"))
+    assert "backend.max_concurrancy -> unknown key; did you mean max_concurrency?" in message
+    message = config_error(load_backend, write(tmp_path, "name: openai\nbase_ulr: http://x\n"))
+    assert "backend.base_ulr -> unknown key; did you mean base_url?" in message
     # a section of a larger file reports the whole file's path
-    message = config_error(validate, BackendConfig, {"bogus": 1}, "run.yaml", "backend.")
-    assert "backend.bogus -> unknown key" in message
+    message = config_error(validate, Prices, {"bogus": 1}, "run.yaml", "backend.prices.")
+    assert "backend.prices.bogus -> unknown key" in message
+
+
+def test_each_backend_declares_its_own_options(tmp_path: Path) -> None:
+    config = load_backend(write(tmp_path, "name: fake\nseed: 3\nlatency_s: 0.5\nmax_concurrency: 4\n"))
+    assert config.options == {"seed": 3, "latency_s": 0.5} and config.max_concurrency == 4
+    assert config.model_dump()["seed"] == 3  # written back as the user wrote it: options beside the rest
+    assert create_backend(config).options.latency_s == 0.5  # type: ignore[attr-defined]
+    message = config_error(load_backend, write(tmp_path, "name: fake\nbase_url: http://x\n"))
+    assert "backend.base_url -> unknown key" in message  # an openai option means nothing to fake
 
 
 @pytest.mark.parametrize(
@@ -58,17 +79,20 @@ def test_unknown_key_names_its_dotted_path(tmp_path: Path) -> None:
     [
         ("max_concurrency: lots", "max_concurrency -> Input should be a valid integer"),
         ("max_concurrency: 0", "max_concurrency -> Input should be greater than 0 (got 0)"),
-        ("http_client: curl", "http_client -> Input should be 'aiohttp' or 'openai-sdk' (got 'curl')"),
+        (
+            "http_client: openai-sdk",
+            "backend.http_client -> Value error, removed: the SDK transport is its own backend",
+        ),
         (
             "prices:\n  output_per_mtok: -1",
             "prices.output_per_mtok -> Input should be greater than or equal to 0",
         ),
-        ("headers: [a, b]", "headers -> Input should be a valid dictionary"),
+        ("headers: [a, b]", "backend.headers -> Input should be a valid dictionary"),
         ("prices: 3", "prices -> Input should be a valid dictionary or instance of Prices (got 3)"),
     ],
 )
 def test_wrong_types_say_what_was_expected(tmp_path: Path, yaml_text: str, expected: str) -> None:
-    message = config_error(load_config, BackendConfig, write(tmp_path, yaml_text))
+    message = config_error(load_backend, write(tmp_path, "name: openai\nbase_url: http://x\n" + yaml_text))
     assert expected in message
 
 
@@ -100,7 +124,7 @@ def test_overrides_nest_and_win_over_the_file(tmp_path: Path) -> None:
     )
     assert config.name == "openai" and config.max_concurrency == 64 and config.timeout_s == 1.5
     assert config.prices == Prices(input_per_mtok=1, output_per_mtok=2.5)
-    assert config.extra_body == {"top_k": 3}
+    assert config.options["extra_body"] == {"top_k": 3}
     assert apply_overrides({}, ["a.b.c=1", "a.b.d=x"]) == {"a": {"b": {"c": 1, "d": "x"}}}
 
 
@@ -168,7 +192,9 @@ def assert_user_error(proc: subprocess.CompletedProcess[str], *expected: str) ->
 def test_cli_config_error_exits_2_without_traceback(tmp_path: Path) -> None:
     bad = write(tmp_path, "backend:\n  name: fake\n  max_concurrancy: 4\n")
     proc = cli("probe", "--config", str(bad), cwd=tmp_path)
-    assert_user_error(proc, f"{bad} is not valid:", "backend.max_concurrancy -> unknown key")
+    assert_user_error(
+        proc, "is not valid:", "backend.max_concurrancy -> unknown key; did you mean max_concurrency?"
+    )
     assert proc.stdout == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.yaml"]  # nothing half-written
 
@@ -182,7 +208,7 @@ def test_cli_config_error_exits_2_without_traceback(tmp_path: Path) -> None:
         ),
         (["--set", "backend.max_concurrency"], "expected KEY=VALUE"),
         (["--set", "backend.prices.input_per_mtk=1"], "backend.prices.input_per_mtk -> unknown key"),
-        (["--backend", "nope"], "unknown backend 'nope'; available:"),
+        (["--backend", "nope"], "available: fake, llamacpp, openai, openai-sdk"),
         (["--config", "absent.yaml"], "absent.yaml -> file not found"),
     ],
 )

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from synsym.classify.control import control_set, strip_reference
-from synsym.classify.data import load_dataset
 from synsym.classify.experiment import DataSource, ExperimentConfig, run_experiment
+from synsym.classify.sources import load_dataset
 from synsym.core.config import load_config
 from synsym.core.errors import ConfigError, InputError
 from synsym.core.taxonomy import load_taxonomy
@@ -168,7 +168,7 @@ def test_bad_named_sets_are_config_errors(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as err:
             load_config(ExperimentConfig, cfg_file, [])
         assert str(err.value).splitlines()[1:] == [
-            f"  {where}; check its spelling against the documented keys"
+            f"  {where}; did you mean format? (every key: synsym config keys)"
         ]
     cfg = experiment(tmp_path, {"a": {"path": "syn.csv", "subconcepts": "s.yaml"}, "b": {"path": "syn.csv"}})
     with pytest.raises(InputError, match="only used with format control"):

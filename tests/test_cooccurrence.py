@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from synsym.core.errors import ConfigError, InputError
-from synsym.core.taxonomy import Taxonomy, load_taxonomy
-from synsym.pipeline.cooccurrence import (
+from synsym.core.cooccurrence import (
     Combination,
     CooccurrencePrior,
     builtin_priors,
     load_prior,
     sample_combinations,
 )
+from synsym.core.errors import ConfigError, InputError
+from synsym.core.taxonomy import Taxonomy, load_taxonomy
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

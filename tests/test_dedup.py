@@ -7,9 +7,9 @@ import re
 
 import pytest
 
+from synsym.core.columns import Post, new_post
 from synsym.core.errors import InputError
-from synsym.pipeline.dedup import deduplicate, normalise, shingles
-from synsym.pipeline.records import Post, new_post
+from synsym.pipeline.dedup import Deduplicator, deduplicate, normalise, shingles
 
 
 def post(i: int, text: str) -> Post:
@@ -39,7 +39,10 @@ def test_exact_duplicates_after_normalisation_name_the_first() -> None:
     rows = [post(0, "I can't sleep at night."), post(1, "i cant sleep at NIGHT"), post(2, "I eat all day.")]
     kept, dropped = deduplicate(rows)
     assert [r["id"] for r in kept] == ["p000", "p002"]
-    assert [(r["id"], r["drop_reason"]) for r in dropped] == [("p001", "exact_duplicate of p000")]
+    assert [(r["id"], r["drop_class"], r["drop_detail"]) for r in dropped] == [
+        ("p001", "exact_duplicate", "exact_duplicate of p000")
+    ]
+    assert dropped[0]["dropped_by"] == "dedup"
 
 
 def test_near_duplicates_dropped_with_estimated_jaccard() -> None:
@@ -48,7 +51,7 @@ def test_near_duplicates_dropped_with_estimated_jaccard() -> None:
     kept, dropped = deduplicate(rows, threshold=0.8)
     assert [r["id"] for r in kept] == ["p000"]
     (d,) = dropped
-    m = re.fullmatch(r"near_duplicate of p000 \(jaccard (\d\.\d\d)\)", d["drop_reason"] or "")
+    m = re.fullmatch(r"near_duplicate of p000 \(jaccard (\d\.\d\d)\)", d["drop_detail"] or "")
     assert m and 0.8 <= float(m.group(1)) <= 1.0
 
 
@@ -67,16 +70,17 @@ def test_first_occurrence_in_input_order_is_kept() -> None:
     a, b = post(0, LONG), post(1, LONG + " again")
     kept, dropped = deduplicate([b, a])
     assert [r["id"] for r in kept] == ["p001"] and dropped[0]["id"] == "p000"
-    assert dropped[0]["drop_reason"].startswith("near_duplicate of p001")  # type: ignore[union-attr]
+    assert dropped[0]["drop_detail"].startswith("near_duplicate of p001")  # type: ignore[union-attr]
 
 
 def test_kept_rows_untouched_and_dropped_rows_are_copies() -> None:
     rows = [post(0, "I cannot sleep."), post(1, "I cannot sleep!")]
     kept, dropped = deduplicate(rows)
-    assert kept[0] is rows[0] and kept[0]["drop_reason"] is None
-    assert dropped[0] is not rows[1] and rows[1]["drop_reason"] is None
-    assert {k: v for k, v in dropped[0].items() if k != "drop_reason"} == {
-        k: v for k, v in rows[1].items() if k != "drop_reason"
+    assert kept[0] is rows[0] and kept[0]["drop_class"] is None
+    assert dropped[0] is not rows[1] and rows[1]["drop_class"] is None
+    drop_fields = ("drop_class", "drop_detail", "dropped_by")
+    assert {k: v for k, v in dropped[0].items() if k not in drop_fields} == {
+        k: v for k, v in rows[1].items() if k not in drop_fields
     }
 
 
@@ -97,11 +101,11 @@ def test_deterministic_and_order_preserving_on_a_larger_set() -> None:
     assert [order[r["id"]] for r in dropped] == sorted(order[r["id"]] for r in dropped)
     kept_ids = {r["id"] for r in kept}
     for r in dropped:  # every drop names an earlier row; a near duplicate names a kept one
-        reason = r["drop_reason"] or ""
+        reason = r["drop_detail"] or ""
         target = reason.split(" of ")[1].split()[0]
         assert order[target] < order[r["id"]]
         assert target in kept_ids or reason.startswith("exact_duplicate")
-    assert sum((r["drop_reason"] or "").startswith("exact") for r in dropped) >= 20
+    assert sum((r["drop_detail"] or "").startswith("exact") for r in dropped) >= 20
 
 
 def test_threshold_above_one_skips_near_pass_and_bad_arguments_are_input_errors() -> None:
@@ -117,4 +121,32 @@ def test_empty_input_and_punctuation_only_texts() -> None:
     assert deduplicate([]) == ([], [])
     kept, dropped = deduplicate([post(0, "..."), post(1, "!!"), post(2, "ok")])
     assert [r["id"] for r in kept] == ["p000", "p002"]
-    assert dropped[0]["drop_reason"] == "exact_duplicate of p000"
+    assert dropped[0]["drop_detail"] == "exact_duplicate of p000"
+
+
+def test_chunked_feeding_decides_exactly_as_one_pass() -> None:
+    rng = random.Random(3)
+    words = ["sleep", "tired", "eat", "guilt", "future", "hope", "work", "night", "day", "focus"]
+    base = [" ".join(rng.choice(words) for _ in range(12)) for _ in range(80)]
+    rows = [post(i, t) for i, t in enumerate(base + base[:10] + [t + " again" for t in base[10:30]])]
+    whole = Deduplicator().feed(rows)
+    chunked = Deduplicator()
+    pieces: list[Post] = []
+    start = 0
+    for size in (1, 7, 2, 40, 3, 1000):
+        pieces += chunked.feed(rows[start : start + size])
+        start += size
+    assert pieces == whole
+
+
+def test_copies_of_examples_and_seeds_are_dropped_as_their_own_class() -> None:
+    example = "I lie awake every night until three and drag myself through the next day at work."
+    rows = [
+        post(0, example.lower()),  # verbatim, case aside
+        post(1, example.replace("at work", "at my job")),  # a near copy
+        post(2, "My appetite is gone and I have lost weight since the spring, nothing tastes like anything."),
+    ]
+    kept, dropped = deduplicate(rows, references=[example])
+    assert [r["id"] for r in kept] == ["p002"]
+    assert [r["drop_class"] for r in dropped] == ["example_copy", "example_copy"]
+    assert "copies an example" in (dropped[0]["drop_detail"] or "")

@@ -20,7 +20,7 @@ from synsym.engine.cache import ResponseCache
 from synsym.engine.engine import FAILURE_CLASSES, Engine, Result, Task
 from synsym.engine.limits import AdaptiveConcurrency, TokenBucket
 
-CLIENTS = ["aiohttp", "openai-sdk"]
+CLIENTS = ["openai", "openai-sdk"]  # the aiohttp and the official-SDK transport
 
 
 class Answer(BaseModel):
@@ -72,7 +72,7 @@ def test_all_answered_then_rerun_fully_from_cache(
     test_server, backend_config, tmp_path: Path, client
 ) -> None:
     server = test_server(latency_s=0.01)
-    config = backend_config(server.url, http_client=client)
+    config = backend_config(server.url, name=client)
     tasks = make_tasks(30)
     cache = ResponseCache(tmp_path / "cache.db")
     engine = make_engine(config, cache)
@@ -98,7 +98,7 @@ def test_all_answered_then_rerun_fully_from_cache(
 @pytest.mark.parametrize("client", CLIENTS)
 def test_429_is_retried_after_retry_after(test_server, backend_config, client) -> None:
     server = test_server(script=["429"], retry_after_s=0.6)
-    engine = make_engine(backend_config(server.url, http_client=client))
+    engine = make_engine(backend_config(server.url, name=client))
     start = time.perf_counter()
     [result] = engine.run_sync(make_tasks(1))
     elapsed = time.perf_counter() - start
@@ -153,7 +153,7 @@ def test_mixed_faults_lose_nothing(test_server, backend_config, tmp_path: Path) 
 @pytest.mark.parametrize("client", CLIENTS)
 def test_hang_past_timeout_is_retried(test_server, backend_config, client) -> None:
     server = test_server(script=["timeout"], hang_s=1.5)
-    engine = make_engine(backend_config(server.url, http_client=client, timeout_s=0.3))
+    engine = make_engine(backend_config(server.url, name=client, timeout_s=0.3))
     [result] = engine.run_sync(make_tasks(1))
     assert result.ok
     assert engine.meter.retries == {"timeout": 1}
@@ -162,7 +162,7 @@ def test_hang_past_timeout_is_retried(test_server, backend_config, client) -> No
 @pytest.mark.parametrize("client", CLIENTS)
 def test_malformed_body_is_retried_as_bad_response(test_server, backend_config, client) -> None:
     server = test_server(script=["malformed"])
-    engine = make_engine(backend_config(server.url, http_client=client))
+    engine = make_engine(backend_config(server.url, name=client))
     [result] = engine.run_sync(make_tasks(1))
     assert result.ok
     assert engine.meter.retries == {"bad_response": 1}
@@ -177,7 +177,7 @@ def test_200_without_choices_is_bad_response(serve_handler, backend_config, clie
         calls.append(1)
         return web.json_response({"id": "x", "object": "chat.completion", "choices": [], "model": "m"})
 
-    engine = make_engine(backend_config(serve_handler(handler), http_client=client, max_retries=1))
+    engine = make_engine(backend_config(serve_handler(handler), name=client, max_retries=1))
     tasks = make_tasks(2)
     results = engine.run_sync(tasks)
     assert_accounted(results, tasks)
@@ -191,7 +191,7 @@ def test_refusal_and_content_filter_are_their_own_failures(
     test_server, backend_config, client, fault
 ) -> None:
     server = test_server(script=[fault])
-    engine = make_engine(backend_config(server.url, http_client=client, max_concurrency=1))
+    engine = make_engine(backend_config(server.url, name=client, max_concurrency=1))
     first, second = engine.run_sync(make_tasks(2))
     assert first.failure == fault and first.error and first.value is None
     assert second.ok

@@ -14,6 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from synsym.core.columns import COLUMNS, Post, new_post
+from synsym.core.dataset import read_export
 from synsym.core.errors import InputError
 from synsym.core.taxonomy import Taxonomy, load_taxonomy
 from synsym.pipeline import export as export_mod
@@ -21,10 +23,8 @@ from synsym.pipeline.export import (
     PAPER_CSV_COLUMNS,
     CardInfo,
     paper_csv_row,
-    read_dataset,
     write_dataset,
 )
-from synsym.pipeline.records import POST_COLUMNS, Post, new_post
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PAPER_CSV = SHARED / "synsym-kdd2026" / "synth_all_dsm5.csv"
@@ -42,6 +42,10 @@ def _post(i: int, text: str, style: str, symptoms: list[str], **kw: Any) -> Post
         model="fake-1", template="t" * 12, request_key=f"key{i}", judge_method="llm",
         judge_scores={s: 4.0 + 0.5 * (i % 2) for s in symptoms}, **kw,
     )  # fmt: skip
+
+
+def _drop(stage: str, cls: str) -> dict[str, Any]:
+    return {"drop_class": cls, "drop_detail": f"{cls} detail", "dropped_by": stage}
 
 
 @pytest.fixture()
@@ -66,14 +70,15 @@ def rows() -> tuple[list[Post], list[Post]]:
         ),
     ]
     dropped = [
-        _post(6, "I feel a bit meh.", "colloquial", ["Depressed_Mood"], drop_reason="below_threshold"),
+        _post(6, "I feel a bit meh.", "colloquial", ["Depressed_Mood"], **_drop("judge", "below_threshold")),
         _post(
             7,
             "cant sleep again, up at 4am!",
             "colloquial",
             ["Sleep_disturbance"],
-            drop_reason="near_duplicate",
+            **_drop("dedup", "near_duplicate"),
         ),
+        _post(8, "", "colloquial", ["Sleep_disturbance"], **_drop("generate", "invalid_output")),
     ]
     return kept, dropped
 
@@ -84,7 +89,7 @@ def _card() -> CardInfo:
         "backend": {"name": "fake", "model": "fake-1"},
     }
     return CardInfo(
-        recipe=recipe, generated=1234, judged=1200, failed={"invalid_output": 17, "timeout": 0}, seed=7
+        recipe=recipe, stages=["expand", "generate", "compose", "dedup", "judge", "export"], seed=7
     )
 
 
@@ -104,7 +109,7 @@ def test_parquet_columns_types_and_labels(
     spaces = list(tax.label_spaces)
     assert table.column_names[:3] == ["text", "style", "symptoms"]
     assert [c for c in table.column_names if c.startswith("labels_")] == [f"labels_{s}" for s in spaces]
-    assert set(POST_COLUMNS) - set(table.column_names) == {"drop_reason"}
+    assert {c.name for c in COLUMNS} - set(table.column_names) == {"drop_class", "drop_detail", "dropped_by"}
     schema = table.schema
     assert schema.field("symptoms").type == pa.list_(pa.string())
     for s in spaces:
@@ -126,9 +131,9 @@ def test_parquet_columns_types_and_labels(
 def test_round_trip_and_dropped(tmp_path: Path, tax: Taxonomy, rows: tuple[list[Post], list[Post]]) -> None:
     kept, dropped = rows
     paths = _write(tmp_path, kept, dropped, tax, ())
-    assert read_dataset(tmp_path) == kept
-    assert read_dataset(paths["dropped"]) == dropped
-    assert pq.read_table(paths["dropped"]).column_names[-1] == "drop_reason"
+    assert read_export(tmp_path).rows == kept
+    assert read_export(paths["dropped"]).rows == dropped
+    assert pq.read_table(paths["dropped"]).column_names[-3:] == ["drop_class", "drop_detail", "dropped_by"]
 
 
 def test_empty_dropped_is_a_typed_file(
@@ -138,9 +143,9 @@ def test_empty_dropped_is_a_typed_file(
     paths = _write(tmp_path, kept, [], tax, ())
     table = pq.read_table(paths["dropped"])
     assert table.num_rows == 0
-    assert table.schema.field("drop_reason").type == pa.string()
+    assert table.schema.field("drop_class").type == pa.string()
     assert table.schema.field("labels_phq9").type == pa.list_(pa.int8())
-    assert read_dataset(paths["dropped"]) == []
+    assert read_export(paths["dropped"]).rows == []
 
 
 def test_jsonl_and_csv(tmp_path: Path, tax: Taxonomy, rows: tuple[list[Post], list[Post]]) -> None:
@@ -225,12 +230,13 @@ def test_card(tmp_path: Path, tax: Taxonomy, rows: tuple[list[Post], list[Post]]
     for needle in (
         "## Intended use", "## Limitations", "Not for diagnosis", "not clinician annotations", "biases",
         "crisis", "988", "116 123", "findahelpline.com", "2603.21529", "Kang et al.",
-        "| posts generated | 1,234 |", "| posts judged | 1,200 |", "| requests failed: invalid_output | 17 |",
-        "| posts dropped: below_threshold | 1 |", "| posts dropped: near_duplicate | 1 |",
-        "| **posts kept** | 5 |", "### `labels_phq9`", "### `labels_bdi2`",
+        "| generate | rows made | 5 |", "| compose | rows made | 2 |",
+        "| generate | requests failed: invalid_output | 1 |", "| dedup | dropped: near_duplicate | 1 |",
+        "| judge | dropped: below_threshold | 1 |", "| **dataset** | **rows kept** | 5 |",
+        "### `labels_phq9`", "### `labels_bdi2`",
     ):  # fmt: skip
         assert needle in text, needle
-    assert "timeout" not in text.split("## Funnel")[1].split("##")[0]  # zero counts are left out
+    assert "expand" not in text.split("## Funnel")[1].split("##")[0]  # stages that made and dropped nothing
     assert "| Depressed_Mood | 1 | 20.0% | 1 | 0 |" in text  # label distribution computed from the rows
     assert "1 of 5 posts have no label in `phq9`" in text
 
@@ -243,8 +249,8 @@ def test_manifest(tmp_path: Path, tax: Taxonomy, rows: tuple[list[Post], list[Po
     assert list(man) == sorted(man) and man["seed"] == 7 and man["config"] == {"a": "x/y", "b": 1}
     files = man["export"]["files"]
     assert set(files) == {"dataset.parquet", "dropped.parquet", "dataset.jsonl", "dataset.csv", "README.md"}
-    assert files["dataset.parquet"]["rows"] == 5 and files["dropped.parquet"]["rows"] == 2
-    assert man["export"]["rows"] == {"kept": 5, "dropped": 2}
+    assert files["dataset.parquet"]["rows"] == 5 and files["dropped.parquet"]["rows"] == 3
+    assert man["export"]["rows"] == {"kept": 5, "dropped": 3}
     assert set(paths) == {"parquet", "dropped", "jsonl", "csv", "card", "manifest"}
 
 
@@ -281,7 +287,7 @@ def test_bad_input(tmp_path: Path, tax: Taxonomy, rows: tuple[list[Post], list[P
     bad = [_post(9, "x", "clinical", ["Depresed_Mood"])]
     with pytest.raises(InputError, match="Depressed_Mood"):
         write_dataset(tmp_path / "a", bad, [], tax, manifest={}, card=card)
-    with pytest.raises(ValueError, match="drop_reason"):
+    with pytest.raises(ValueError, match="drop_class"):
         write_dataset(tmp_path / "a", kept, [kept[0]], tax, manifest={}, card=card)
     assert not (tmp_path / "a").exists()
     paths = write_dataset(tmp_path / "b", kept, dropped, tax, label_spaces=["phq9"], manifest={}, card=card)
@@ -308,4 +314,4 @@ def test_empty_export(tmp_path: Path, tax: Taxonomy) -> None:
     assert pq.read_table(paths["parquet"]).num_rows == 0
     assert paths["jsonl"].read_text() == ""
     assert paths["csv"].read_text().splitlines() == [",".join(PAPER_CSV_COLUMNS)]
-    assert "| **posts kept** | 0 |" in paths["card"].read_text()
+    assert "| **dataset** | **rows kept** | 0 |" in paths["card"].read_text()

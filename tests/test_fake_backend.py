@@ -52,7 +52,7 @@ PROMPT = "Symptom: Fatigue_or_loss_of_energy\nWrite first-person statements."
 
 
 def fake(seed: int = 0, **extra: object) -> Engine:
-    config = BackendConfig(name="fake", seed=seed, max_reasks=0, extra_body=dict(extra))
+    config = BackendConfig(name="fake", seed=seed, max_reasks=0, **extra)  # type: ignore[arg-type]
     return Engine(create_backend(config), progress=False)
 
 

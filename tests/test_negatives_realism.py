@@ -9,14 +9,17 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+from synsym.core.atomic import read_jsonl
+from synsym.core.columns import DropClass, new_post
 from synsym.core.errors import ConfigError
 from synsym.core.taxonomy import load_taxonomy
-from synsym.pipeline.atomic import read_jsonl
 from synsym.pipeline.config import RunConfig, load_run_config
+from synsym.pipeline.contexts import MIN_CONTEXT_WORDS
+from synsym.pipeline.graph import fingerprints
 from synsym.pipeline.judge import targets, verdict
-from synsym.pipeline.negatives import MIN_CONTEXT_WORDS, split_counts
-from synsym.pipeline.records import new_post
+from synsym.pipeline.negatives import split_counts
 from synsym.pipeline.runner import run_pipeline
+from synsym.pipeline.stages import STAGES
 from synsym.pipeline.statements import clean_passage
 from synsym.testing.runs import small_fake_run
 
@@ -62,7 +65,7 @@ def test_hard_negatives_are_all_zero_rows_with_their_kind(run: tuple[Path, list[
     written = [r for r in kept + dropped if r["stage"] == "negatives" and r["negative_kind"] != "negated"]
     negatives = [r for r in kept if r in written]
     assert len(negatives) >= 12
-    assert {r["negative_kind"] for r in written if r["negative_kind"] != "context"} == {
+    assert {r["negative_kind"] for r in written} == {
         "third_person", "past_resolved", "advice", "hyperbole", "question_other", "everyday"
     }  # fmt: skip
     for r in negatives:
@@ -82,27 +85,30 @@ def test_long_posts_embed_judged_statements_and_take_their_labels(
     run: tuple[Path, list[dict], list[dict]],
 ) -> None:
     out, kept, dropped = run
-    contexts = read_jsonl(out / "stages" / "negatives.jsonl")  # passages are parts, not rows of their own
+    contexts = read_jsonl(out / "stages" / "contexts.jsonl")  # passages are parts, not rows of their own
     by_id = {r["id"]: r for r in kept + dropped + contexts}
-    long_posts = [r for r in kept if r["stage"] == "long"]
+    long_posts = [r for r in kept if r["stage"] == "realism"]
     assert (
         long_posts and any(r["symptoms"] for r in long_posts) and any(not r["symptoms"] for r in long_posts)
     )
     for post in long_posts:
         assert 40 <= len(post["text"].split()) <= 90 + 20  # typos may split or join a word or two
-        embedded = [by_id[i] for i in post["parts"] if by_id[i]["negative_kind"] != "context"]
+        embedded = [by_id[i] for i in post["parts"] if by_id[i]["stage"] != "contexts"]
         expected = {s for e in embedded for s in e["symptoms"]}
         assert set(post["symptoms"]) == expected
         assert (post["negative_kind"] == "long") == (not embedded)
     # contexts are consumed by long posts (or dropped with a reason), never exported on their own
-    assert not [r for r in kept if r["negative_kind"] == "context"]
+    assert not [r for r in kept if r["stage"] == "contexts"]
+    used = {i for post in long_posts for i in post["parts"]}
+    fates = {r["drop_class"] for r in dropped if r["stage"] == "contexts" and r["id"] in used}
+    assert fates == {"used_in_long_post"}
 
 
 def test_personas_styles_and_transforms_are_recorded(run: tuple[Path, list[dict], list[dict]]) -> None:
     out, kept, dropped = run
-    assert {r["persona"] for r in kept if r["stage"] != "long"} == {"student", "retiree"}
+    assert {r["persona"] for r in kept if r["stage"] != "realism"} == {"student", "retiree"}
     assert all(len(r["text"].split()) <= 14 + 4 for r in kept if r["style"] == "tweet")
-    assert any(r["drop_reason"].startswith("too_long") for r in dropped)
+    assert any(r["drop_class"] == "too_long" for r in dropped)
     applied = {t for r in kept for t in r["transforms"]}
     assert applied == {"lowercase", "typos", "slang", "no_punctuation"}
     assert any(not r["transforms"] for r in kept)
@@ -126,7 +132,9 @@ def test_a_rerun_resumes_to_the_same_rows(run: tuple[Path, list[dict], list[dict
     _, kept, _ = run
     again = tmp_path / "again"
     run_pipeline(RunConfig.model_validate(realistic()), again, progress=False)
-    (again / "state.json").write_text('{"done": {}}')  # forget every stage: all answers from the cache
+    (again / "state.json").write_text(
+        '{"format": 4, "done": {}}'
+    )  # forget every stage: answers from the cache
     run_pipeline(RunConfig.model_validate(realistic()), again, progress=False)
     assert pq.read_table(again / "dataset.parquet").to_pylist() == kept
 
@@ -138,7 +146,7 @@ def test_the_llm_judge_checks_negatives_on_every_symptom(tmp_path: Path) -> None
     for r in kept + dropped:
         if r["stage"] == "negatives" and r["negative_kind"] != "negated" and dict(r["judge_scores"]):
             assert set(dict(r["judge_scores"])) == set(NAMES)
-    assert any("expressed_in_negative" in (r["drop_reason"] or "") for r in dropped)
+    assert any(r["drop_class"] == "expressed_in_negative" for r in dropped)
 
 
 def row(symptoms: list[str], kind: str | None = None, near: str | None = None) -> Any:
@@ -149,19 +157,23 @@ def row(symptoms: list[str], kind: str | None = None, near: str | None = None) -
 def test_verdicts() -> None:
     negative = row([], "advice", "Sleep_disturbance")
     assert targets(negative, NAMES) == list(NAMES)
-    assert verdict(negative, {"Sleep_disturbance": 2, "Depressed_Mood": 0}, 4, 3) == ""
-    assert "expressed_in_negative" in verdict(negative, {"Sleep_disturbance": 3}, 4, 3)
+    assert verdict(negative, {"Sleep_disturbance": 2, "Depressed_Mood": 0}, 4, 3) is None
+    assert verdict(negative, {"Sleep_disturbance": 3}, 4, 3) == (
+        DropClass.EXPRESSED_IN_NEGATIVE,
+        "is a negative but expresses Sleep_disturbance 3 >= 3",
+    )
     negated = row(["Anger_Irritability"], "negated", "Depressed_Mood")
     assert targets(negated, NAMES) == ["Anger_Irritability", "Depressed_Mood"]
-    assert verdict(negated, {"Anger_Irritability": 5, "Depressed_Mood": 1}, 4, 3) == ""
-    assert "denies but expresses Depressed_Mood" in verdict(
-        negated, {"Anger_Irritability": 5, "Depressed_Mood": 4}, 4, 3
+    assert verdict(negated, {"Anger_Irritability": 5, "Depressed_Mood": 1}, 4, 3) is None
+    assert "denies but expresses Depressed_Mood" in str(
+        verdict(negated, {"Anger_Irritability": 5, "Depressed_Mood": 4}, 4, 3)
     )
-    assert "Anger_Irritability 2 < 4" in verdict(
-        negated, {"Anger_Irritability": 2, "Depressed_Mood": 0}, 4, 3
+    assert verdict(negated, {"Anger_Irritability": 2, "Depressed_Mood": 0}, 4, 3) == (
+        DropClass.BELOW_THRESHOLD,
+        "Anger_Irritability 2 < 4",
     )
     # the embedding judge cannot hear negation: no negative threshold for a negated statement
-    assert verdict(negated, {"Anger_Irritability": 5, "Depressed_Mood": 5}, 4, None) == ""
+    assert verdict(negated, {"Anger_Irritability": 5, "Depressed_Mood": 5}, 4, None) is None
 
 
 def test_split_counts_and_context_cleanup() -> None:
@@ -200,17 +212,18 @@ def test_bad_realism_settings_are_config_errors(override: str, message: str) -> 
 
 
 def test_changing_transforms_redoes_only_the_realism_and_export_stages() -> None:
-    from synsym.pipeline.config import stage_fingerprints
+    def prints(cfg: dict[str, Any]) -> dict[str, str]:
+        return fingerprints(STAGES, RunConfig.model_validate(cfg))
 
-    before = stage_fingerprints(RunConfig.model_validate(realistic()))
+    before = prints(realistic())
     noisier = realistic()
     noisier["realism"] = {**noisier["realism"], "transforms": {"lowercase": 1.0}}
-    after = stage_fingerprints(RunConfig.model_validate(noisier))
+    after = prints(noisier)
     assert [s for s in before if before[s] != after[s]] == ["realism", "export"]
     longer = realistic()
     longer["realism"] = {**longer["realism"], "long_posts": {"n": 41}}
-    after = stage_fingerprints(RunConfig.model_validate(longer))
-    assert [s for s in before if before[s] != after[s]] == ["negatives", "judge", "realism", "export"]
+    after = prints(longer)
+    assert [s for s in before if before[s] != after[s]] == ["contexts", "dedup", "judge", "realism", "export"]
 
 
 def test_review_samples_negatives_for_clinicians(run: tuple[Path, list[dict], list[dict]]) -> None:

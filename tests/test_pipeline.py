@@ -15,7 +15,7 @@ import yaml
 from synsym.testing.runs import small_fake_run
 
 CONFIG = small_fake_run(seed=7, formats=("parquet", "jsonl", "csv"), concurrency=4)
-CONFIG["backend"]["extra_body"] = {"latency_s": 0.01}  # slow enough to be killed mid-stage
+CONFIG["backend"]["latency_s"] = 0.01  # slow enough to be killed mid-stage
 
 
 def synsym(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -48,7 +48,7 @@ def test_run_covers_every_symptom_and_style(config: Path, tmp_path: Path) -> Non
     assert any(len(r["symptoms"]) > 1 for r in kept)
     assert all(r["judge_scores"] for r in kept)
     dropped = rows(tmp_path / "a", "dropped.parquet")
-    assert all(r["drop_reason"] for r in dropped)
+    assert all(r["drop_class"] and r["dropped_by"] for r in dropped)
     card = (tmp_path / "a" / "README.md").read_text()
     assert "988" in card
     subconcepts = yaml.safe_load((tmp_path / "a" / "subconcepts.yaml").read_text())

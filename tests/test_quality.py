@@ -9,11 +9,13 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import yaml
 
+from synsym.core.columns import Post, new_post
 from synsym.quality import QualityData, inspect_dataset, load_quality_data
 from synsym.quality.balance import balance
 from synsym.quality.diversity import distinct_n, diversity, embedding_spread, self_bleu
@@ -175,9 +177,8 @@ def test_inspect_a_run_directory(run_dir: Path) -> None:
     result = json.loads((run_dir / "quality.json").read_text())
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert result["balance"]["n_posts"] == manifest["counts"]["kept"]
-    stages = {s["stage"]: s["n"] for s in result["funnel"]["stages"]}
-    assert stages["kept"] == manifest["counts"]["kept"]
-    assert result["funnel"]["dropped_by_reason"] == manifest["counts"]["dropped_by_reason"]
+    for key in ("stages", "steps", "kept", "dropped_by_class", "failed_by_class"):
+        assert result["funnel"][key] == manifest["counts"][key], key  # one computation, from the rows
     assert 0.0 <= result["prior"]["tvd"] <= 1.0 and result["prior"]["prior"] == "depression-14"
     assert set(result["diversity"]) == {"overall", *result["label_names"]}
     assert "per symptom" in stdout and "funnel:" in stdout
@@ -236,39 +237,48 @@ def test_paper_dataset_counts() -> None:
 
 def test_funnel_counts_refusals_by_symptom(tmp_path: Path) -> None:
     """Refused requests show up per engine (usage failures) and per symptom (dropped rows)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    from synsym.core.taxonomy import load_taxonomy
+    from synsym.pipeline.export import CardInfo, write_dataset
     from synsym.quality.funnel import funnel
 
-    reasons = ["request_failed: refusal: the model refused: I can't help"] * 3 + ["llm_judge: Sleep 1 < 3"]
-    symptoms = [
-        ["Suicidal_ideas"],
-        ["Suicidal_ideas"],
-        ["Depressed_Mood", "Suicidal_ideas"],
-        ["Sleep_disturbance"],
+    def row(i: int, symptoms: list[str], **fields: Any) -> Post:
+        return new_post(id=str(i), text=f"post {i}", style="clinical", symptoms=symptoms, stage="generate",
+                        backend="b", model="m", template="t", request_key=str(i), **fields)  # fmt: skip
+
+    refused = {
+        "drop_class": "refusal",
+        "drop_detail": "the model refused: I can't help",
+        "dropped_by": "generate",
+    }
+    dropped = [
+        row(0, ["Suicidal_ideas"], **refused),
+        row(1, ["Suicidal_ideas"], **refused),
+        row(2, ["Depressed_Mood", "Suicidal_ideas"], **refused),
+        row(
+            3,
+            ["Sleep_disturbance"],
+            drop_class="below_threshold",
+            drop_detail="Sleep 1 < 3",
+            dropped_by="judge",
+        ),
     ]
-    pq.write_table(
-        pa.table({"symptoms": symptoms, "style": ["clinical"] * 4, "drop_reason": reasons}),
-        tmp_path / "dropped.parquet",
-    )
+    kept = [row(10 + i, ["Sleep_disturbance"]) for i in range(10)]
     manifest = {
-        "counts": {
-            "generated": 10,
-            "composed": 4,
-            "kept": 10,
-            "failed_by_class": {"refusal": 3},
-            "dropped_by_reason": {"request_failed": 3, "llm_judge": 1},
-        },
+        "stages": ["generate", "judge", "export"],
         "usage": {
             "generator": {"calls": 20, "failures": {"refusal": 3}},
             "judge": {"calls": 14, "failures": {}},
         },
     }
+    write_dataset(tmp_path, kept, dropped, load_taxonomy(), manifest={}, card=CardInfo(recipe={}))
     out = funnel(tmp_path, manifest)
     assert out is not None
-    stages = {s["stage"]: s["n"] for s in out["stages"]}
-    assert stages["judged"] == 11 and stages["dropped"] == 1 and stages["kept"] == 10
+    assert out["stages"] == [
+        {"stage": "generate", "made": 11, "failed": {"refusal": 3}, "dropped": {}},
+        {"stage": "judge", "made": 0, "failed": {}, "dropped": {"below_threshold": 1}},
+    ]
+    assert out["steps"] == [{"step": "written", "n": 11}, {"step": "after judge", "n": 10}]
+    assert out["kept"] == 10
     assert out["refusals"]["total"] == 3
     assert out["refusals"]["by_engine"]["generator"] == {"refused": 3, "calls": 20, "share": 0.15}
     assert out["refusals"]["by_symptom"] == {"Suicidal_ideas": 3, "Depressed_Mood": 1}

@@ -78,7 +78,7 @@ def echoing_handler(seen: list[str]):
     return handler
 
 
-@pytest.mark.parametrize("client", ["aiohttp", "openai-sdk"])
+@pytest.mark.parametrize("client", ["openai", "openai-sdk"])
 def test_key_is_sent_but_never_written(
     planted: str,
     test_server,
@@ -96,7 +96,7 @@ def test_key_is_sent_but_never_written(
     cache = ResponseCache(tmp_path / "cache.db")
     results: list[Result] = []
     for url, tag in ((server.url, "ok"), (echo_url, "echo")):
-        config = backend_config(url, http_client=client, api_key_env=ENV, timeout_s=0.3, max_retries=2)
+        config = backend_config(url, name=client, api_key_env=ENV, timeout_s=0.3, max_retries=2)
         engine = Engine(create_backend(config), cache, progress=True)  # progress to the captured stderr
         results += engine.run_sync(tasks(12, tag))
     cache.flush()
@@ -121,14 +121,14 @@ def test_key_is_sent_but_never_written(
     assert not [e for e in (r.error or "" for r in results) if KEY[:20] in e]  # not even half of it
 
 
-@pytest.mark.parametrize("client", ["aiohttp", "openai-sdk"])
+@pytest.mark.parametrize("client", ["openai", "openai-sdk"])
 def test_probe_cli_at_debug_writes_no_key(planted: str, test_server, tmp_path: Path, client: str) -> None:
     server = test_server(script=["429", "500", "refusal", "schema_fail", "ok"], retry_after_s=0.01)
     cache = tmp_path / "probe" / "cache.db"
     args = [
         sys.executable, "-m", "synsym.cli.main", "--debug", "probe", "--backend", "openai", "-n", "6",
         "--cache", str(cache), "--set", f"backend.base_url={server.url}", "--set", "backend.model=m",
-        "--set", f"backend.api_key_env={ENV}", "--set", f"backend.http_client={client}",
+        "--set", f"backend.api_key_env={ENV}", "--set", f"backend.name={client}",
     ]  # fmt: skip
     proc = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, env=os.environ, timeout=120)
     assert proc.returncode == 1, proc.stderr  # the refusal is a failure

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
-from synsym.core.config import BackendConfig
-from synsym.core.errors import BackendError, ConfigError
+from pydantic import ConfigDict
+
+from synsym.core.config import TRANSPORT_SETTINGS, BackendConfig, StrictModel, validate
+from synsym.core.errors import BackendError, ConfigError, suggest
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,16 @@ class ChatResponse:
     model: str | None = None
 
 
+class EndpointError(BackendError):
+    """The endpoint itself cannot be used, for every request alike: unreachable, the key refused, no such
+    model or path, a model that cannot load. `kind` is unreachable, auth, not_found or model_load. The
+    engine stops the run after a few in a row instead of failing every request the same way."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
 class TransientError(Exception):
     """A failure worth retrying: `kind` is rate_limit, server_error, overloaded, timeout, connection or
     bad_response; `retry_after` is the server's hint in seconds, if it gave one."""
@@ -61,15 +73,31 @@ class TransientError(Exception):
         self.retry_after = retry_after
 
 
+class BackendOptions(StrictModel):
+    """A backend's own options, written under `backend:` beside the shared settings. Subclass it as
+    `Options` inside a backend; `transport` names the options that change how requests are sent, never
+    what is answered (they are left out of stage fingerprints)."""
+
+    transport: ClassVar[frozenset[str]] = frozenset()
+
+
 class Backend(abc.ABC):
-    """Subclass, set `name`, implement `complete`. Capabilities are class attributes."""
+    """Subclass, set `name`, declare `Options`, implement `complete`. Capabilities are class attributes."""
 
     name: ClassVar[str]
+    family: ClassVar[str | None] = None  # the name its answers are cached under (default: `name`)
+    Options: ClassVar[type[BackendOptions]] = BackendOptions
     max_parallel: ClassVar[int | None] = None  # None: as many as config allows; 1 for in-process models
     supports_json_schema: ClassVar[bool] = True
 
-    def __init__(self, config: BackendConfig) -> None:
+    def __init__(self, config: BackendConfig, where: str = "backend") -> None:
         self.config = config
+        self.options = parse_options(type(self), config, where)
+
+    @property
+    def endpoint(self) -> str:
+        """Where requests go, for messages: a URL, a model file, or the backend's name."""
+        return self.name
 
     @abc.abstractmethod
     async def complete(self, request: ChatRequest) -> ChatResponse:
@@ -77,10 +105,16 @@ class Backend(abc.ABC):
 
     def identity(self) -> dict[str, Any]:
         """What makes this backend's answers this backend's: part of every cache key. Never a secret."""
-        return {"backend": self.name, "model": self.config.model}
+        return {"backend": self.family or self.name, "model": self.config.model}
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections or models."""
+
+
+def parse_options(cls: type[Backend], config: BackendConfig, where: str = "backend") -> Any:
+    """`config.options` validated by the backend's own `Options`: errors read `backend.<key> -> ...`."""
+    shared = [k for k in BackendConfig.model_fields if k != "options"]
+    return validate(cls.Options, config.options, f"{where} ({config.name})", f"{where}.", also_known=shared)
 
 
 _REGISTRY: dict[str, type[Backend]] = {}
@@ -104,17 +138,44 @@ def available_backends() -> dict[str, type[Backend]]:
     return found
 
 
-def create_backend(config: BackendConfig) -> Backend:
+def backend_class(config: BackendConfig, where: str = "backend") -> type[Backend]:
     backends = available_backends()
     if config.name not in backends:
         names = ", ".join(sorted(backends)) or "none (is synsym installed?)"
-        raise ConfigError(f"backend.name -> unknown backend {config.name!r}; available: {names}")
-    return backends[config.name](config)
+        close = suggest(config.name, backends)
+        hint = close if close.startswith("; did you mean") else ""
+        raise ConfigError(f"{where}.name -> unknown backend {config.name!r}{hint}; available: {names}")
+    return backends[config.name]
+
+
+def check_backend(config: BackendConfig, where: str = "backend") -> None:
+    """Validate a backend config without creating the backend: its name and its own options."""
+    parse_options(backend_class(config, where), config, where)
+
+
+def create_backend(config: BackendConfig, where: str = "backend") -> Backend:
+    return backend_class(config, where)(config, where)
+
+
+def answer_settings(config: BackendConfig) -> dict[str, Any]:
+    """What in a backend config can change its answers (for stage fingerprints): the family it caches
+    under, the model, re-asks and the options that are not transport."""
+    cls = available_backends().get(config.name)
+    transport = cls.Options.transport if cls is not None else frozenset()
+    data = config.model_dump(mode="json")
+    return {
+        "backend": (cls.family or cls.name) if cls is not None else config.name,
+        **{
+            k: v
+            for k, v in data.items()
+            if k not in TRANSPORT_SETTINGS and k not in transport and k != "name"
+        },
+    }
 
 
 def _missing(name: str, exc: ImportError) -> type[Backend]:
     class Missing(Backend):
-        def __init__(self, config: BackendConfig) -> None:
+        def __init__(self, config: BackendConfig, where: str = "backend") -> None:
             raise BackendError(
                 f"backend {name!r} needs a package that is not installed ({exc}); "
                 f"install it with: pip install 'synsym[local]'"
@@ -124,4 +185,11 @@ def _missing(name: str, exc: ImportError) -> type[Backend]:
             raise NotImplementedError
 
     Missing.name = name
+    Missing.Options = _AnyOptions
     return Missing
+
+
+class _AnyOptions(BackendOptions):
+    """Options of a backend whose package is missing: not checked until it is installed."""
+
+    model_config = ConfigDict(extra="allow")

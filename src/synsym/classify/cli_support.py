@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from synsym.classify.data import LabelledTexts, load_dataset
 from synsym.classify.labels import label_space as get_space
+from synsym.classify.sources import load_dataset
+from synsym.classify.texts import LabelledTexts
 from synsym.core.config import apply_overrides
 
 

@@ -3,7 +3,8 @@
 The realism benchmark asks how much LLM-generated posts add over what the taxonomy already says. This is
 the other arm: each symptom's definition, its seed descriptions and (optionally) the sub-concepts of a run's
 `subconcepts.yaml`, each one text labelled with that one symptom. `synsym experiment` names it with
-`format: control`; `load_dataset(name_or_yaml, "control")` and `synsym train --format control` read it too.
+`format: control`; `load_dataset(name_or_yaml, "control")` (synsym.classify.sources) and
+`synsym train --format control` read it too.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from synsym.classify.data import LabelledTexts
+from synsym.classify.texts import LabelledTexts
+from synsym.core.subconcepts import load_subconcepts
 from synsym.core.taxonomy import load_taxonomy
 
 # "(PHQ-9 item 4, DSM-5 criterion 6)" at the end of a seed: a scale reference, not how people write
@@ -35,8 +37,6 @@ def control_set(taxonomy: str | Path, subconcepts: Path | None = None) -> Labell
     tax = load_taxonomy(taxonomy)
     extra: dict[str, list[str]] = {}
     if subconcepts is not None:
-        from synsym.pipeline.expand import load_subconcepts  # only here: it brings the engine with it
-
         extra = load_subconcepts(Path(subconcepts), tax)
     texts: list[str] = []
     rows: list[int] = []

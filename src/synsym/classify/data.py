@@ -1,124 +1,31 @@
-"""Labelled text sets and the loaders that read them from the layouts users actually have.
-
-Every loader returns a `LabelledTexts`: texts, a multi-hot matrix, label names, and a mask saying which
-(row, label) cells are annotated, so a real set that labels one symptom can still train or test a
-14-symptom model on that symptom alone. Layouts are documented in docs/classifiers.md.
+"""The loaders that read labelled texts from the layouts users actually have (each returns a
+`LabelledTexts`); `synsym.classify.sources.load_dataset` picks one. Layouts are in docs/classifiers.md.
 """
 
 from __future__ import annotations
 
 import ast
-import csv
-import json
-import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from synsym.classify.labels import PAPER_PHQ9, PAPER_SYMPTOMS_14, map_gold, mapping_matrix
-from synsym.core.errors import InputError
+from synsym.classify.labels import PAPER_PHQ9, PAPER_SYMPTOMS_14
+from synsym.classify.texts import LabelledTexts
+from synsym.core.dataset import read_export, read_rows
+from synsym.core.errors import InputError, suggest
 
-FORMATS = ("auto", "table", "synsym", "synsym-paper", "psysym", "primate", "d2s", "cssrs", "control")
 TEXT_COLUMNS = ("text", "post", "sentence", "sentence_text", "content", "body", "Post")
 LABEL_COLUMNS = ("labels", "label", "symptoms")
 
 
-@dataclass
-class LabelledTexts:
-    """Texts with multi-hot labels; `mask[i, j]` is False where row i says nothing about label j."""
-
-    texts: list[str]
-    labels: np.ndarray
-    label_names: list[str]
-    mask: np.ndarray = field(default=None)  # type: ignore[arg-type]
-    source: str = ""
-
-    def __post_init__(self) -> None:
-        self.labels = np.asarray(self.labels, dtype=np.float32).reshape(
-            len(self.texts), len(self.label_names)
-        )
-        if self.mask is None:
-            self.mask = np.ones_like(self.labels, dtype=bool)
-
-    def __len__(self) -> int:
-        return len(self.texts)
-
-    def subset(self, index: Sequence[int] | np.ndarray) -> LabelledTexts:
-        idx = np.asarray(index, dtype=int)
-        return LabelledTexts(
-            [self.texts[i] for i in idx],
-            self.labels[idx],
-            list(self.label_names),
-            self.mask[idx],
-            self.source,
-        )
-
-    def align(self, names: Sequence[str]) -> LabelledTexts:
-        """Reorder to `names`; labels this set lacks become unannotated (mask False)."""
-        pos = {n: j for j, n in enumerate(self.label_names)}
-        labels = np.zeros((len(self), len(names)), dtype=np.float32)
-        mask = np.zeros((len(self), len(names)), dtype=bool)
-        for j, name in enumerate(names):
-            if name in pos:
-                labels[:, j] = self.labels[:, pos[name]]
-                mask[:, j] = self.mask[:, pos[name]]
-        return LabelledTexts(self.texts, labels, list(names), mask, self.source)
-
-    def mapped(self, mapping: dict[str, list[str]], target: Sequence[str]) -> LabelledTexts:
-        """Gold labels in another label space (see labels.map_gold). A target label is annotated only where
-        every source label that maps to it is annotated, and unannotated where none does."""
-        if list(self.label_names) == list(target):
-            return self
-        if set(self.label_names) <= set(target):
-            return self.align(target)
-        matrix = mapping_matrix(self.label_names, mapping, target)
-        labels = map_gold(self.labels * self.mask, self.label_names, mapping, target)
-        missing = (~self.mask).astype(np.float32) @ matrix > 0
-        mask = (matrix.sum(0) > 0)[None, :] & ~missing
-        return LabelledTexts(self.texts, labels, list(target), mask, self.source)
-
-    def head(self, n: int | None) -> LabelledTexts:
-        return self if n is None or n >= len(self) else self.subset(range(n))
-
-
-def _read_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of a CSV, JSONL, JSON (list of objects) or Parquet file."""
-    if not path.exists():
-        raise InputError(f"{path} -> file not found; check the path")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".csv", ".tsv"):
-            csv.field_size_limit(sys.maxsize)
-            with path.open(newline="", encoding="utf-8") as fh:
-                return list(csv.DictReader(fh, delimiter="\t" if suffix == ".tsv" else ","))
-        if suffix == ".jsonl":
-            with path.open(encoding="utf-8") as fh:
-                return [json.loads(line) for line in fh if line.strip()]
-        if suffix == ".json":
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if isinstance(data, dict) and isinstance(data.get("data"), list):
-                data = data["data"]
-            if not isinstance(data, list):
-                raise InputError(f"{path} -> expected a JSON list of objects, got {type(data).__name__}")
-            return data
-        if suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            return pq.read_table(path).to_pylist()
-    except (json.JSONDecodeError, UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(f"{path} -> could not be parsed as {suffix[1:]}: {exc}") from None
-    raise InputError(f"{path} -> unsupported file type {suffix!r}; use .csv, .tsv, .jsonl, .json or .parquet")
-
-
-def _columns(rows: list[dict[str, Any]]) -> list[str]:
+def columns(rows: list[dict[str, Any]]) -> list[str]:
     return list(rows[0].keys()) if rows else []
 
 
 def _need(path: Path, rows: list[dict[str, Any]], wanted: Sequence[str], layout: str) -> None:
-    found = _columns(rows)
+    found = columns(rows)
     missing = [c for c in wanted if c not in found]
     if missing:
         raise InputError(
@@ -131,7 +38,7 @@ def _need(path: Path, rows: list[dict[str, Any]], wanted: Sequence[str], layout:
 def _pick(
     path: Path, rows: list[dict[str, Any]], given: str | None, candidates: Sequence[str], what: str
 ) -> str:
-    found = _columns(rows)
+    found = columns(rows)
     if given is not None:
         if given not in found:
             raise InputError(f"{path} -> no {what} column {given!r}; found columns: {', '.join(found)}")
@@ -208,24 +115,24 @@ def load_table(
     label_names: Sequence[str] | None = None,
 ) -> LabelledTexts:
     """Any table with a text column and either a list column (multi-hot or names) or 0/1 columns per label."""
-    rows = _read_rows(path) if rows is None else rows
+    rows = read_rows(path) if rows is None else rows
     if not rows:
         raise InputError(f"{path} -> the file has no rows")
     text_col = _pick(path, rows, text_column, TEXT_COLUMNS, "text")
     texts = ["" if r[text_col] is None else str(r[text_col]) for r in rows]
     if label_columns:
         _need(path, rows, list(label_columns), "one-column-per-label")
-        return _binary_columns(path, rows, texts, list(label_columns))
-    found = _columns(rows)
+        return _binarycolumns(path, rows, texts, list(label_columns))
+    found = columns(rows)
     if label_column is None and not any(c in found for c in LABEL_COLUMNS):
         binary = [c for c in found if c != text_col and all(_is_binary(r[c]) for r in rows[:200])]
         if binary:
-            return _binary_columns(path, rows, texts, binary)
+            return _binarycolumns(path, rows, texts, binary)
     col = _pick(path, rows, label_column, LABEL_COLUMNS, "label")
     return _from_lists(path, texts, [_parse_list(r[col]) for r in rows], label_names)
 
 
-def _binary_columns(
+def _binarycolumns(
     path: Path, rows: list[dict[str, Any]], texts: list[str], cols: list[str]
 ) -> LabelledTexts:
     bad = [c for c in cols if not all(_is_binary(r[c]) for r in rows)]
@@ -237,7 +144,7 @@ def _binary_columns(
 
 def load_paper_csv(path: Path, rows: list[dict[str, Any]] | None = None) -> LabelledTexts:
     """The paper's release: `post` and a 14-dim (or 9-dim PHQ-9) multi-hot `label` string."""
-    rows = _read_rows(path) if rows is None else rows
+    rows = read_rows(path) if rows is None else rows
     _need(path, rows, ["post", "label"], "synsym-paper")
     lists = [_parse_list(r["label"]) for r in rows]
     n = len(lists[0]) if lists else 0
@@ -251,7 +158,7 @@ def load_paper_csv(path: Path, rows: list[dict[str, Any]] | None = None) -> Labe
 
 def load_primate(path: Path) -> LabelledTexts:
     """PRIMATE: a JSON list of {post_title, post_text, annotations: [[question, "yes"|"no"], ...]}."""
-    rows = _read_rows(path)
+    rows = read_rows(path)
     _need(path, rows, ["post_text", "annotations"], "primate")
     names = [str(q) for q, _ in rows[0]["annotations"]]
     texts = [f"{r.get('post_title') or ''}\n{r['post_text']}".strip() for r in rows]
@@ -277,12 +184,12 @@ def load_long(
     positive.
     A label named none/no_symptom/0 marks a text with no symptom.
     """
-    rows = _read_rows(path)
+    rows = read_rows(path)
     if not rows:
         raise InputError(f"{path} -> the file has no rows")
     text_col = _pick(path, rows, text_column, TEXT_COLUMNS, "text")
     label_col = _pick(path, rows, label_column, ("symptom", "DSM5_symptom", "label", "labels"), "label")
-    status_col = status_column or ("status" if "status" in _columns(rows) else None)
+    status_col = status_column or ("status" if "status" in columns(rows) else None)
     order: dict[str, dict[str, float]] = {}
     for r in rows:
         cell = order.setdefault(str(r[text_col]), {})
@@ -305,7 +212,7 @@ def load_cssrs(path: Path, label_name: str = "Suicidal_ideas") -> LabelledTexts:
     Ideation, Behavior and Attempt count as positive for the suicidal-ideation label, Supportive as negative;
     Indicator users are left out because the level does not say whether ideation is present.
     """
-    rows = _read_rows(path)
+    rows = read_rows(path)
     _need(path, rows, ["Post", "Label"], "cssrs")
     texts, labels = [], []
     for r in rows:
@@ -321,86 +228,29 @@ def load_cssrs(path: Path, label_name: str = "Suicidal_ideas") -> LabelledTexts:
 
 
 def load_synsym_export(path: Path, label_space: str | None = None) -> LabelledTexts:
-    """synsym's own export: `text` with `symptoms` (the taxonomy's labels, by name), or with
-    `labels_<space>` (multi-hot) for `label_space`.
-
-    Multi-hot label names come from `manifest.json` beside the file (`export.label_spaces`).
-    """
-    rows = _read_rows(path)
-    found = _columns(rows)
-    spaces = sorted(c[len("labels_") :] for c in found if c.startswith("labels_"))
-    if label_space is not None:
-        col = f"labels_{label_space}"
-    elif "symptoms" in found:  # the taxonomy's own labels, by name
-        return load_table(path, rows, text_column="text", label_column="symptoms")
-    else:
-        col = "labels" if "labels" in found else (f"labels_{spaces[0]}" if spaces else "labels")
-    names = None
-    manifest = path.parent / "manifest.json"
-    if manifest.exists():
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-        declared = data.get("export", {}).get("label_spaces") or data.get("label_spaces", {})
-        key = col[len("labels_") :] if col.startswith("labels_") else next(iter(declared), None)
-        entry = declared.get(key) if key else None
-        names = entry.get("labels") if isinstance(entry, dict) else entry
-    return load_table(path, rows, text_column="text", label_column=col, label_names=names)
-
-
-def load_dataset(
-    path: str | Path,
-    fmt: str = "auto",
-    text_column: str | None = None,
-    label_column: str | None = None,
-    label_columns: Sequence[str] | None = None,
-    label_names: Sequence[str] | None = None,
-    label_space: str | None = None,
-    subconcepts: str | Path | None = None,
-) -> LabelledTexts:
-    """Load any supported layout; `auto` recognises the paper's CSV, PRIMATE, C-SSRS and synsym exports.
-
-    `control` reads no file of texts: `path` is a taxonomy (built-in name or YAML) and `subconcepts` an
-    optional `subconcepts.yaml` (see synsym.classify.control)."""
-    if fmt not in FORMATS:
-        raise InputError(f"unknown format {fmt!r}; use one of: {', '.join(FORMATS)}")
-    if subconcepts is not None and fmt != "control":
+    """synsym's own export, read by `synsym.core.dataset.read_export`: labelled with the taxonomy's
+    symptoms by name (default), or with the stored `labels_<space>` vectors for `label_space`."""
+    export = read_export(path)
+    texts = [r["text"] for r in export.rows]
+    if label_space is None:
+        index = {n: j for j, n in enumerate(export.symptoms)}
+        labels = np.zeros((len(texts), len(index)), dtype=np.float32)
+        for i, row in enumerate(export.rows):
+            labels[i, [index[s] for s in row["symptoms"]]] = 1.0
+        return LabelledTexts(texts, labels, list(export.symptoms), source=str(path))
+    if label_space not in export.label_spaces:
         raise InputError(
-            f"subconcepts: {subconcepts} -> only used with format control; "
-            f"remove it or set format: control (this source is {fmt!r})"
+            f"{path} -> no label space {label_space!r}{suggest(label_space, export.label_spaces)}"
         )
-    if fmt == "control":
-        from synsym.classify.control import control_set
-
-        return control_set(str(path), Path(subconcepts) if subconcepts is not None else None)
-    path = Path(path)
-    if fmt == "primate":
-        return load_primate(path)
-    if fmt == "d2s":
-        return load_long(path, text_column, label_column)
-    if fmt == "cssrs":
-        return load_cssrs(path)
-    if fmt == "synsym":
-        return load_synsym_export(path, label_space)
-    rows = _read_rows(path)
-    cols = set(_columns(rows))
-    if fmt == "synsym-paper" or (
-        fmt == "auto" and {"post", "label"} <= cols and not (text_column or label_column)
-    ):
-        return load_paper_csv(path, rows)
-    if fmt == "auto" and {"post_text", "annotations"} <= cols:
-        return load_primate(path)
-    if fmt == "auto" and {"User", "Post", "Label"} <= cols:
-        return load_cssrs(path)
-    if fmt == "auto" and any(c.startswith("labels_") for c in cols) and not label_column:
-        return load_synsym_export(path, label_space)
-    if fmt == "psysym" and label_column is None:
-        label_column = "symptoms" if "symptoms" in cols else None
-    return load_table(path, rows, text_column, label_column, label_columns, label_names)
+    names = export.label_spaces[label_space]
+    matrix = np.array(export.labels[label_space], dtype=np.float32).reshape(len(texts), len(names))
+    return LabelledTexts(texts, matrix, list(names), source=str(path))
 
 
 def read_texts(path: str | Path, text_column: str | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     """Rows and texts of an unlabelled file, for prediction."""
     path = Path(path)
-    rows = _read_rows(path)
+    rows = read_rows(path)
     if not rows:
         raise InputError(f"{path} -> the file has no rows")
     col = _pick(path, rows, text_column, TEXT_COLUMNS, "text")

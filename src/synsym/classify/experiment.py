@@ -21,10 +21,11 @@ from pydantic import Field, TypeAdapter, field_validator
 
 from synsym.classify import splits
 from synsym.classify.api import score_on
-from synsym.classify.data import FORMATS, LabelledTexts, load_dataset
 from synsym.classify.labels import label_space
 from synsym.classify.metrics import mean_std
 from synsym.classify.models import MODELS, Classifier, create_model
+from synsym.classify.sources import FORMATS, load_dataset
+from synsym.classify.texts import LabelledTexts
 from synsym.core.config import StrictModel
 from synsym.core.errors import InputError
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from synsym.classify.data import LabelledTexts, _read_rows
+from synsym.classify.texts import LabelledTexts
+from synsym.core.dataset import read_rows
 from synsym.core.errors import InputError
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -58,7 +59,7 @@ def read_split_file(path: str | Path, n_rows: int) -> dict[str, np.ndarray]:
             raise InputError(f"{path} -> expected a JSON object with keys among {SPLIT_NAMES}")
         parts = {k: np.asarray(v, dtype=int) for k, v in raw.items()}
     else:
-        rows = _read_rows(path)
+        rows = read_rows(path)
         if not rows or "split" not in rows[0]:
             raise InputError(
                 f"{path} -> expected a `split` column; found {list(rows[0]) if rows else 'no rows'}"

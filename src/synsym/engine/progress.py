@@ -1,60 +1,116 @@
-"""A live progress line: done/total, requests/s, tokens/s, failures by class, cost, ETA.
-Silent when stderr is not a terminal, so logs and CI stay clean."""
+"""A live progress display: one bar per stage (done/total, ETA) above one line of engine figures
+(requests/s, tokens/s, cached, failures by class, cost) and what is happening when no request is (loading
+a model, writing files). Silent when stderr is not a terminal, so logs and CI stay clean.
+
+The ETA counts only answers that had to be asked for: answers replayed from the cache arrive in bursts,
+and a rate that counts them swings from minutes to a second and back.
+"""
 
 from __future__ import annotations
 
 import time
+from collections import Counter
+from collections.abc import Sequence
 from types import TracebackType
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TaskID, TextColumn
+from rich.progress import Task as RichTask
+from rich.text import Text
 
 from synsym.engine.usage import UsageMeter
 
 
+class _Eta(ProgressColumn):
+    """Remaining answers over the rate of answers that were not in the cache, since the first of them."""
+
+    def render(self, task: RichTask) -> Text:
+        fields = task.fields
+        asked, since = fields.get("asked", 0), fields.get("since")
+        if task.finished:
+            return Text("done", style="green")
+        if task.total is None or not asked or since is None:
+            return Text("-:--:--", style="progress.remaining")
+        rate = asked / max(time.monotonic() - since, 1e-6)
+        seconds = int(max(task.total - task.completed, 0) / rate)
+        return Text(
+            f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}", style="progress.remaining"
+        )
+
+
+class Bar:
+    """One line of the display: a stage's answers (or any counted work)."""
+
+    def __init__(self, progress: Progress | None, task: TaskID | None, total: int | None = None) -> None:
+        self._progress, self._task = progress, task
+        self.total = total
+        self._asked = 0
+        self._since: float | None = None
+
+    def advance(self, cached: bool = False, n: int = 1) -> None:
+        if self._progress is None or self._task is None:
+            return
+        if not cached:
+            self._since = self._since or time.monotonic()
+            self._asked += n
+        self._progress.update(self._task, advance=n, asked=self._asked, since=self._since)
+
+    def add_total(self, n: int) -> None:
+        """More work than first known (a stage whose input is still arriving)."""
+        self.total = (self.total or 0) + n
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, total=self.total)
+
+    def finish(self) -> None:
+        if self._progress is not None and self._task is not None:
+            task = self._progress.tasks[self._task]
+            self._progress.update(self._task, total=task.completed)
+
+
 class RunProgress:
-    def __init__(self, label: str, total: int, meter: UsageMeter, enabled: bool | None = None) -> None:
+    def __init__(self, meters: Sequence[UsageMeter], enabled: bool | None = None) -> None:
         console = Console(stderr=True)
         self.enabled = console.is_terminal if enabled is None else enabled
-        self.meter = meter
+        self.meters = list(meters)
         self.start = time.monotonic()
-        self._calls0, self._tokens0 = meter.calls, meter.completion_tokens + meter.prompt_tokens
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[stats]}"),
-            TimeRemainingColumn(),
-            console=console,
-            disable=not self.enabled,
-            refresh_per_second=4,
-        )
-        self._task = self._progress.add_task(label, total=total, stats="")
-        self._last = 0.0
+        self._calls0 = sum(m.calls for m in self.meters)
+        self._tokens0 = sum(m.prompt_tokens + m.completion_tokens for m in self.meters)
+        self._note = ""
+        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _Eta())
+        self._live = Live(Group(self._progress, self), console=console, refresh_per_second=4)
 
     def __enter__(self) -> RunProgress:
-        self._progress.start()
+        if self.enabled:
+            self._live.start()
         return self
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        self._refresh(force=True)
-        self._progress.stop()
-
-    def advance(self) -> None:
         if self.enabled:
-            self._progress.advance(self._task)
-            self._refresh()
+            self._live.stop()
 
-    def _refresh(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not self.enabled or (not force and now - self._last < 0.25):
-            return
-        self._last = now
-        m, elapsed = self.meter, max(now - self.start, 1e-6)
-        tokens = m.prompt_tokens + m.completion_tokens - self._tokens0
-        failed = ", ".join(f"{k} {v}" for k, v in sorted(m.failures.items())) or "0"
-        stats = (
-            f"{(m.calls - self._calls0) / elapsed:.1f} req/s  {tokens / elapsed:.0f} tok/s  "
-            f"cached {m.cache_hits}  failed {failed}  cost {m.cost:.4f}"
+    def bar(self, label: str, total: int | None) -> Bar:
+        if not self.enabled:
+            return Bar(None, None, total)
+        return Bar(self._progress, self._progress.add_task(label, total=total), total)
+
+    def status(self, text: str) -> None:
+        """Say what is happening while no request is (loading a model, judging offline, exporting)."""
+        self._note = text
+
+    def __rich__(self) -> Text:
+        """The figures line, computed when the display refreshes."""
+        elapsed = max(time.monotonic() - self.start, 1e-6)
+        calls = sum(m.calls for m in self.meters) - self._calls0
+        tokens = sum(m.prompt_tokens + m.completion_tokens for m in self.meters) - self._tokens0
+        failures: Counter[str] = Counter()
+        for m in self.meters:
+            failures.update(m.failures)
+        failed = ", ".join(f"{k} {v}" for k, v in sorted(failures.items())) or "0"
+        cached = sum(m.cache_hits for m in self.meters)
+        cost = sum(m.cost for m in self.meters)
+        line = (
+            f"{calls / elapsed:.1f} req/s  {tokens / elapsed:.0f} tok/s  cached {cached}  failed {failed}  "
+            f"cost {cost:.4f}"
         )
-        self._progress.update(self._task, stats=stats)
+        return Text(f"{line}  {self._note}".rstrip(), style="dim")

@@ -11,13 +11,15 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import yaml
 
+from synsym.core.columns import COLUMNS, Post
+from synsym.core.funnel import funnel_counts
 from synsym.core.taxonomy import Taxonomy
-from synsym.pipeline.records import Post
 
 PAPER = (
     'Kang et al., "SynSym: A Synthetic Data Generation Framework for Psychiatric Symptom '
@@ -71,28 +73,21 @@ INTENDED_USE = """## Intended use
 
 @dataclass(frozen=True)
 class CardInfo:
-    """What the card needs beyond the rows: provenance and the funnel counts only the runner knows.
+    """What the card needs beyond the rows: provenance, and the stage list the funnel follows.
 
     `recipe` is the resolved config summary (stages, sizes, backend and model names), already stripped
-    of secrets. `failed` counts failed requests per engine failure class. Kept and dropped counts (by
-    reason) and the label distribution are computed from the rows, so they cannot disagree with them.
+    of secrets. The funnel (made, failed and dropped per stage, kept) and the label distribution are
+    computed from the rows, so they cannot disagree with them.
     """
 
     recipe: Mapping[str, Any]
-    generated: int
-    judged: int
-    failed: Mapping[str, int] = field(default_factory=dict)
+    stages: Sequence[str] = ()
     seed: int | None = None
     taxonomy_name: str | None = None  # default: the taxonomy passed to write_dataset
     taxonomy_version: str | None = None
     title: str | None = None
     license: str | None = None  # the user's choice; None writes `unknown`
     language: str = "en"
-
-
-def drop_class(reason: str | None) -> str:
-    """`llm_judge: Depressed_Mood=2.0` -> `llm_judge`: the funnel counts reasons by class, not detail."""
-    return (reason or "unknown").split(":", 1)[0].strip() or "unknown"
 
 
 def _pct(n: int, total: int) -> str:
@@ -131,13 +126,15 @@ def _header(info: CardInfo, taxonomy: Taxonomy, n_rows: int, title: str) -> str:
 
 
 def _funnel(info: CardInfo, kept: Sequence[Post], dropped: Sequence[Post]) -> str:
-    rows: list[tuple[str, int]] = [("posts generated", info.generated)]
-    rows += [(f"requests failed: {k}", v) for k, v in sorted(info.failed.items()) if v]
-    rows.append(("posts judged", info.judged))
-    reasons = Counter(drop_class(r.get("drop_reason")) for r in dropped)
-    rows += [(f"posts dropped: {k}", v) for k, v in sorted(reasons.items())]
-    rows += [("posts dropped (total)", len(dropped)), ("**posts kept**", len(kept))]
-    return _table(["step", "count"], [(k, f"{v:,}") for k, v in rows])
+    counts = funnel_counts([*kept, *dropped], info.stages)
+    rows: list[tuple[str, str, int]] = []
+    for stage in counts["stages"]:
+        if stage["made"]:
+            rows.append((stage["stage"], "rows made", stage["made"]))
+        rows += [(stage["stage"], f"requests failed: {k}", v) for k, v in stage["failed"].items()]
+        rows += [(stage["stage"], f"dropped: {k}", v) for k, v in stage["dropped"].items()]
+    rows.append(("**dataset**", "**rows kept**", len(kept)))
+    return _table(["stage", "step", "count"], [(a, b, f"{v:,}") for a, b, v in rows])
 
 
 def _composition(kept: Sequence[Post], styles: Sequence[str]) -> str:
@@ -167,16 +164,11 @@ def _distribution(
     styles: Sequence[str],
 ) -> str:
     total = len(kept)
-    per_style = {s: [0] * len(labels) for s in styles}
-    overall = [0] * len(labels)
-    empty = 0
-    for row, vec in zip(kept, matrix, strict=True):
-        if not any(vec):
-            empty += 1
-        for j, bit in enumerate(vec):
-            if bit:
-                overall[j] += 1
-                per_style[row["style"]][j] += 1
+    hot = np.asarray(matrix, dtype=np.int64).reshape(total, len(labels))
+    style_of = np.array([row["style"] for row in kept], dtype=object)
+    overall = hot.sum(axis=0).tolist()
+    per_style = {s: hot[style_of == s].sum(axis=0).tolist() for s in styles}
+    empty = int((hot.sum(axis=1) == 0).sum())
     table = _table(
         ["label", "posts", "share", *styles],
         [
@@ -186,6 +178,21 @@ def _distribution(
     )
     note = f"\n\n{empty:,} of {total:,} posts have no label in `{space}`." if empty else ""
     return f"### `labels_{space}`\n\n{table}{note}"
+
+
+_TYPES = {"string": "string", "strings": "list<string>", "scores": "map<string,double>"}
+
+
+def _column_rows() -> list[tuple[str, str, str]]:
+    """The columns of `dataset.parquet`, from the one column table, label columns after `symptoms`."""
+    rows = []
+    for c in COLUMNS:
+        if c.dropped_only:
+            continue
+        rows.append((c.name, _TYPES[c.kind] + ("?" if c.nullable else ""), c.meaning))
+        if c.name == "symptoms":
+            rows.append(("labels_<space>", "list<int8>", "multi-hot labels, in the label space's order"))
+    return rows
 
 
 def render_card(
@@ -245,32 +252,10 @@ def render_card(
         *(_distribution(s, taxonomy.space(s).labels, m, kept, styles) for s, m in labels.items()),
         "## Files and columns",
         "Files: " + ", ".join(f"`{f}`" for f in files) + ".",
-        _table(
-            ["column", "type", "meaning"],
-            [
-                ("text", "string", "the post"),
-                ("style", "string", "the style it was written in"),
-                ("symptoms", "list<string>", "the symptoms it was written to express, in taxonomy order"),
-                ("labels_<space>", "list<int8>", "multi-hot labels, in the label space's order"),
-                ("id", "string", "stable row id"),
-                ("stage", "string", "generate (one symptom), compose (several), negatives or long"),
-                ("subconcept", "string?", "the sub-concept a single-symptom post was written for"),
-                ("severity", "string?", "the severity of a multi-symptom post"),
-                ("negative_kind", "string?", "a hard negative's kind, `negated`, or `long` (no statement)"),
-                ("near_symptom", "string?", "the symptom a negative stays close to (negated: denies)"),
-                ("persona", "string?", "the declared persona the prompt named"),
-                ("parts", "list<string>", "a long post's passages and statements (ids; see stages/)"),
-                ("transforms", "list<string>", "surface transformations applied (labels unchanged)"),
-                ("backend, model", "string", "what generated the post"),
-                ("template, request_key", "string", "prompt template hash and request cache key"),
-                ("judge_method", "string", "llm, embedding, both or none"),
-                (
-                    "judge_scores",
-                    "map<string,double>",
-                    "symptom -> 0-5 (`embedding:` prefix: the pre-filter's score); JSON text in hf/",
-                ),
-            ],
-        ),
+        _table(["column", "type", "meaning"], _column_rows()),
+        "`dropped.parquet` adds "
+        + ", ".join(f"`{c.name}` ({c.meaning})" for c in COLUMNS if c.dropped_only)
+        + "; in `hf/`, `judge_scores` is JSON text.",
         INTENDED_USE,
         "## Citation",
         f"If you use this dataset, please cite the SynSym paper ({PAPER}):",

@@ -7,18 +7,21 @@ shuffled, so position in the prompt teaches nothing.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Literal
 
+import yaml
 from pydantic import BaseModel, Field
 
 from synsym.backends.base import ChatRequest
+from synsym.core.atomic import write_text
+from synsym.core.columns import Post
+from synsym.core.cooccurrence import Combination, load_prior, sample_combinations
 from synsym.engine.engine import Result, Task
 from synsym.pipeline.context import StageContext
-from synsym.pipeline.cooccurrence import Combination, load_prior, sample_combinations
 from synsym.pipeline.prompts import bullet_list, load_template
-from synsym.pipeline.records import Post
+from synsym.pipeline.stage import Inputs, LLMStage
 from synsym.pipeline.statements import (
-    Plan,
     answer_shape,
     example_pool,
     rows_from_result,
@@ -39,17 +42,15 @@ class ProposedCombinations(BaseModel):
     combinations: list[ProposedCombination] = Field(min_length=1)
 
 
-def combinations(ctx: StageContext) -> tuple[list[Combination], list[str]]:
-    """The combinations to write posts for, and notes on proposals that were set aside."""
+async def combinations(ctx: StageContext) -> list[Combination]:
+    """The combinations to write posts for; proposals set aside get a note."""
     cfg, tax = ctx.config.compose, ctx.taxonomy
     if cfg.n_combinations == 0:
-        return [], []
+        return []
     if cfg.source == "prior":
         prior = load_prior(ctx.config.prior)
         rng = ctx.rng("compose", "combinations")
-        return sample_combinations(
-            prior, tax, cfg.n_combinations, rng, cfg.min_symptoms, cfg.max_symptoms
-        ), []
+        return sample_combinations(prior, tax, cfg.n_combinations, rng, cfg.min_symptoms, cfg.max_symptoms)
     template = load_template("combinations")
     tasks = [
         Task(
@@ -73,30 +74,44 @@ def combinations(ctx: StageContext) -> tuple[list[Combination], list[str]]:
         for i in range(-(-cfg.n_combinations * 3 // 2 // _PER_CALL))  # ask for 50% more: some are duplicates
     ]
     found: dict[Combination, None] = {}
-    notes: list[str] = []
-    for result in ctx.engine.run_sync(tasks, label="compose: combinations"):
+    async for result in ctx.answers(tasks, "compose: combinations"):
         if not result.ok:
-            notes.append(f"combination proposal failed: {result.failure}: {result.error}")
+            ctx.notes.append(f"combination proposal failed: {result.failure}: {result.error}")
             continue
         for proposal in result.value.combinations:  # type: ignore[union-attr]
             unknown = [s for s in proposal.symptoms if s not in tax.names]
             names = tax.order(s for s in proposal.symptoms if s in tax.names)
             if unknown or not cfg.min_symptoms <= len(names) <= cfg.max_symptoms:
-                notes.append(f"set aside proposal {proposal.symptoms}: unknown names or size out of range")
+                ctx.notes.append(
+                    f"set aside proposal {proposal.symptoms}: unknown names or size out of range"
+                )
                 continue
             found.setdefault(Combination(names, proposal.severity))
-    return list(found)[: cfg.n_combinations], notes
+    return list(found)[: cfg.n_combinations]
 
 
-def plan_compose(ctx: StageContext) -> tuple[Plan, list[Combination], list[str]]:
+class ComposeStage(LLMStage):
+    name = "compose"
+    sections = ("seed", "taxonomy", "backend", "styles", "personas", "prior", "compose")
+
+    async def plan(self, ctx: StageContext, inputs: Inputs) -> list[Task]:
+        combos = await combinations(ctx)
+        text = yaml.safe_dump([c.to_dict() for c in combos], sort_keys=False)
+        await asyncio.to_thread(write_text, ctx.run_dir / "combinations.yaml", text)
+        return compose_tasks(ctx, combos)
+
+    def finish(self, ctx: StageContext, result: Result) -> list[Post]:
+        cfg = ctx.config.compose
+        return rows_from_result(ctx, result, self.name, ctx.config.styles, cfg.statements_per_style)
+
+
+def compose_tasks(ctx: StageContext, combos: list[Combination]) -> list[Task]:
     cfg, styles, tax = ctx.config.compose, ctx.config.styles, ctx.taxonomy
-    combos, notes = combinations(ctx)
     batch = ctx.config.generate.statements_per_call is None
     template = load_template("compose" if batch else "compose_single")
     schema = statements_model(styles, cfg.statements_per_style)
     json_schema = schema.model_json_schema()
     tasks: list[Task] = []
-    meta: list[tuple[Combination, str | None, str | None]] = []  # (combination, plain style, persona)
     for i, combo in enumerate(combos):
         for style in styles if not batch else [None]:
             for j in range(1 if batch else cfg.statements_per_style):
@@ -140,6 +155,9 @@ def plan_compose(ctx: StageContext) -> tuple[Plan, list[Combination], list[str]]
                         max_tokens=128,
                         seed=ctx.request_seed(j),
                     )
+                payload = {"symptoms": list(combo.symptoms), "severity": combo.severity, "persona": persona}
+                if style is not None:
+                    payload["style"] = style.name
                 tasks.append(
                     Task(
                         f"compose|{i}|{style and style.name}|{j}",
@@ -147,24 +165,7 @@ def plan_compose(ctx: StageContext) -> tuple[Plan, list[Combination], list[str]]
                         schema if batch else None,
                         sample=j,
                         template=template.hash,
+                        payload=payload,
                     )
                 )
-                meta.append((combo, style.name if style else None, persona))
-
-    def finish(results: list[Result]) -> list[Post]:
-        rows: list[Post] = []
-        for (combo, plain_style, persona), result in zip(meta, results, strict=True):
-            rows += rows_from_result(
-                ctx,
-                result,
-                "compose",
-                styles,
-                cfg.statements_per_style,
-                plain_style,
-                symptoms=list(combo.symptoms),
-                severity=combo.severity,
-                persona=persona,
-            )
-        return rows
-
-    return Plan(tasks, finish), combos, notes
+    return tasks

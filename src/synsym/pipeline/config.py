@@ -1,13 +1,12 @@
 """The run config: what a user writes to describe a dataset. Every section validates with `extra="forbid"`.
 
-Each stage reads only its own sections; `stage_fingerprints` hashes exactly those (plus everything
-upstream), so a rerun can tell the user which finished stages a config change would invalidate.
+Each stage declares the sections it reads (synsym.pipeline.stage); its fingerprint hashes exactly those
+(plus the fingerprints of the stages it reads), so a rerun can tell the user which finished stages a
+config change would invalidate.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -15,10 +14,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, PositiveInt, model_validator
 
-from synsym.core.config import BackendConfig, StrictModel, load_config
+from synsym.backends.base import check_backend
+from synsym.core.config import BackendConfig, StrictModel, apply_overrides, read_yaml, validate
 from synsym.pipeline.transforms import TRANSFORM_NAMES
-
-STAGES = ("expand", "generate", "compose", "negatives", "judge", "realism", "export")
 
 
 class Style(StrictModel):
@@ -257,67 +255,21 @@ class RunConfig(StrictModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
-def load_run_config(path: Path | None, overrides: list[str] | None = None) -> RunConfig:
-    return load_config(RunConfig, path, overrides)
-
-
-# What each stage's output depends on: its config sections (dotted: part of one) and the stages it reads.
-_STAGE_INPUTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "expand": (("seed", "taxonomy", "backend", "expand"), ()),
-    "generate": (("seed", "taxonomy", "backend", "styles", "personas", "generate"), ("expand",)),
-    "compose": (("seed", "taxonomy", "backend", "styles", "personas", "prior", "compose"), ()),
-    "negatives": (
-        ("seed", "taxonomy", "backend", "styles", "personas", "negatives", "realism.long_posts"),
-        (),
-    ),
-    "judge": (("judge", "dedup"), ("expand", "generate", "compose", "negatives")),
-    "realism": (("realism",), ("judge",)),
-    "export": (("export",), ("realism",)),
-}
-# Settings that change how requests are sent, never what is answered: not part of a fingerprint.
-_TRANSPORT = (
-    "max_concurrency",
-    "requests_per_minute",
-    "tokens_per_minute",
-    "timeout_s",
-    "max_retries",
-    "prices",
-    "headers",
-    "query",
-    "api_key_env",
-    "api_key_header",
-    "http_client",
-    "n_threads",
-)
-
-
-def reads(stage: str) -> set[str]:
-    """The stages whose output `stage` reads, directly or not."""
-    found: set[str] = set()
-    for upstream in _STAGE_INPUTS[stage][1]:
-        found |= {upstream, *reads(upstream)}
-    return found
-
-
-def _section(data: dict[str, Any], dotted: str) -> Any:
-    for part in dotted.split("."):
-        data = data[part]
-    return data
-
-
-def stage_fingerprints(config: RunConfig) -> dict[str, str]:
-    """One versioned hash per stage over its config sections and the fingerprints of the stages it reads."""
-    data = config.model_dump(mode="json")
-    for backend in (data["backend"], data["judge"].get("backend") or {}):
-        for key in _TRANSPORT:
-            backend.pop(key, None)
-    prints: dict[str, str] = {}
-    for stage in STAGES:
-        sections, upstream = _STAGE_INPUTS[stage]
-        part = {
-            "v": 3,  # bump when a stage file format changes
-            **{key: _section(data, key) for key in sections},
-            **{f"<{u}>": prints[u] for u in upstream},
+def load_run_config(
+    path: Path | None, overrides: list[str] | None = None, backend: str | None = None
+) -> RunConfig:
+    """A run config from YAML plus `--set` overrides; each backend's own options are checked too.
+    `backend` runs the same plan on another backend: the shared settings stay, the old backend's own
+    options go (an openai `base_url` means nothing to `fake`)."""
+    data = read_yaml(path) if path is not None else {}
+    if backend is not None:
+        section = data.get("backend") or {}
+        data["backend"] = {k: v for k, v in section.items() if k in BackendConfig.model_fields} | {
+            "name": backend
         }
-        prints[stage] = hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()[:16]
-    return prints
+    data = apply_overrides(data, overrides or [])
+    config = validate(RunConfig, data, str(path) if path else "config")
+    check_backend(config.backend, "backend")
+    if config.judge.backend is not None:
+        check_backend(config.judge.backend, "judge.backend")
+    return config

@@ -1,16 +1,21 @@
-"""What every stage gets: the validated config, the taxonomy, the engines, and where to write."""
+"""What every stage gets: the validated config, the taxonomy, the engines, where to write, and `answers`,
+the one way a stage asks questions (through the shared engines, with its own progress bar)."""
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from synsym.core.columns import DropClass, Post, new_post, post_id
+from synsym.core.errors import BudgetExceeded, EndpointUnavailable
 from synsym.core.taxonomy import Taxonomy
-from synsym.engine.engine import Engine, Result
+from synsym.engine.engine import Engine, Result, Task
+from synsym.engine.progress import Bar, RunProgress
 from synsym.pipeline.config import Persona, RunConfig
-from synsym.pipeline.records import Post, new_post, post_id
 
 
 @dataclass
@@ -20,6 +25,13 @@ class StageContext:
     engine: Engine  # the generator
     judge_engine: Engine
     run_dir: Path
+    progress: RunProgress = field(default_factory=lambda: RunProgress([], enabled=False))
+    subconcepts_file: Path | None = None  # a reviewed file that replaces the expand stage's answers
+    stage_names: list[str] = field(default_factory=list)  # the run's stage list, in order
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # stages this process ran
+    started: float = field(default_factory=time.time)
+    notes: list[str] = field(default_factory=list)
 
     def rng(self, *parts: object) -> random.Random:
         """A generator seeded by the run seed and a stable label: the same draw on every rerun."""
@@ -37,6 +49,22 @@ class StageContext:
         persona: Persona = self.rng("persona", *parts).choice(self.config.personas)
         return persona.name, persona.describe()
 
+    async def answers(
+        self, tasks: Sequence[Task], label: str = "", engine: Engine | None = None, bar: Bar | None = None
+    ) -> AsyncIterator[Result]:
+        """The results of `tasks`, in task order, each as soon as it and those before it are in, counted
+        on `bar` (default: a new bar named `label`). A run that must stop (the budget is spent, the
+        endpoint cannot be used) raises here, so no stage writes rows for requests never answered."""
+        engine = engine or self.engine
+        if bar is None and tasks:
+            bar = self.progress.bar(label, len(tasks))
+        for future in engine.submit(tasks):
+            result = await future
+            if bar is not None:
+                bar.advance(result.cached)
+            check_engine(engine, result)
+            yield result
+
     def provenance(self, result: Result) -> dict[str, Any]:
         identity = self.engine.backend.identity()
         return {
@@ -46,13 +74,34 @@ class StageContext:
             "request_key": result.key,
         }
 
-    def failed_post(self, result: Result, stage: str, reason: str | None = None, **fields: Any) -> Post:
-        """A request that ended without a usable answer, kept as a dropped row with its reason."""
+    def failed_post(
+        self, result: Result, stage: str, drop_class: DropClass | None = None, detail: str = "", **fields: Any
+    ) -> Post:
+        """A request that ended without a usable answer, kept as a dropped row with its class."""
         return new_post(
             id=post_id(result.key, -1, ""),
             text=result.text or "",
             stage=stage,
-            drop_reason=reason or f"request_failed: {result.failure}: {result.error}",
+            drop_class=(drop_class or DropClass(result.failure)).value,
+            drop_detail=detail or result.error,
+            dropped_by=stage,
             **self.provenance(result),
             **fields,
+        )
+
+
+def check_engine(engine: Engine, result: Result) -> None:
+    """Raise when a result says the run cannot go on: the budget is spent or the endpoint is unusable."""
+    if engine.stopped is not None:
+        stop = engine.stopped
+        raise EndpointUnavailable(
+            f"stopped: requests to {stop.endpoint} keep failing ({stop.failure}): {stop.message}. Check "
+            "that the server runs and that backend.base_url, backend.model and the API key are right; "
+            "`synsym probe --config CONFIG` sends a few requests to check. Answers so far are kept in the "
+            "cache; no dataset was written."
+        )
+    if result.failure == "budget":
+        raise BudgetExceeded(
+            f"stopped before exceeding max_cost {engine.budget.max_cost}; rerun with a larger --max-cost "
+            "to resume (nothing paid for is lost)"
         )

@@ -9,8 +9,10 @@ dataset full of paraphrase-level copies inflates its size and leaks between trai
   anything), with an LSH index so each post is compared only to plausible matches, never to all others.
 
 Input order decides who is kept, so the result is deterministic for a given row order and seed. A near
-duplicate names the kept post it is closest to; an exact duplicate names the first post with its text.
-Kept rows are returned as given; dropped rows are copies with `drop_reason` set.
+duplicate names the kept post it is closest to; an exact duplicate names the first post with its text. A
+post that copies one of the prompts' few-shot examples or the taxonomy's seeds (the best examples there
+are, so every judge passes them) is dropped as an example copy. Kept rows are returned as given; dropped
+rows are copies with `drop_class` and `drop_detail` set.
 
 MinHash and LSH are datasketch's; `MinHash.bulk` hashes all posts in batches (the paper's 18k posts in
 about 1.4 s of CPU with the index on 2 cores, against ~14 s with one `update` per shingle).
@@ -18,15 +20,17 @@ about 1.4 s of CPU with the index on 2 cores, against ~14 s with one `update` pe
 
 from __future__ import annotations
 
+import asyncio
 import re
 import string
 from collections.abc import Sequence
-from typing import cast
 
 from datasketch import MinHash, MinHashLSH
 
+from synsym.core.columns import DropClass, Post, dropped, is_kept
 from synsym.core.errors import InputError
-from synsym.pipeline.records import Post
+from synsym.pipeline.context import StageContext
+from synsym.pipeline.stage import ROWS, Inputs, Output, RowsFile
 
 _PUNCT = re.compile(f"[{re.escape(string.punctuation)}‘’“”–—…]")
 _SPACE = re.compile(r"\s+")
@@ -47,75 +51,132 @@ def shingles(norm: str, k: int = SHINGLE) -> set[str]:
     return {" ".join(words[i : i + k]) for i in range(len(words) - k + 1)}
 
 
-def _dropped(row: Post, reason: str) -> Post:
-    copy = dict(row)
-    copy["drop_reason"] = reason
-    return cast(Post, copy)
+class Deduplicator:
+    """Dedup in input order, fed chunk by chunk as rows arrive: a row's fate depends only on the rows
+    before it, so the result is the same however the rows were chunked. `references` are texts no row may
+    copy (the prompts' few-shot examples, the taxonomy's seeds): a row that repeats one, exactly or nearly,
+    is dropped as an example copy. Only kept rows are compared; dropped ones pass through unchanged."""
+
+    def __init__(
+        self,
+        threshold: float = 0.8,
+        num_perm: int = 128,
+        seed: int = 1,
+        references: Sequence[str] = (),
+        stage: str = "dedup",
+    ) -> None:
+        if threshold <= 0.0:
+            raise InputError(
+                f"dedup threshold must be in (0, 1] (or > 1 to skip near duplicates), got {threshold}"
+            )
+        if num_perm < 16:
+            raise InputError(
+                f"dedup num_perm must be at least 16 for a usable Jaccard estimate, got {num_perm}"
+            )
+        self.threshold, self.num_perm, self.seed, self.stage = threshold, num_perm, seed, stage
+        self._first: dict[str, str] = {}  # normalised text -> id of the first row (or reference) with it
+        self._ids: list[str] = []  # index key -> row id, or `example:<n>` for a reference
+        self._sigs: list[MinHash] = []
+        # Bands chosen to make misses rare: a candidate costs one signature compare, a miss keeps a duplicate.
+        near = threshold <= 1.0
+        self._index = (
+            MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.05, 0.95)) if near else None
+        )
+        self._references = list(references)
+        self._decide([(f"example:{i}", text) for i, text in enumerate(self._references)])
+
+    def feed(self, rows: Sequence[Post]) -> list[Post]:
+        """The same rows in the same order, duplicates and copies as dropped copies with their class."""
+        kept = [(i, row) for i, row in enumerate(rows) if is_kept(row)]
+        out = list(rows)
+        for (i, row), fate in zip(kept, self._decide([(r["id"], r["text"]) for _, r in kept]), strict=True):
+            if fate is not None:
+                out[i] = dropped(row, self.stage, *fate)
+        return out
+
+    def _decide(self, items: list[tuple[str, str]]) -> list[tuple[DropClass, str] | None]:
+        norms = [normalise(text) for _, text in items]
+        sets = [shingles(n) for n in norms]
+        index = self._index
+        signatures = (
+            MinHash.bulk(
+                [[sh.encode("utf-8") for sh in s] for s in sets], num_perm=self.num_perm, seed=self.seed
+            )
+            if index is not None and items
+            else []
+        )
+        fates: list[tuple[DropClass, str] | None] = []
+        for k, (row_id, _) in enumerate(items):
+            first = self._first.get(norms[k])
+            if first is not None:
+                fates.append(self._fate(first, DropClass.EXACT_DUPLICATE, f"exact_duplicate of {first}"))
+                continue
+            self._first[norms[k]] = row_id
+            if index is not None and sets[k]:
+                near = sorted(index.query(signatures[k]))
+                if near:
+                    est = [signatures[k].jaccard(self._sigs[j]) for j in near]
+                    best = max(
+                        range(len(near)), key=lambda n: (est[n], -near[n])
+                    )  # most similar, then earliest
+                    if est[best] >= self.threshold:
+                        match = self._ids[near[best]]
+                        fates.append(
+                            self._fate(
+                                match,
+                                DropClass.NEAR_DUPLICATE,
+                                f"near_duplicate of {match} (jaccard {est[best]:.2f})",
+                            )
+                        )
+                        continue
+                index.insert(len(self._ids), signatures[k])
+                self._ids.append(row_id)
+                self._sigs.append(signatures[k])
+            fates.append(None)
+        return fates
+
+    def _fate(self, match: str, kind: DropClass, detail: str) -> tuple[DropClass, str]:
+        if match.startswith("example:"):
+            text = self._references[int(match.split(":")[1])]
+            return DropClass.EXAMPLE_COPY, f"copies an example or seed text: {text[:80]!r}"
+        return kind, detail
 
 
 def deduplicate(
-    rows: Sequence[Post], threshold: float = 0.8, num_perm: int = 128, seed: int = 1
-) -> tuple[list[Post], list[Post]]:
-    """(kept, dropped): exact duplicates of normalised text, then near duplicates with estimated Jaccard
-    >= `threshold` over word shingles. The first occurrence in input order is kept; a near duplicate names
-    the most similar earlier kept post (ties: the earliest). `threshold` > 1 turns the near pass off."""
-    if threshold <= 0.0:
-        raise InputError(
-            f"dedup threshold must be in (0, 1] (or > 1 to skip near duplicates), got {threshold}"
-        )
-    if num_perm < 16:
-        raise InputError(f"dedup num_perm must be at least 16 for a usable Jaccard estimate, got {num_perm}")
-
-    kept_idx: list[int] = []
-    reasons: dict[int, str] = {}
-    first_by_text: dict[str, int] = {}
-    norms: list[str] = []
-    for i, row in enumerate(rows):
-        norm = normalise(row["text"])
-        norms.append(norm)
-        if norm in first_by_text:
-            reasons[i] = f"exact_duplicate of {rows[first_by_text[norm]]['id']}"
-        else:
-            first_by_text[norm] = i
-            kept_idx.append(i)
-
-    if threshold <= 1.0 and kept_idx:
-        kept_idx = _near_pass(rows, norms, kept_idx, reasons, threshold, num_perm, seed)
-
-    kept = [rows[i] for i in kept_idx]
-    dropped = [_dropped(rows[i], reasons[i]) for i in sorted(reasons)]
-    return kept, dropped
-
-
-def _near_pass(
     rows: Sequence[Post],
-    norms: list[str],
-    candidates: list[int],
-    reasons: dict[int, str],
-    threshold: float,
-    num_perm: int,
-    seed: int,
-) -> list[int]:
-    """Walk `candidates` in order; each is looked up in an LSH index of the posts kept so far, confirmed by
-    its estimated Jaccard with each candidate match, and joins the index only if it is not a duplicate."""
-    sets = [shingles(norms[i]) for i in candidates]
-    signatures = MinHash.bulk([[sh.encode("utf-8") for sh in s] for s in sets], num_perm=num_perm, seed=seed)
-    # Bands chosen to make misses rare: a candidate costs one signature compare, a miss keeps a duplicate.
-    index = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.05, 0.95))
-    kept: list[int] = []
-    for k, i in enumerate(candidates):
-        if not sets[k]:  # nothing to compare (text was only punctuation); exact pass already handled repeats
-            kept.append(i)
-            continue
-        near = sorted(index.query(signatures[k]))
-        if near:
-            est = [signatures[k].jaccard(signatures[j]) for j in near]
-            best = max(range(len(near)), key=lambda n: (est[n], -near[n]))  # most similar, then earliest
-            if est[best] >= threshold:
-                reasons[i] = (
-                    f"near_duplicate of {rows[candidates[near[best]]]['id']} (jaccard {est[best]:.2f})"
-                )
-                continue
-        index.insert(k, signatures[k])
-        kept.append(i)
-    return kept
+    threshold: float = 0.8,
+    num_perm: int = 128,
+    seed: int = 1,
+    references: Sequence[str] = (),
+) -> tuple[list[Post], list[Post]]:
+    """(kept, dropped) of `rows` in one go: exact duplicates of normalised text, then near duplicates with
+    estimated Jaccard >= `threshold` over word shingles, then copies of `references`. The first occurrence
+    in input order is kept; a near duplicate names the most similar earlier kept post (ties: the earliest).
+    `threshold` > 1 turns the near pass off."""
+    out = Deduplicator(threshold, num_perm, seed, references).feed(rows)
+    return [r for r in out if is_kept(r)], [r for r in out if not is_kept(r)]
+
+
+class DedupStage(RowsFile):
+    """Exact and near duplicates, and copies of the prompts' examples, dropped before judging (so none
+    is paid for), streamed: rows are decided as they arrive, while requests are still in flight."""
+
+    name = "dedup"
+    sections = ("seed", "taxonomy", "negatives.kinds", "dedup")
+    reads = (ROWS,)
+
+    async def run(self, ctx: StageContext, inputs: Inputs, out: Output) -> None:
+        cfg = ctx.config.dedup
+        dedup = Deduplicator(cfg.near_threshold, cfg.num_perm, ctx.config.seed, reference_texts(ctx))
+        async for chunk in inputs.chunks():
+            out.extend(await asyncio.to_thread(dedup.feed, chunk))
+        out.close()
+
+
+def reference_texts(ctx: StageContext) -> list[str]:
+    """What no post may copy: every few-shot example a prompt can show, and the taxonomy's seeds."""
+    texts = [
+        t for s in ctx.taxonomy.symptoms for t in (*s.seeds, *(e for v in s.examples.values() for e in v))
+    ]
+    texts += [e for kind in ctx.config.negatives.kinds for e in kind.examples]
+    return list(dict.fromkeys(texts))

@@ -8,13 +8,13 @@ built from the taxonomy's example posts, which is what a 135M model can do well.
 from __future__ import annotations
 
 from synsym.backends.base import ChatRequest
+from synsym.core.columns import Post
+from synsym.core.subconcepts import Subconcepts
 from synsym.engine.engine import Result, Task
 from synsym.pipeline.context import StageContext
-from synsym.pipeline.expand import Subconcepts
 from synsym.pipeline.prompts import load_template
-from synsym.pipeline.records import Post
+from synsym.pipeline.stage import Inputs, LLMStage
 from synsym.pipeline.statements import (
-    Plan,
     answer_shape,
     example_pool,
     rows_from_result,
@@ -35,85 +35,85 @@ def generation_items(ctx: StageContext, subconcepts: Subconcepts) -> list[tuple[
     return items
 
 
-def plan_generate(ctx: StageContext, subconcepts: Subconcepts) -> Plan:
+class GenerateStage(LLMStage):
+    name = "generate"
+    sections = ("seed", "taxonomy", "backend", "styles", "personas", "generate")
+    reads = ("expand",)
+
+    async def plan(self, ctx: StageContext, inputs: Inputs) -> list[Task]:
+        subconcepts: Subconcepts = await inputs.value("expand")
+        items = generation_items(ctx, subconcepts)
+        if ctx.config.generate.statements_per_call is None:
+            return structured_tasks(ctx, items)
+        return single_tasks(ctx, items)
+
+    def finish(self, ctx: StageContext, result: Result) -> list[Post]:
+        cfg = ctx.config.generate
+        return rows_from_result(ctx, result, self.name, ctx.config.styles, cfg.statements_per_style)
+
+
+def structured_tasks(ctx: StageContext, items: list[tuple[str, str | None]]) -> list[Task]:
+    """One call per (item, draw) asking for m statements in every style."""
     cfg, styles = ctx.config.generate, ctx.config.styles
-    items = generation_items(ctx, subconcepts)
+    template = load_template("generate")
+    schema = statements_model(styles, cfg.statements_per_style)
+    json_schema = schema.model_json_schema()
     tasks: list[Task] = []
-    meta: list[
-        tuple[str, str | None, str | None, str | None]
-    ] = []  # (symptom, sub-concept, plain style, persona)
-    if cfg.statements_per_call is None:
-        template = load_template("generate")
-        schema = statements_model(styles, cfg.statements_per_style)
-        json_schema = schema.model_json_schema()
-        for symptom, sub in items:
-            definition = ctx.taxonomy.symptom(symptom).definition
-            for call in range(cfg.calls):
-                persona, who = ctx.persona("generate", symptom, sub, call)
+    for symptom, sub in items:
+        definition = ctx.taxonomy.symptom(symptom).definition
+        for call in range(cfg.calls):
+            persona, who = ctx.persona("generate", symptom, sub, call)
+            messages = template.render(
+                symptom=symptom,
+                definition=definition,
+                subconcept=sub or definition,
+                m=cfg.statements_per_style,
+                styles=styles_block(styles),
+                shape=answer_shape(styles),
+                persona=who,
+            )
+            request = ChatRequest(
+                messages=messages,
+                temperature=cfg.temperature,
+                max_tokens=cfg.max_tokens,
+                json_schema=json_schema,
+                schema_name="statements",
+                seed=ctx.request_seed(call),
+            )
+            payload = {"symptoms": [symptom], "subconcept": sub, "persona": persona}
+            tasks.append(Task(f"{symptom}|{sub}|{call}", request, schema, call, template.hash, payload))
+    return tasks
+
+
+def single_tasks(ctx: StageContext, items: list[tuple[str, str | None]]) -> list[Task]:
+    """One few-shot, plain-text post per call: what a small local model can write well."""
+    cfg, styles = ctx.config.generate, ctx.config.styles
+    template = load_template("generate_single")
+    tasks: list[Task] = []
+    for symptom, sub in items:
+        s = ctx.taxonomy.symptom(symptom)
+        for style in styles:
+            examples = example_pool(s, style.name)
+            for j in range(cfg.calls * cfg.statements_per_style):
+                ex1, ex2 = ctx.rng("generate", symptom, sub, style.name, j).sample(examples * 2, 2)
+                persona, who = ctx.persona("generate", symptom, sub, style.name, j)
                 messages = template.render(
-                    symptom=symptom,
-                    definition=definition,
-                    subconcept=sub or definition,
-                    m=cfg.statements_per_style,
-                    styles=styles_block(styles),
-                    shape=answer_shape(styles),
                     persona=who,
+                    style_description=style.description,
+                    phrase1=symptom_phrase(s),
+                    phrase2=symptom_phrase(s),
+                    subconcept=sub or symptom_phrase(s),
+                    example1=ex1,
+                    example2=ex2,
                 )
                 request = ChatRequest(
                     messages=messages,
                     temperature=cfg.temperature,
-                    max_tokens=cfg.max_tokens,
-                    json_schema=json_schema,
-                    schema_name="statements",
-                    seed=ctx.request_seed(call),
+                    max_tokens=min(cfg.max_tokens, 96),  # one or two sentences
+                    seed=ctx.request_seed(j),
                 )
+                payload = {"symptoms": [symptom], "subconcept": sub, "persona": persona, "style": style.name}
                 tasks.append(
-                    Task(f"{symptom}|{sub}|{call}", request, schema, sample=call, template=template.hash)
+                    Task(f"{symptom}|{sub}|{style.name}|{j}", request, None, j, template.hash, payload)
                 )
-                meta.append((symptom, sub, None, persona))
-    else:
-        template = load_template("generate_single")
-        for symptom, sub in items:
-            s = ctx.taxonomy.symptom(symptom)
-            for style in styles:
-                examples = example_pool(s, style.name)
-                for j in range(cfg.calls * cfg.statements_per_style):
-                    ex1, ex2 = ctx.rng("generate", symptom, sub, style.name, j).sample(examples * 2, 2)
-                    persona, who = ctx.persona("generate", symptom, sub, style.name, j)
-                    messages = template.render(
-                        persona=who,
-                        style_description=style.description,
-                        phrase1=symptom_phrase(s),
-                        phrase2=symptom_phrase(s),
-                        subconcept=sub or symptom_phrase(s),
-                        example1=ex1,
-                        example2=ex2,
-                    )
-                    request = ChatRequest(
-                        messages=messages,
-                        temperature=cfg.temperature,
-                        max_tokens=min(cfg.max_tokens, 96),  # one or two sentences
-                        seed=ctx.request_seed(j),
-                    )
-                    tasks.append(
-                        Task(f"{symptom}|{sub}|{style.name}|{j}", request, sample=j, template=template.hash)
-                    )
-                    meta.append((symptom, sub, style.name, persona))
-
-    def finish(results: list[Result]) -> list[Post]:
-        rows: list[Post] = []
-        for (symptom, sub, plain_style, persona), result in zip(meta, results, strict=True):
-            rows += rows_from_result(
-                ctx,
-                result,
-                "generate",
-                styles,
-                cfg.statements_per_style,
-                plain_style,
-                symptoms=[symptom],
-                subconcept=sub,
-                persona=persona,
-            )
-        return rows
-
-    return Plan(tasks, finish)
+    return tasks

@@ -1,25 +1,29 @@
-"""Stage 4, judge and filter: score every (post, target symptom) 0-5 and drop what falls short (the
-runner drops exact and near duplicates just before, so none is paid for). Scores stay on every row,
-kept or dropped, and every drop says why.
+"""Stage 4, judge and filter: score every (post, target symptom) 0-5 and drop what falls short (the dedup
+stage drops exact and near duplicates just before, so none is paid for). Scores stay on every row, kept
+or dropped, and every drop says why.
 
 `judge.method`: `llm` (a rubric prompt; the judge may be another backend), `embedding` (offline MiniLM
 margins, for runs without a capable model), `both` (embedding as a cheap pre-filter, then the LLM), `none`.
-Hard negatives and denied symptoms are checked by the LLM judge only (see `run_judge`).
+Hard negatives, denied symptoms and passages are checked by the LLM judge only (see `JudgeStage`).
 """
 
 from __future__ import annotations
 
+import asyncio
 from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from synsym.backends.base import ChatRequest
+from synsym.core.columns import DropClass, Post, dropped, is_kept, with_fields
+from synsym.core.subconcepts import Subconcepts
 from synsym.engine.engine import Task
+from synsym.engine.progress import Bar
+from synsym.pipeline.config import JudgeConfig
 from synsym.pipeline.context import StageContext
-from synsym.pipeline.expand import Subconcepts
 from synsym.pipeline.prompts import bullet_list, load_template
-from synsym.pipeline.records import Post, with_fields
+from synsym.pipeline.stage import ROWS, Inputs, Output, RowsFile
 
 
 @lru_cache(maxsize=4096)
@@ -39,15 +43,17 @@ def targets(row: Post, names: tuple[str, ...]) -> list[str]:
     return list(row["symptoms"]) if row["symptoms"] else list(names)
 
 
-def verdict(row: Post, scores: dict[str, float], threshold: float, negative_threshold: float | None) -> str:
-    """'' to keep, else why not: every stated symptom must reach `threshold`; a denied symptom, or any
+def verdict(
+    row: Post, scores: dict[str, float], threshold: float, negative_threshold: float | None
+) -> tuple[DropClass, str] | None:
+    """None to keep, else why not: every stated symptom must reach `threshold`; a denied symptom, or any
     symptom of a negative, must stay under `negative_threshold` (None: not checked)."""
     stated = set(row["symptoms"])
-    low = {k: v for k, v in scores.items() if k in stated and v < threshold}
+    low = [f"{k} {v:g} < {threshold:g}" for k, v in scores.items() if k in stated and v < threshold]
     if low:
-        return _below(low, threshold)
+        return DropClass.BELOW_THRESHOLD, "; ".join(low)
     if negative_threshold is None:
-        return ""
+        return None
     high = [
         f"{k} {v:g} >= {negative_threshold:g}"
         for k, v in scores.items()
@@ -55,12 +61,12 @@ def verdict(row: Post, scores: dict[str, float], threshold: float, negative_thre
     ]
     if high:
         what = "denies" if row["negative_kind"] == "negated" else "is a negative"
-        return f"expressed_in_negative: {what} but expresses {'; '.join(high)}"
-    return ""
+        return DropClass.EXPRESSED_IN_NEGATIVE, f"{what} but expresses {'; '.join(high)}"
+    return None
 
 
-def llm_scores(ctx: StageContext, rows: list[Post]) -> list[dict[str, float] | str]:
-    """Per row: the scores, or the failure reason when the judge gave none."""
+def judge_tasks(ctx: StageContext, rows: list[Post]) -> list[Task]:
+    """One rubric question per row, scoring exactly its target symptoms."""
     template = load_template("judge")
     cfg = ctx.config.judge
     tasks = []
@@ -75,64 +81,110 @@ def llm_scores(ctx: StageContext, rows: list[Post]) -> list[dict[str, float] | s
             json_schema=json_schema,
             schema_name="judge_scores",
         )
-        tasks.append(Task(f"judge|{row['id']}", request, schema, template=template.hash))
-    out: list[dict[str, float] | str] = []
-    for result in ctx.judge_engine.run_sync(tasks, label="judge"):
-        if result.ok:
-            out.append({k: float(v) for k, v in result.value.model_dump(by_alias=True).items()})  # type: ignore[union-attr]
-        else:
-            out.append(f"judge_failed: {result.failure}: {result.error}")
-    return out
+        tasks.append(Task(f"judge|{row['id']}", request, schema, template=template.hash, payload=row))
+    return tasks
 
 
-def run_judge(ctx: StageContext, rows: list[Post], subconcepts: Subconcepts) -> tuple[list[Post], list[Post]]:
-    """Return (kept, dropped) in input order; dropped rows carry `drop_reason`."""
-    cfg = ctx.config.judge
-    kept: list[Post] = []
-    dropped: list[Post] = []
-    if cfg.method in ("embedding", "both"):
-        from synsym.pipeline.judge_embedding import (
-            DEFAULT_THRESHOLD,
-            PREFILTER_THRESHOLD,
-            EmbeddingJudge,
-        )
+class JudgeStage(RowsFile):
+    """Scores rows in blocks of `BLOCK` as they arrive from dedup, so judge requests go out while the
+    last generation answers are still coming in. Blocks are cut by row count, never by timing, so the
+    embedding judge sees the same batches (and gives the same scores) on every rerun."""
 
-        threshold = cfg.embedding_threshold
-        if threshold is None:  # calibrated on the paper's posts: 4 keeps 93% of true pairs, 8% of wrong ones
-            threshold = PREFILTER_THRESHOLD if cfg.method == "both" else DEFAULT_THRESHOLD
-        judge = EmbeddingJudge(ctx.taxonomy, subconcepts)
-        embedding = judge.score_targets(
-            [r["text"] for r in rows], [targets(r, ctx.taxonomy.names) for r in rows]
-        )
-        for row, scores in zip(rows, embedding, strict=True):
-            row = with_fields(row, judge_scores=scores, judge_method="embedding")
-            # Embeddings cannot tell whose symptom it is, when, or whether it is denied: they score a true
-            # hard negative ("my roommate hasn't slept in days") 4.5-5. So they check what a row states,
-            # and record, without acting on, the scores of what a negative must not express.
-            reason = verdict(row, scores, threshold, None)
-            if reason:
-                dropped.append(with_fields(row, drop_reason=f"embedding_judge: {reason}"))
-            else:
-                kept.append(row)
-        rows, kept = kept, []
-    if cfg.method in ("llm", "both"):
-        method = "both" if cfg.method == "both" else "llm"
-        for row, answer in zip(rows, llm_scores(ctx, rows), strict=True):
-            if isinstance(answer, str):
-                dropped.append(with_fields(row, judge_method=method, drop_reason=answer))
-                continue
-            earlier = {f"embedding:{k}": v for k, v in row["judge_scores"].items()}
-            row = with_fields(row, judge_scores={**earlier, **answer}, judge_method=method)
-            reason = verdict(row, answer, cfg.threshold, cfg.negative_threshold)
-            if reason:
-                dropped.append(with_fields(row, drop_reason=f"llm_judge: {reason}"))
-            else:
-                kept.append(row)
-        rows = kept
-    return rows, dropped
+    name = "judge"
+    sections = ("judge",)
+    reads = ("expand", ROWS)
+    BLOCK = 256
+
+    async def run(self, ctx: StageContext, inputs: Inputs, out: Output) -> None:
+        cfg = ctx.config.judge
+        embedding = None
+        if cfg.method in ("embedding", "both"):
+            subconcepts = await inputs.value("expand")
+            embedding = await asyncio.to_thread(_embedding_judge, ctx, subconcepts)
+        bar = ctx.progress.bar("judge", 0) if cfg.method in ("llm", "both") else None
+        lock = asyncio.Lock()  # one block on the encoder at a time: it already uses every core
+        blocks: asyncio.Queue[asyncio.Future[list[Post]] | None] = asyncio.Queue()
+
+        def start(rows: list[Post]) -> None:
+            blocks.put_nowait(asyncio.ensure_future(self._block(ctx, rows, embedding, lock, bar)))
+
+        async def cut() -> None:
+            block: list[Post] = []
+            async for chunk in inputs.chunks():
+                block += chunk
+                while len(block) >= self.BLOCK:
+                    start(block[: self.BLOCK])
+                    block = block[self.BLOCK :]
+            start(block)
+            blocks.put_nowait(None)
+
+        async def emit() -> None:
+            while (block := await blocks.get()) is not None:
+                out.extend(await block)
+
+        await asyncio.gather(cut(), emit())
+        out.close()
+
+    async def _block(
+        self, ctx: StageContext, rows: list[Post], embedding: Any, lock: asyncio.Lock, bar: Bar | None
+    ) -> list[Post]:
+        """The block's rows in order, judged: scores on every row, dropped ones with their class."""
+        cfg = ctx.config.judge
+        out = list(rows)
+        todo = [i for i, r in enumerate(rows) if is_kept(r)]
+        if embedding is not None and todo:
+            async with lock:
+                scores = await asyncio.to_thread(
+                    embedding.score_targets,
+                    [rows[i]["text"] for i in todo],
+                    [targets(rows[i], ctx.taxonomy.names) for i in todo],
+                )
+            passed = []
+            for i, got in zip(todo, scores, strict=True):
+                out[i] = with_fields(out[i], judge_scores=got, judge_method="embedding")
+                # Embeddings cannot tell whose symptom it is, when, or whether it is denied: they score a true
+                # hard negative ("my roommate hasn't slept in days") 4.5-5. So they check what a row states,
+                # and record, without acting on, the scores of what a negative must not express.
+                fate = verdict(out[i], got, embedding_threshold(cfg), None)
+                if fate is None:
+                    passed.append(i)
+                else:
+                    out[i] = dropped(out[i], self.name, fate[0], f"embedding: {fate[1]}")
+            todo = passed
+        if cfg.method in ("llm", "both") and todo:
+            method = "both" if cfg.method == "both" else "llm"
+            tasks = judge_tasks(ctx, [out[i] for i in todo])
+            if bar is not None:
+                bar.add_total(len(tasks))
+            async for result in ctx.answers(tasks, engine=ctx.judge_engine, bar=bar):
+                i = todo.pop(0)
+                if not result.ok:
+                    failed = with_fields(out[i], judge_method=method)
+                    out[i] = dropped(
+                        failed, self.name, DropClass(result.failure), f"judge request: {result.error}"
+                    )
+                    continue
+                answer = {k: float(v) for k, v in result.value.model_dump(by_alias=True).items()}  # type: ignore[union-attr]
+                earlier = {f"embedding:{k}": v for k, v in out[i]["judge_scores"].items()}
+                out[i] = with_fields(out[i], judge_scores={**earlier, **answer}, judge_method=method)
+                fate = verdict(out[i], answer, cfg.threshold, cfg.negative_threshold)
+                if fate is not None:
+                    out[i] = dropped(out[i], self.name, fate[0], f"llm: {fate[1]}")
+        return out
 
 
-def _below(scores: dict[str, float], threshold: float) -> str:
-    """`Sleep_disturbance 2 < 4; ...` for every target under the threshold, or '' when none is."""
-    low = [f"{name} {score:g} < {threshold:g}" for name, score in scores.items() if score < threshold]
-    return "; ".join(low)
+def embedding_threshold(cfg: JudgeConfig) -> float:
+    """The configured embedding threshold, else the calibrated default: 4 alone, 2 before an LLM judge."""
+    from synsym.pipeline.judge_embedding import DEFAULT_THRESHOLD, PREFILTER_THRESHOLD
+
+    if cfg.embedding_threshold is not None:
+        return cfg.embedding_threshold
+    return PREFILTER_THRESHOLD if cfg.method == "both" else DEFAULT_THRESHOLD
+
+
+def _embedding_judge(ctx: StageContext, subconcepts: Subconcepts) -> Any:
+    from synsym.pipeline.judge_embedding import EmbeddingJudge
+
+    judge = EmbeddingJudge(ctx.taxonomy, subconcepts)
+    judge.prototype_vectors()  # load the encoder and encode the prototypes once, off the event loop
+    return judge

@@ -1,9 +1,10 @@
 """The realism stage, after the judge and with no model calls: long posts and surface transformations.
 
 - Long posts: judged statements embedded at random sentence boundaries of judged neutral passages (the
-  `context` rows of the negatives stage), so a post is Reddit-length and most of its sentences are about
-  something else. Its labels are exactly those of the embedded statements, which the judge has passed; a
-  share carries none and is an all-zero row. `parts` lists the passages and statements, in order.
+  contexts stage's rows), so a post is Reddit-length and most of its sentences are about something else.
+  Its labels are exactly those of the embedded statements, which the judge has passed; a share carries
+  none and is an all-zero row. `parts` lists the passages and statements, in order; a passage used in a
+  long post leaves the rows as `used_in_long_post`, one left over as `unused_context`.
 - Surface transformations (lowercase, typos, slang, no punctuation) on kept rows, each with its declared
   probability, seeded by the row id; labels are unchanged and each row lists what was applied.
 """
@@ -13,27 +14,28 @@ from __future__ import annotations
 import random
 import re
 
+from synsym.core.columns import DropClass, Post, dropped, is_kept, new_post, post_id, with_fields
 from synsym.pipeline.context import StageContext
-from synsym.pipeline.records import Post, new_post, post_id, with_fields
+from synsym.pipeline.stage import RowStage
 from synsym.pipeline.transforms import apply_transforms
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 LONG_STYLE = "long"
 
 
-def realize(ctx: StageContext, rows: list[Post]) -> list[Post]:
-    """The judged rows with contexts turned into long posts and transformations applied; dropped rows
-    (and contexts left over) keep or get their reason."""
-    kept = [r for r in rows if r["drop_reason"] is None]
-    dropped = [r for r in rows if r["drop_reason"] is not None]
-    contexts = [r for r in kept if r["negative_kind"] == "context"]
-    statements = [r for r in kept if r["symptoms"] and r["negative_kind"] != "context"]
-    long_posts, unused = build_long_posts(ctx, contexts, statements)
-    kept = [r for r in kept if r["negative_kind"] != "context"] + long_posts
-    rates = ctx.config.realism.transforms
-    if any(rates.values()):
-        kept = [transformed(ctx, r) for r in kept]
-    return [*kept, *dropped, *unused]
+class RealismStage(RowStage):
+    name = "realism"
+    sections = ("realism",)
+
+    def compute(self, ctx: StageContext, rows: list[Post]) -> list[Post]:
+        """The rows with passages turned into long posts (appended) and transformations applied."""
+        passages = [r for r in rows if is_kept(r) and r["stage"] == "contexts"]
+        statements = [r for r in rows if is_kept(r) and r["symptoms"] and r["stage"] != "contexts"]
+        long_posts, fates = build_long_posts(ctx, passages, statements)
+        rows = [fates.get(r["id"], r) for r in rows] + long_posts
+        if any(ctx.config.realism.transforms.values()):
+            rows = [transformed(ctx, r) if is_kept(r) else r for r in rows]
+        return rows
 
 
 def transformed(ctx: StageContext, row: Post) -> Post:
@@ -44,13 +46,14 @@ def transformed(ctx: StageContext, row: Post) -> Post:
 
 def build_long_posts(
     ctx: StageContext, contexts: list[Post], statements: list[Post]
-) -> tuple[list[Post], list[Post]]:
-    """(long posts, contexts left unused with their reason). Passages are used in order, several for one
-    post when a passage is shorter than the post's drawn length."""
+) -> tuple[list[Post], dict[str, Post]]:
+    """(long posts, passage id -> the passage as used or left over). Passages are used in order, several
+    for one post when a passage is shorter than the post's drawn length."""
     cfg = ctx.config.realism.long_posts
     rng = ctx.rng("long_posts")
     queue = list(contexts)
     posts: list[Post] = []
+    fates: dict[str, Post] = {}
     while queue:
         target = rng.randint(cfg.min_words, cfg.max_words)
         k = 0 if not statements or rng.random() < cfg.negative_share else rng.randint(1, cfg.max_expressions)
@@ -61,10 +64,13 @@ def build_long_posts(
             used.append(queue.pop(0))
             words += len(used[-1]["text"].split())
         if words < cfg.min_words:
-            reason = f"unused_context: {words} words left, fewer than long_posts.min_words {cfg.min_words}"
-            return posts, [with_fields(c, drop_reason=reason) for c in used]
+            detail = f"{words} words left, fewer than long_posts.min_words {cfg.min_words}"
+            fates.update((c["id"], dropped(c, "realism", DropClass.UNUSED_CONTEXT, detail)) for c in used)
+            break
         posts.append(_assemble(ctx, rng, used, embedded, cfg.max_words))
-    return posts, []
+        detail = f"part of long post {posts[-1]['id']}"
+        fates.update((c["id"], dropped(c, "realism", DropClass.USED_IN_LONG_POST, detail)) for c in used)
+    return posts, fates
 
 
 def _assemble(
@@ -86,7 +92,7 @@ def _assemble(
         text=text,
         style=LONG_STYLE,
         symptoms=list(symptoms),
-        stage="long",
+        stage="realism",
         negative_kind=None if embedded else "long",
         persona=first["persona"],
         parts=parts,

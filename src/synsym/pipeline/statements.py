@@ -1,43 +1,18 @@
-"""What generate and compose share: the structured answer (statements per style), the plain-text
+"""What the post-writing stages share: the structured answer (statements per style), the plain-text
 cleanup for small models, and turning answers into rows."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints, create_model
 
+from synsym.core.columns import DropClass, Post, dropped, new_post, post_id
 from synsym.core.taxonomy import Symptom
-from synsym.engine.engine import Result, Task
+from synsym.engine.engine import Result
 from synsym.pipeline.config import Style
 from synsym.pipeline.context import StageContext
-from synsym.pipeline.records import Post, new_post, post_id, with_fields
-
-
-@dataclass
-class Plan:
-    """A stage's requests and how to turn their results into rows: generate and compose are planned
-    apart but sent as one engine run, so neither waits for the other's slowest answer."""
-
-    tasks: list[Task]
-    finish: Callable[[list[Result]], list[Post]]
-
-    @classmethod
-    def joined(cls, plans: list[Plan]) -> Plan:
-        """One plan whose results are handed back to each part in order."""
-
-        def finish(results: list[Result]) -> list[Post]:
-            rows: list[Post] = []
-            for plan in plans:
-                rows += plan.finish(results[: len(plan.tasks)])
-                results = results[len(plan.tasks) :]
-            return rows
-
-        return cls([t for plan in plans for t in plan.tasks], finish)
-
 
 Statement = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=600)]
 _LABEL = re.compile(r"^(post|answer|example|new post)\s*:\s*", re.IGNORECASE)
@@ -91,25 +66,29 @@ def clean_passage(text: str, min_words: int) -> str | None:
 
 
 def rows_from_result(
-    ctx: StageContext,
-    result: Result,
-    stage: str,
-    styles: list[Style],
-    m: int,
-    single_style: str | None = None,
-    **fields: Any,
+    ctx: StageContext, result: Result, stage: str, styles: list[Style], m: int
 ) -> list[Post]:
-    """Rows for every statement in one answer (or a dropped row saying why there are none)."""
+    """Rows for every statement in one answer (or a dropped row saying why there are none). The task's
+    payload holds the rows' fields; a plain-text task (no schema) is one post in the payload's `style`,
+    a structured one holds up to `m` statements per style."""
+    fields = dict(result.task.payload)
     if not result.ok:
-        return [ctx.failed_post(result, stage, None, style=single_style or "", **fields)]
+        return [ctx.failed_post(result, stage, **{"style": "", **fields})]
     prov = ctx.provenance(result)
     limits = {s.name: s.max_words for s in styles}
-    if single_style is not None:
+    if result.task.schema is None:
         text = clean_plain(result.text or "")
         if text is None:
-            reason = "unusable_output: the answer held no post of at least 4 words"
-            return [ctx.failed_post(result, stage, reason, style=single_style, **fields)]
-        texts = [(single_style, text)]
+            return [
+                ctx.failed_post(
+                    result,
+                    stage,
+                    DropClass.UNUSABLE_OUTPUT,
+                    "the answer held no post of at least 4 words",
+                    **fields,
+                )
+            ]
+        texts = [(fields.pop("style"), text)]
     else:
         texts = [(s.name, " ".join(t.split())) for s in styles for t in getattr(result.value, s.name)[:m]]
     rows: list[Post] = []
@@ -119,6 +98,6 @@ def rows_from_result(
         )
         limit, words = limits.get(style), len(text.split())
         if limit is not None and words > limit:
-            row = with_fields(row, drop_reason=f"too_long: {words} words > {limit} for style {style}")
+            row = dropped(row, stage, DropClass.TOO_LONG, f"{words} words > {limit} for style {style}")
         rows.append(row)
     return rows

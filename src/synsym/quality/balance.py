@@ -101,9 +101,9 @@ def prior_difference(data: QualityData, n_samples: int = 500, top: int = 8) -> d
     cfg = (data.manifest or {}).get("config") or {}
     if not cfg.get("prior") or not cfg.get("taxonomy"):
         return None
+    from synsym.core.cooccurrence import load_prior, sample_combinations
     from synsym.core.errors import SynsymError
     from synsym.core.taxonomy import load_taxonomy
-    from synsym.pipeline.cooccurrence import load_prior, sample_combinations
 
     compose = cfg.get("compose") or {}
     try:

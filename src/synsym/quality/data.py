@@ -2,19 +2,21 @@
 
 A run directory carries styles, sub-concepts, judge scores and a manifest; the paper's CSV carries style
 (`type`) and sub-concept (`description`); a generic labelled file carries only texts and labels. Checks
-look at what is there and skip what is not, so `inspect` works on all three. Labels of other files come
-from `synsym.classify.data.load_dataset`, so inspect reads exactly what the classifiers read.
+look at what is there and skip what is not, so `inspect` works on all three. synsym exports are read by
+`synsym.core.dataset.read_export` and other files by `synsym.classify.sources.load_dataset`, so inspect
+reads exactly what the classifiers read.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from synsym.core.columns import Post
+from synsym.core.dataset import is_export, read_export, read_rows
 from synsym.core.errors import InputError
 
 STYLE_COLUMNS = ("style", "type")
@@ -55,60 +57,44 @@ class QualityData:
         return [self.label_names[j] for j in np.flatnonzero(self.labels[i])]
 
 
-def _from_posts(path: Path, rows: list[dict[str, Any]], names: list[str]) -> QualityData:
+def _from_posts(source: str, rows: list[Post], names: list[str]) -> QualityData:
     index = {n: j for j, n in enumerate(names)}
     labels = np.zeros((len(rows), len(names)), dtype=np.float32)
     for i, r in enumerate(rows):
-        for s in r.get("symptoms") or ():
+        for s in r["symptoms"]:
             if s not in index:
                 index[s] = len(names)
                 names.append(s)
                 labels = np.pad(labels, ((0, 0), (0, 1)))
             labels[i, index[s]] = 1.0
     return QualityData(
-        texts=[str(r.get("text") or "") for r in rows],
+        texts=[r["text"] or "" for r in rows],
         labels=labels,
         label_names=names,
-        styles=[r.get("style") for r in rows],
-        subconcepts=[r.get("subconcept") for r in rows],
-        judge_scores=[dict(r.get("judge_scores") or []) for r in rows],
-        ids=[str(r.get("id") or i) for i, r in enumerate(rows)],
-        source=str(path),
+        styles=[r["style"] for r in rows],
+        subconcepts=[r["subconcept"] for r in rows],
+        judge_scores=[dict(r["judge_scores"]) for r in rows],
+        ids=[r["id"] or str(i) for i, r in enumerate(rows)],
+        source=source,
     )
 
 
-def read_export(path: Path) -> QualityData:
-    """A synsym `dataset.parquet` (or `dropped.parquet`): labels from the `symptoms` column, in the
-    taxonomy order stored in the file's schema metadata (not one of the derived `labels_<space>`)."""
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(path)
-    meta = json.loads((table.schema.metadata or {}).get(b"synsym", b"{}"))
-    if "symptoms" not in table.column_names or "text" not in table.column_names:
-        raise InputError(f"{path} is not a synsym export: it needs `text` and `symptoms` columns")
-    return _from_posts(path, table.to_pylist(), list(meta.get("symptoms") or []))
+def from_export(path: Path) -> QualityData:
+    """A synsym export (`dataset.parquet`, `dropped.parquet`, `dataset.jsonl`), read by
+    `synsym.core.dataset.read_export`: labels from the `symptoms` column, in the taxonomy's order; a
+    `dataset.parquet` beside its `manifest.json` is its run directory."""
+    export = read_export(path)
+    data = _from_posts(str(path), export.rows, list(export.symptoms))
+    if export.manifest is not None and export.path.name == "dataset.parquet":
+        data.run_dir, data.manifest = export.path.parent, export.manifest
+    return data
 
 
 def load_run(run_dir: Path) -> QualityData:
     """A run directory made by `synsym generate`: its `dataset.parquet` and `manifest.json`."""
-    data_file = run_dir / "dataset.parquet"
-    if not data_file.is_file():
+    if not (run_dir / "dataset.parquet").is_file():
         raise InputError(f"{run_dir} -> no dataset.parquet; pass a finished run directory or a dataset file")
-    data = read_export(data_file)
-    data.run_dir = run_dir
-    manifest = run_dir / "manifest.json"
-    if manifest.is_file():
-        data.manifest = json.loads(manifest.read_text(encoding="utf-8"))
-    return data
-
-
-def _symptom_order(rows: list[dict[str, Any]]) -> list[str]:
-    """The default taxonomy's order when it knows every symptom in the file, else first-seen order."""
-    seen = list(dict.fromkeys(s for r in rows for s in r.get("symptoms") or ()))
-    from synsym.core.taxonomy import load_taxonomy
-
-    names = list(load_taxonomy().names)
-    return names if set(seen) <= set(names) else seen
+    return from_export(run_dir / "dataset.parquet")
 
 
 def _column(rows: list[dict[str, Any]], candidates: tuple[str, ...]) -> str | None:
@@ -122,33 +108,22 @@ def load_quality_data(
     text_column: str | None = None,
     label_column: str | None = None,
 ) -> QualityData:
-    """A run directory, a synsym export, or any file `synsym.classify.data.load_dataset` reads.
+    """A run directory, a synsym export, or any file `synsym.classify.sources.load_dataset` reads.
 
     For tables (the paper's CSV included) style and sub-concept are taken from `style`/`type` and
     `subconcept`/`description` columns when the row count matches the loaded set (a long-format file
     merges rows, so its columns cannot be aligned and are left out).
     """
-    from synsym.classify.data import _read_rows, load_dataset
+    from synsym.classify.sources import load_dataset
 
     path = Path(path)
     if path.is_dir():
         return load_run(path)
     if not path.exists():
         raise InputError(f"{path} -> file not found; pass a run directory or a dataset file")
-    if path.suffix == ".parquet" and fmt == "auto" and not (text_column or label_column):
-        import pyarrow.parquet as pq
-
-        if {"text", "symptoms"} <= set(pq.read_schema(path).names):
-            data = read_export(path)
-            if (path.parent / "manifest.json").is_file() and path.name == "dataset.parquet":
-                return load_run(path.parent)
-            return data
-    rows = _read_rows(path)
-    if fmt == "auto" and not (text_column or label_column) and rows and {"text", "symptoms"} <= set(rows[0]):
-        first = rows[0]["symptoms"]
-        if isinstance(first, list) and all(isinstance(x, str) for x in first):
-            # synsym's JSONL export: the `symptoms` names, not one of the derived labels_<space> columns
-            return _from_posts(path, rows, _symptom_order(rows))
+    if fmt == "auto" and not (text_column or label_column) and is_export(path):
+        return from_export(path)
+    rows = read_rows(path)
     ds = load_dataset(path, fmt, text_column, label_column)
     data = QualityData(texts=ds.texts, labels=ds.labels * ds.mask, label_names=ds.label_names)
     data.source = str(path)

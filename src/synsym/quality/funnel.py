@@ -1,53 +1,41 @@
-"""The funnel of a run: how many posts were asked for, failed, judged, dropped (and why) and kept, and
-what the model refused.
+"""The funnel of a run: what each stage made, which requests failed, what was dropped (and why) and kept,
+and what the model refused.
 
-Read from `manifest.json` (counts and per-engine usage) and `dropped.parquet` (drop reasons), so a user
-sees where their budget went and whether the model declined some symptoms (refusals concentrate on
+Counted from the run's rows (`dataset.parquet` and `dropped.parquet`) over the stage list in its
+`manifest.json`, by the same `synsym.core.funnel.funnel_counts` the CLI and the dataset card use, so a
+user sees where their budget went and whether the model declined some symptoms (refusals concentrate on
 suicidal ideation with many hosted models, which silently unbalances the set).
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from synsym.core.columns import Post
+from synsym.core.dataset import read_export
+from synsym.core.funnel import funnel_counts
+
 REFUSAL_CLASSES = ("refusal", "content_filter")
 
 
-def _reason_class(reason: str) -> str:
-    match = re.match(r"[a-z_]*", reason)
-    return match.group() if match and match.group() else "other"
+def run_rows(run_dir: Path) -> list[Post]:
+    """Every row of a run: kept, then dropped."""
+    rows: list[Post] = []
+    for name in ("dataset.parquet", "dropped.parquet"):
+        if (run_dir / name).is_file():
+            rows += read_export(run_dir / name).rows
+    return rows
 
 
 def funnel(run_dir: Path, manifest: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Stage counts, drops by reason, failures by class, and a refusal summary; None without a manifest."""
+    """Per-stage counts, the funnel's steps, drops and failures by class, and a refusal summary; None
+    without a manifest."""
     if not manifest:
         return None
-    counts = manifest.get("counts") or {}
-    dropped_rows: list[dict[str, Any]] = []
-    dropped_file = run_dir / "dropped.parquet"
-    if dropped_file.is_file():
-        import pyarrow.parquet as pq
-
-        cols = [c for c in ("symptoms", "style", "drop_reason") if c in pq.read_schema(dropped_file).names]
-        dropped_rows = pq.read_table(dropped_file, columns=cols).to_pylist()
-    failed = dict(counts.get("failed_by_class") or {})
-    n_failed = sum(failed.values())
-    reasons = dict(
-        counts.get("dropped_by_reason")
-        or Counter(_reason_class(str(r.get("drop_reason"))) for r in dropped_rows)
-    )
-    n_dropped = len(dropped_rows) if dropped_file.is_file() else sum(int(v) for v in reasons.values())
-    stages = [
-        {"stage": "generated (single)", "n": int(counts.get("generated", 0))},
-        {"stage": "composed (multi)", "n": int(counts.get("composed", 0))},
-        *([{"stage": "negatives", "n": int(counts["negatives"])}] if counts.get("negatives") else []),
-        {"stage": "judged", "n": max(int(counts.get("kept", 0)) + n_dropped - n_failed, 0)},
-        {"stage": "dropped", "n": n_dropped - n_failed},
-        {"stage": "kept", "n": int(counts.get("kept", 0))},
-    ]
+    rows = run_rows(run_dir)
+    counts = funnel_counts(rows, manifest.get("stages") or [])
     usage = manifest.get("usage") or {}
     refusals: dict[str, Any] = {"by_engine": {}, "by_symptom": {}, "examples": []}
     for engine, meter in usage.items():
@@ -60,20 +48,15 @@ def funnel(run_dir: Path, manifest: dict[str, Any] | None) -> dict[str, Any] | N
             "share": round(n / calls, 4) if calls else 0.0,
         }
     by_symptom: Counter[str] = Counter()
-    for r in dropped_rows:
-        reason = str(r.get("drop_reason") or "")
-        if reason.startswith("request_failed") and any(c in reason for c in REFUSAL_CLASSES):
-            by_symptom.update(r.get("symptoms") or ["(unknown)"])
+    for r in rows:
+        if r["drop_class"] in REFUSAL_CLASSES:
+            by_symptom.update(r["symptoms"] or ["(none)"])
             if len(refusals["examples"]) < 5:
-                refusals["examples"].append(reason[:200])
+                refusals["examples"].append(f"{r['drop_class']}: {(r['drop_detail'] or '')[:200]}")
     refusals["by_symptom"] = dict(by_symptom.most_common())
     refusals["total"] = sum(v["refused"] for v in refusals["by_engine"].values())
     return {
-        "stages": stages,
-        "failed_by_class": failed,
-        "dropped_by_reason": reasons,
-        "kept_single": counts.get("kept_single"),
-        "kept_multi": counts.get("kept_multi"),
+        **counts,
         "usage": {
             e: {
                 k: m.get(k)
@@ -89,12 +72,9 @@ def funnel(run_dir: Path, manifest: dict[str, Any] | None) -> dict[str, Any] | N
 
 def judge_scores(run_dir: Path) -> dict[str, list[float]]:
     """Every judged (post, symptom) score of a run, kept and dropped, for the report's histograms."""
-    import pyarrow.parquet as pq
-
     out: dict[str, list[float]] = {"kept": [], "dropped": []}
     for key, name in (("kept", "dataset.parquet"), ("dropped", "dropped.parquet")):
-        path = run_dir / name
-        if path.is_file() and "judge_scores" in pq.read_schema(path).names:
-            for cell in pq.read_table(path, columns=["judge_scores"]).column(0).to_pylist():
-                out[key].extend(float(v) for _, v in (cell or []) if v is not None)
+        if (run_dir / name).is_file():
+            for row in read_export(run_dir / name).rows:
+                out[key].extend(float(v) for v in row["judge_scores"].values() if v is not None)
     return out

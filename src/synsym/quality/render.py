@@ -71,9 +71,9 @@ def render_quality(result: dict[str, Any], console: Console) -> None:
     if fun:
         console.print(
             "funnel: "
-            + " -> ".join(f"{s['stage']} {s['n']}" for s in fun["stages"])
-            + "; dropped by reason: "
-            + (", ".join(f"{k} {v}" for k, v in fun["dropped_by_reason"].items()) or "none")
+            + " -> ".join(f"{s['step']} {s['n']}" for s in fun["steps"])
+            + f" -> kept {fun['kept']}; dropped: "
+            + (", ".join(f"{k} {v}" for k, v in fun["dropped_by_class"].items()) or "none")
             + "; failed: "
             + (", ".join(f"{k} {v}" for k, v in fun["failed_by_class"].items()) or "none")
             + f"; refusals: {fun['refusals']['total']}",

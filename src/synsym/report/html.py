@@ -168,13 +168,14 @@ def render_report(
     )
     fun = quality.get("funnel")
     if fun:
-        rows = [[k, v] for k, v in fun["dropped_by_reason"].items()] + [
-            [f"failed: {k}", v] for k, v in fun["failed_by_class"].items()
+        rows = [[f"{s['stage']}: dropped {k}", v] for s in fun["stages"] for k, v in s["dropped"].items()]
+        rows += [
+            [f"{s['stage']}: request failed ({k})", v] for s in fun["stages"] for k, v in s["failed"].items()
         ]
         ref = fun["refusals"]
         parts.append(
             '<h2 id="funnel">Funnel</h2><div class="grid">'
-            + _img(plots.funnel_plot(fun["stages"]), "funnel")
+            + _img(plots.funnel_plot([*fun["steps"], {"step": "kept", "n": fun["kept"]}]), "funnel")
             + _table(["dropped / failed", "posts"], rows or [["none", 0]])
             + "</div>"
         )

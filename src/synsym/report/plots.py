@@ -32,14 +32,15 @@ def _short(name: str, n: int = 22) -> str:
     return name if len(name) <= n else name[: n - 1] + "…"
 
 
-def funnel_plot(stages: Sequence[dict[str, Any]]) -> str:
+def funnel_plot(steps: Sequence[dict[str, Any]]) -> str:
+    """Rows written, then what is left after each filtering stage, then kept: widest at the top."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 2.6))
-    names = [s["stage"] for s in stages]
-    ax.barh(names[::-1], [s["n"] for s in stages][::-1], color="#4c78a8")
-    for y, s in enumerate(stages[::-1]):
+    fig, ax = plt.subplots(figsize=(6, 0.45 * len(steps) + 1.0))
+    names = [s["step"] for s in steps]
+    ax.barh(names[::-1], [s["n"] for s in steps][::-1], color="#4c78a8")
+    for y, s in enumerate(steps[::-1]):
         ax.text(s["n"], y, f" {s['n']}", va="center")
-    ax.set_xlabel("posts")
+    ax.set_xlabel("rows")
     ax.set_title("Funnel")
     return _png(fig)
 

@@ -40,7 +40,7 @@ from synsym.testing.batch_common import (
     rfc3339,
     serve_forever,
 )
-from synsym.testing.server import _REFUSAL, _prompt_of
+from synsym.testing.server import REFUSAL, prompt_of
 
 __all__ = ["ONLINE_FAULTS", "RESULT_FAULTS", "AnthropicServer", "AnthropicServerConfig", "build_app", "main"]
 
@@ -116,14 +116,14 @@ class _State(BatchState[_Batch]):
     def message(self, params: dict[str, Any], fault: str | None) -> dict[str, Any]:
         """A Message for `params`, deterministic in (seed, params), bent by `fault`."""
         digest, rng = body_rng(params, self.config.seed)
-        prompt = _prompt_of(params["messages"])
+        prompt = prompt_of(params["messages"])
         choice, tools = params.get("tool_choice") or {}, params.get("tools") or []
         forced = [t for t in tools if choice.get("type") == "any" or choice.get("name") == t.get("name")]
         fmt = (params.get("output_config") or {}).get("format") or params.get("output_format") or {}
         schema = fmt.get("schema") if fmt.get("type") == "json_schema" else None
         stop, details, content = "end_turn", None, []
         if fault == "refusal":
-            stop, details = "refusal", {"type": "refusal", "category": None, "explanation": _REFUSAL}
+            stop, details = "refusal", {"type": "refusal", "category": None, "explanation": REFUSAL}
         elif forced and choice.get("type") in ("tool", "any"):
             tool = forced[0]
             value = instance_for_schema(tool.get("input_schema") or {"type": "object"}, rng, prompt)

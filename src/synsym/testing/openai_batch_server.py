@@ -36,7 +36,7 @@ from synsym.testing.batch_common import (
     read_json,
     serve_forever,
 )
-from synsym.testing.server import _REFUSAL, _answer, _prompt_of
+from synsym.testing.server import REFUSAL, answer_for, prompt_of
 
 __all__ = ["LINE_FAULTS", "BatchServerConfig", "OpenAIBatchServer", "build_app", "main"]
 
@@ -208,15 +208,15 @@ class _State(BatchState[_Batch]):
     def completion(self, body: dict[str, Any], fault: str | None) -> dict[str, Any]:
         """A chat.completion for `body`, deterministic in (seed, body), bent by `fault`."""
         digest, rng = body_rng(body, self.config.seed)
-        prompt = _prompt_of(body.get("messages") or [])
+        prompt = prompt_of(body.get("messages") or [])
         content: str | None
         refusal, finish = None, "stop"
         if fault == "refusal":
-            content, refusal = None, _REFUSAL
+            content, refusal = None, REFUSAL
         elif fault == "schema_fail":
             content = '{"unexpected": true}'
         else:
-            content = _answer(body, rng, prompt)
+            content = answer_for(body, rng, prompt)
             limit = 4 * int(body.get("max_completion_tokens") or body.get("max_tokens") or 0)
             if fault == "length":
                 content, finish = content[: max(1, len(content) // 2)], "length"

@@ -33,7 +33,7 @@ _DESCRIPTION = "A local OpenAI-compatible test server with fault injection (loop
 __all__ = ["FAULT_KINDS", "ServerConfig", "TestServer", "build_app", "main"]
 
 FAULT_KINDS = ("429", "500", "503", "timeout", "malformed", "refusal", "content_filter", "schema_fail")
-_REFUSAL = "I'm sorry, but I can't help with that request."
+REFUSAL = "I'm sorry, but I can't help with that request."
 _JSON = "application/json"
 _MALFORMED = '{"id": "chatcmpl-broken", "object": "chat.completion", "choices": [{"message": {"content": "{'
 
@@ -145,7 +145,7 @@ def _error(status: int, message: str, kind: str, headers: dict[str, str] | None 
     return web.Response(status=status, text=body, content_type=_JSON, headers=headers)
 
 
-def _prompt_of(messages: list[dict[str, Any]]) -> str:
+def prompt_of(messages: list[dict[str, Any]]) -> str:
     """The user turns' text: where the fake content finds its topic."""
     parts = []
     for m in messages:
@@ -159,7 +159,7 @@ def _prompt_of(messages: list[dict[str, Any]]) -> str:
     return "\n".join(parts)
 
 
-def _answer(body: dict[str, Any], rng: random.Random, prompt: str) -> str:
+def answer_for(body: dict[str, Any], rng: random.Random, prompt: str) -> str:
     fmt = body.get("response_format") or {}
     kind = fmt.get("type") if isinstance(fmt, dict) else None
     if kind == "json_schema":
@@ -221,20 +221,20 @@ async def _chat(request: web.Request) -> web.Response:
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
     digest = hashlib.blake2b(canonical, digest_size=8, key=state.seed_bytes[:64]).digest()
     rng = random.Random(int.from_bytes(digest, "big"))
-    prompt = _prompt_of(messages)
+    prompt = prompt_of(messages)
     choices = []
     completion_chars = 0
     for i in range(n):
         refusal = None
         finish = "stop"
         if fault == "refusal":
-            content, refusal = None, _REFUSAL
+            content, refusal = None, REFUSAL
         elif fault == "content_filter":
             content, finish = "", "content_filter"
         elif fault == "schema_fail":
             content = '{"unexpected": true}'
         else:
-            content = _answer(body, rng, prompt)
+            content = answer_for(body, rng, prompt)
             if config.honor_max_tokens and max_chars and len(content) > max_chars:
                 content, finish = content[:max_chars], "length"
         completion_chars += len(content or refusal or "")

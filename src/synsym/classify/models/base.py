@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import ValidationError
 
-from synsym.classify.data import LabelledTexts
+from synsym.classify.texts import LabelledTexts
 from synsym.core.config import StrictModel, format_validation_error
 from synsym.core.errors import ConfigError, InputError
 

@@ -24,8 +24,8 @@ import numpy as np
 from pydantic import Field
 
 from synsym.classify import encoders
-from synsym.classify.data import LabelledTexts
 from synsym.classify.models.base import BaseParams, Classifier, fit_logistic, sigmoid
+from synsym.classify.texts import LabelledTexts
 
 
 class FinetuneParams(BaseParams):

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from synsym.classify import encoders
-from synsym.classify.data import LabelledTexts
 from synsym.classify.models.base import BaseParams, Classifier, fit_logistic, sigmoid
+from synsym.classify.texts import LabelledTexts
 
 
 class TfidfParams(BaseParams):

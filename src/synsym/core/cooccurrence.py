@@ -18,13 +18,12 @@ from typing import Any, TypeVar
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from synsym.core.config import StrictModel, read_yaml
-from synsym.core.errors import ConfigError, InputError
+from synsym.core.errors import ConfigError, InputError, suggest
 from synsym.core.taxonomy import (
     Problem,
     Taxonomy,
     package_data_path,
     resolve_data_file,
-    suggest,
     validate_data,
 )
 

@@ -1,0 +1,194 @@
+"""What a stage is: a name, the config sections it depends on, the stages it reads, the work it does
+(LLM tasks with a finish step, or a local computation) and the artifact it writes.
+
+The runner loops over one ordered list of stages (synsym.pipeline.stages). From that list and the stages'
+declarations come everything a run needs to know about its structure: each stage's fingerprint (for
+resume), the order stages run and stream into each other, and the funnel the CLI, the dataset card and
+`synsym inspect` show, which counts rows by their own `stage` and `dropped_by` fields.
+
+`reads` names earlier stages, or `ROWS`: the rows as the list has left them before this stage, that is the
+output of the last stage before it that also read ROWS, followed by the rows of every row-making stage
+since (or from the start). So a stage that reads and writes ROWS can be put anywhere in the list with one
+line, and the stages after it read what it wrote.
+
+Three bases cover the usual shapes: `LLMStage` (plan tasks, turn each answer into rows), `RowStage` (a
+local function of every row so far) and `ValueStage` (a local value, such as the export). A stage with
+another shape implements `run` itself: it may ask several rounds of questions and stream its rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from synsym.core.atomic import read_jsonl, write_jsonl
+from synsym.core.columns import Post
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from synsym.engine.engine import Result, Task
+    from synsym.pipeline.context import StageContext
+
+ROWS = "<rows>"
+
+__all__ = ["ROWS", "Inputs", "LLMStage", "Output", "RowStage", "Stage", "ValueStage"]
+
+
+class Output:
+    """What a stage makes: rows that arrive in order and can be read while they arrive, or one value."""
+
+    def __init__(self) -> None:
+        self.rows: list[Post] = []
+        self.value: Any = None
+        self.closed = False
+        self._changed: asyncio.Future[None] | None = None
+
+    def extend(self, rows: Sequence[Post]) -> None:
+        if rows:
+            self.rows.extend(rows)
+            self._wake()
+
+    def close(self, value: Any = None) -> None:
+        self.value = value
+        self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._changed is not None and not self._changed.done():
+            self._changed.set_result(None)
+        self._changed = None
+
+    async def _next_change(self) -> None:
+        if self._changed is None:
+            self._changed = asyncio.get_running_loop().create_future()
+        await self._changed
+
+    async def chunks(self) -> AsyncIterator[list[Post]]:
+        """The rows in order, in the chunks they arrived in, until the stage closes its output."""
+        i = 0
+        while True:
+            if i < len(self.rows):
+                chunk = self.rows[i:]
+                i += len(chunk)
+                yield chunk
+            elif self.closed:
+                return
+            else:
+                await self._next_change()
+
+    async def wait(self) -> Any:
+        """The value, or every row, once the stage is done."""
+        while not self.closed:
+            await self._next_change()
+        return self.value if self.value is not None else self.rows
+
+
+class Inputs:
+    """What a stage reads: the outputs of the stages it names (ROWS: several, concatenated in order)."""
+
+    def __init__(self, outputs: dict[str, list[Output]]) -> None:
+        self._outputs = outputs
+
+    async def value(self, name: str) -> Any:
+        return await self._outputs[name][0].wait()
+
+    async def rows(self, name: str = ROWS) -> list[Post]:
+        return [row for out in self._outputs[name] for row in await out.wait()]
+
+    async def chunks(self, name: str = ROWS) -> AsyncIterator[list[Post]]:
+        """Rows as they arrive, in order: every row of the first output, then of the next, ..."""
+        for out in self._outputs[name]:
+            async for chunk in out.chunks():
+                yield chunk
+
+
+@runtime_checkable
+class Stage(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def sections(self) -> tuple[str, ...]:
+        """Config sections (dotted: part of one) its output depends on: its fingerprint."""
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """Earlier stages whose outputs it reads; ROWS: the rows so far."""
+
+    @property
+    def makes_rows(self) -> bool:
+        """Its output is rows (else one value)."""
+
+    def artifact(self) -> str:
+        """Where its output lives, relative to the run directory."""
+
+    def save(self, ctx: StageContext, path: Path, value: Any) -> None: ...
+
+    def load(self, ctx: StageContext, path: Path) -> Any: ...
+
+    async def run(self, ctx: StageContext, inputs: Inputs, out: Output) -> None:
+        """Do the stage's work: `out.extend(rows)` as they are made (a row stage), then `out.close()`
+        (with the value, for a value stage)."""
+
+
+class RowsFile:
+    """A row stage's artifact: `stages/<name>.jsonl`, one row per line."""
+
+    name: str
+    makes_rows: bool = True
+
+    def artifact(self) -> str:
+        return f"stages/{self.name}.jsonl"
+
+    def save(self, ctx: StageContext, path: Path, value: Any) -> None:
+        write_jsonl(path, value)
+
+    def load(self, ctx: StageContext, path: Path) -> Any:
+        return read_jsonl(path)
+
+
+class LLMStage(RowsFile):
+    """Rows from model answers: `plan` the tasks (each carrying the metadata its rows need in
+    `Task.payload`), then `finish` turns each result into rows, in task order, as the answers arrive."""
+
+    sections: tuple[str, ...]
+    reads: tuple[str, ...] = ()
+
+    async def plan(self, ctx: StageContext, inputs: Inputs) -> list[Task]:
+        raise NotImplementedError
+
+    def finish(self, ctx: StageContext, result: Result) -> list[Post]:
+        raise NotImplementedError
+
+    async def run(self, ctx: StageContext, inputs: Inputs, out: Output) -> None:
+        tasks = await self.plan(ctx, inputs)
+        async for result in ctx.answers(tasks, self.name):
+            out.extend(self.finish(ctx, result))
+        out.close()
+
+
+class RowStage(RowsFile):
+    """A local computation over every row so far: `compute` returns the rows after this stage (dropped
+    ones included), run in a worker thread so requests still in flight are not held up."""
+
+    sections: tuple[str, ...]
+    reads: tuple[str, ...] = (ROWS,)
+
+    def compute(self, ctx: StageContext, rows: list[Post]) -> list[Post]:
+        raise NotImplementedError
+
+    async def run(self, ctx: StageContext, inputs: Inputs, out: Output) -> None:
+        rows = await inputs.rows()
+        out.extend(await asyncio.to_thread(self.compute, ctx, rows))
+        out.close()
+
+
+class ValueStage:
+    """A local computation that makes one value (not rows), saved and loaded by the stage itself."""
+
+    name: str
+    sections: tuple[str, ...]
+    reads: tuple[str, ...]
+    makes_rows: bool = False
