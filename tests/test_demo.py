@@ -34,7 +34,7 @@ def test_demo_config_runs_end_to_end_on_the_local_model(tmp_path: Path) -> None:
     kept = pq.read_table(run / "dataset.parquet").to_pylist()
     dropped = pq.read_table(run / "dropped.parquet").to_pylist()
     assert len(kept) + len(dropped) == 14 * 2 + 2  # every post is kept or dropped with a reason
-    assert all(r["drop_reason"] for r in dropped)
+    assert all(r["drop_class"] and r["dropped_by"] for r in dropped)
     assert all(r["judge_method"] == "embedding" and r["judge_scores"] for r in kept)
     assert {r["backend"] for r in kept} <= {"llamacpp"}
     assert (run / "README.md").read_text().count("988") >= 1
