@@ -105,12 +105,12 @@ def main() -> int:
     if not PAPER.exists():
         print(f"skip: {PAPER} is absent (the benchmark needs ../shared beside the repository)")
         return 0
-    from synsym.classify import encoders
     from synsym.classify.api import score_on
     from synsym.classify.metrics import mean_std
     from synsym.classify.models import create_model
     from synsym.classify.sources import load_dataset
     from synsym.classify.splits import holdout, kfold
+    from synsym.core import encoders
 
     encoders.set_threads()
     ds = load_dataset(PAPER)

@@ -62,7 +62,7 @@ def wrong_rows(
 
 
 def bench_judge(tax: Taxonomy, paper: list[tuple[str, list[str]]] | None, n: int) -> None:
-    from synsym.classify.encoders import load_encoder
+    from synsym.core.encoders import load_encoder
 
     encoder = load_encoder("minilm")
     if paper:

@@ -47,7 +47,7 @@ def main() -> None:
         emit(skipped=f"{PAPER} not found: the paper's dataset lives in ../shared, absent in a fresh clone")
         return
 
-    from synsym.classify.encoders import clear_cache, load_encoder
+    from synsym.core.encoders import clear_cache, load_encoder
     from synsym.quality import inspect_dataset, load_quality_data
     from synsym.quality.diversity import default_embedder
 

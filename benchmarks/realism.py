@@ -157,12 +157,12 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
-    from synsym.classify import encoders
     from synsym.classify.api import score_on
     from synsym.classify.control import control_set
     from synsym.classify.models import create_model
     from synsym.classify.sources import load_dataset
     from synsym.classify.texts import LabelledTexts
+    from synsym.core import encoders
     from synsym.core.taxonomy import load_taxonomy
 
     encoders.set_threads()

@@ -38,10 +38,10 @@ def test_train_predict_evaluate(tmp_path: Path, synsym_cli: Callable[..., int]) 
     assert synsym_cli("train", "--train", str(train), "--model", "tfidf", "--out", str(model)) == 0
     out = tmp_path / "pred.csv"
     # a file that already has columns named like the labels is refused rather than overwritten
-    assert synsym_cli("predict", "--model", str(model), "--input", str(train), "--output", str(out)) == 2
+    assert synsym_cli("predict", str(model), "--input", str(train), "--out", str(out)) == 2
     assert not out.exists()
     metrics = tmp_path / "metrics.json"
-    assert synsym_cli("evaluate", "--model", str(model), "--test", str(train), "--out", str(metrics)) == 0
+    assert synsym_cli("evaluate", "--model-dir", str(model), "--test", str(train), "--out", str(metrics)) == 0
     m = json.loads(metrics.read_text())
     assert m["macro_f1"] > 0.5 and set(m["per_label"]) == {"sleep", "mood"}
 
@@ -54,7 +54,7 @@ def test_predict_adds_one_probability_column_per_label(
     texts = tmp_path / "texts.jsonl"
     texts.write_text('{"id": 1, "post": "I never sleep"}\n{"id": 2, "post": "so sad"}\n')
     out = tmp_path / "p.csv"
-    assert synsym_cli("predict", "--model", str(model), "--input", str(texts), "--output", str(out)) == 0
+    assert synsym_cli("predict", str(model), "--input", str(texts), "--out", str(out)) == 0
     rows = list(csv.DictReader(out.open()))
     assert list(rows[0]) == ["id", "post", "sleep", "mood"] and 0 <= float(rows[0]["sleep"]) <= 1
 
@@ -84,7 +84,7 @@ def test_bad_input_exits_2(
     assert "ngram -> unknown key" in capsys.readouterr().err
     model = tmp_path / "model"
     assert synsym_cli("train", "--train", str(data(tmp_path)), "--out", str(model)) == 0
-    args = ["evaluate", "--model", str(model), "--test", str(data(tmp_path)), "--label-space", "dsm7"]
+    args = ["evaluate", str(model), "--test", str(data(tmp_path)), "--label-space", "dsm7"]
     assert synsym_cli(*args) == 2
     assert not (tmp_path / "m").exists()
 
@@ -99,10 +99,14 @@ def test_experiment_command_prints_the_table(
         f"test_sets: [{{name: toy, data: {{path: {train}}}, split: {{kind: holdout, test_fraction: 0.3}}}}]\n"
         f"models: [{{kind: tfidf}}]\nseeds: [0]\nout_dir: {tmp_path / 'out'}\n"
     )
-    assert synsym_cli("experiment", str(cfg), "--set", "protocols=[synthetic-only,real-only]") == 0
+    assert (
+        synsym_cli("experiment", "--config", str(cfg), "--set", "protocols=[synthetic-only,real-only]") == 0
+    )
     out = capsys.readouterr().out
     assert "| synthetic-only | tfidf |" in out and "| real-only | tfidf |" in out
-    assert synsym_cli("experiment", str(cfg), "--set", "modles=[]") == 2
+    assert synsym_cli("experiment", "--config", str(cfg), "--set", "modles=[]") == 2
+    assert synsym_cli("experiment", str(cfg), "--set", "protocols=[real-only]") == 0  # the old spelling
+    assert "positional CONFIG is deprecated; use --config" in capsys.readouterr().err
 
 
 def test_train_init_continues_a_saved_model(tmp_path: Path, synsym_cli: Callable[..., int]) -> None:
@@ -122,3 +126,23 @@ def test_train_init_continues_a_saved_model(tmp_path: Path, synsym_cli: Callable
     assert synsym_cli(*args) == 0
     saved = json.loads((cont / "model.json").read_text())
     assert saved["params"]["c"] == 1 and saved["label_names"] == ["sleep", "mood"]
+
+
+def test_old_flag_spellings_still_work_with_a_note(
+    tmp_path: Path, synsym_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "model"
+    assert synsym_cli("train", "--train", str(data(tmp_path)), "--out", str(model)) == 0
+    texts = tmp_path / "texts.csv"
+    texts.write_text("text\nI never sleep\n")
+    out = tmp_path / "p.csv"
+    capsys.readouterr()
+    assert synsym_cli("predict", "--model", str(model), "--input", str(texts), "--output", str(out)) == 0
+    err = capsys.readouterr().err
+    assert "--output is deprecated; use --out" in err and "use --model-dir" in err and out.exists()
+    metrics = tmp_path / "m.json"
+    assert (
+        synsym_cli("evaluate", "--model", str(model), "--test", str(data(tmp_path)), "--out", str(metrics))
+        == 0
+    )
+    assert synsym_cli("predict", "--input", str(texts), "--out", str(out)) == 2  # no model directory given

@@ -359,3 +359,58 @@ def test_plain_text_tasks_and_extra_body(serve_handler, backend_config) -> None:
     assert structured.failure == "invalid_output"  # not JSON, re-asked max_reasks times
     assert all(body["top_k"] == 3 and body["model"] == "test-model" for body in seen)
     assert "response_format" not in seen[0] and seen[1]["response_format"] == {"type": "json_object"}
+
+
+def test_a_cut_off_answer_is_asked_once_more_with_twice_the_room(serve_handler, backend_config) -> None:
+    """`finish_reason: length` on a structured answer: one re-ask at twice max_tokens (never again at the
+    same limit), then a `truncated` failure."""
+    seen: list[int] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        body = await request.json()
+        seen.append(body["max_tokens"])
+        cut = body["max_tokens"] < 100
+        content = '{"statement": "I am tired' if cut else '{"statement": "I am tired", "score": 4}'
+        choice = {"index": 0, "message": {"role": "assistant", "content": content}}
+        choice["finish_reason"] = "length" if cut else "stop"
+        return web.json_response({"choices": [choice], "usage": {"prompt_tokens": 5, "completion_tokens": 5}})
+
+    url = serve_handler(handler)
+    grown = make_engine(backend_config(url)).run_sync(make_tasks(1, max_tokens=60))
+    assert grown[0].ok and grown[0].calls == 2 and seen == [60, 120]
+    seen.clear()
+    cut = make_engine(backend_config(url)).run_sync(make_tasks(1, max_tokens=20, tag="x"))
+    assert cut[0].failure == "truncated" and cut[0].calls == 2 and seen == [20, 40]
+    assert "cut off at max_tokens 40" in (cut[0].error or "")
+
+
+def test_an_unreachable_endpoint_stops_the_engine_early(backend_config) -> None:
+    """Connection refused for every request: after `stop_after_failures` in a row the engine stops sending
+    and says why, instead of retrying each of many requests with backoff."""
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    engine = make_engine(backend_config(f"http://127.0.0.1:{port}/v1", max_retries=6, max_concurrency=2))
+    start = time.monotonic()
+    results = engine.run_sync(make_tasks(40))
+    assert time.monotonic() - start < 10
+    assert engine.stopped is not None and engine.stopped.failure == "connection"
+    assert f"127.0.0.1:{port}" in engine.stopped.endpoint and "cannot reach" in engine.stopped.message
+    assert all(r.failure == "connection" for r in results) and sum(r.calls for r in results) == 0
+    assert sum("not sent" in (r.error or "") for r in results) >= 30
+
+
+def test_a_refused_key_stops_the_engine_after_a_few(serve_handler, backend_config) -> None:
+    calls: list[int] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        calls.append(1)
+        return web.json_response({"error": {"message": "Incorrect API key provided"}}, status=401)
+
+    engine = make_engine(backend_config(serve_handler(handler), max_concurrency=1, stop_after_failures=3))
+    results = engine.run_sync(make_tasks(20))
+    assert len(calls) == 3 and engine.stopped is not None
+    assert "HTTP 401" in engine.stopped.message and "api_key_env" in engine.stopped.message
+    assert all(r.failure == "client_error" for r in results)

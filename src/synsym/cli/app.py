@@ -7,12 +7,15 @@ and exit 2; no traceback reaches the user unless `--debug` is given.
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
 
 from synsym import __version__
+from synsym.core.errors import UserError
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="synsym",
@@ -46,3 +49,23 @@ SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a config value: --set backend.max_concurrency=64 (repeatable)."),
 ]
+
+
+def renamed(new: T | None, old: T | None, old_flag: str, new_flag: str) -> T | None:
+    """The value of a flag under its new name, or under its old one with a deprecation note (old
+    spellings work for one more release)."""
+    if old is None:
+        return new
+    console.print(
+        f"note: {old_flag} is deprecated; use {new_flag} (the old spelling works until the next release)",
+        highlight=False,
+    )
+    if new is not None and new != old:
+        raise UserError(f"{old_flag} and {new_flag} name the same thing; give only {new_flag}")
+    return old
+
+
+def required(value: T | None, flag: str) -> T:
+    if value is None:
+        raise UserError(f"{flag} is required")
+    return value

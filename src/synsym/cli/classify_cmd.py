@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from synsym.cli.app import SetOption, app, console
+from synsym.cli.app import SetOption, app, console, renamed, required
 
 FormatOption = Annotated[
     str,
@@ -62,27 +62,50 @@ def train(
     console.print(f"saved {trained.kind} model to {out}")
 
 
+ModelDir = Annotated[
+    Path | None, typer.Argument(help="Model directory from `synsym train`.", show_default=False)
+]
+ModelDirOption = Annotated[
+    Path | None, typer.Option("--model-dir", help="Model directory from `synsym train`.")
+]
+OldModelDir = Annotated[Path | None, typer.Option("--model", hidden=True, help="Deprecated: --model-dir.")]
+
+
+def _model_dir(positional: Path | None, option: Path | None, old: Path | None) -> Path:
+    given = renamed(option or positional, old, "--model (a model directory)", "--model-dir")
+    return required(given, "MODEL_DIR (or --model-dir)")
+
+
 @app.command()
 def predict(
-    model: Annotated[Path, typer.Option("--model", help="Model directory from `synsym train`.")],
-    input_file: Annotated[Path, typer.Option("--input", help="CSV, JSONL, JSON or Parquet file of texts.")],
-    output: Annotated[
-        Path, typer.Option("--output", help="CSV to write: input rows + one column per label.")
-    ],
+    model_dir: ModelDir = None,
+    input_file: Annotated[
+        Path, typer.Option("--input", help="CSV, JSONL, JSON or Parquet file of texts.")
+    ] = Path("-"),
+    out: Annotated[
+        Path | None, typer.Option("--out", help="CSV to write: input rows + one column per label.")
+    ] = None,
     text_column: TextColumn = None,
+    model_dir_option: ModelDirOption = None,
+    old_model: OldModelDir = None,
+    old_output: Annotated[
+        Path | None, typer.Option("--output", hidden=True, help="Deprecated: --out.")
+    ] = None,
 ) -> None:
     """Write one probability column per label next to the input rows."""
     from synsym.classify.api import predict_file
     from synsym.classify.models import load_model
 
-    n = predict_file(load_model(model), input_file, output, text_column)
-    console.print(f"wrote {n} rows to {output}")
+    target = required(renamed(out, old_output, "--output", "--out"), "--out")
+    model = load_model(_model_dir(model_dir, model_dir_option, old_model))
+    n = predict_file(model, input_file, target, text_column)
+    console.print(f"wrote {n} rows to {target}")
 
 
 @app.command()
 def evaluate(
-    model: Annotated[Path, typer.Option("--model", help="Model directory from `synsym train`.")],
     test: Annotated[Path, typer.Option("--test", help="Labelled test file.")],
+    model_dir: ModelDir = None,
     out: Annotated[Path, typer.Option("--out", help="Where to write metrics.json.")] = Path("metrics.json"),
     label_space: Annotated[
         str | None, typer.Option("--label-space", help="Score in this label space, e.g. phq9.")
@@ -90,11 +113,14 @@ def evaluate(
     fmt: FormatOption = "auto",
     text_column: TextColumn = None,
     label_column: LabelColumn = None,
+    model_dir_option: ModelDirOption = None,
+    old_model: OldModelDir = None,
 ) -> None:
     """Score a saved model on a labelled file; macro-F1 is the headline."""
     from synsym.classify.api import evaluate_file
 
-    m = evaluate_file(model, test, out, label_space, fmt, text_column, label_column)
+    directory = _model_dir(model_dir, model_dir_option, old_model)
+    m = evaluate_file(directory, test, out, label_space, fmt, text_column, label_column)
     typer.echo(
         json.dumps(
             {k: m.get(k) for k in ("macro_f1", "micro_f1", "weighted_f1", "samples_f1", "macro_roc_auc", "n")}
@@ -105,14 +131,20 @@ def evaluate(
 
 @app.command()
 def experiment(
-    config: Annotated[Path, typer.Argument(help="Experiment YAML (see configs/experiment-*.yaml).")],
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Experiment YAML (see configs/experiment-*.yaml).")
+    ] = None,
+    old_config: Annotated[
+        Path | None, typer.Argument(hidden=True, help="Deprecated: --config.", show_default=False)
+    ] = None,
     overrides: SetOption = None,
 ) -> None:
     """Run protocols x models x seeds x test sets; print and write a Table-4-style macro-F1 table."""
     from synsym.classify.experiment import ExperimentConfig, run_experiment
     from synsym.core.config import load_config
 
-    cfg = load_config(ExperimentConfig, config, overrides or [])
+    path = required(renamed(config, old_config, "the positional CONFIG", "--config"), "--config")
+    cfg = load_config(ExperimentConfig, path, overrides or [])
     result = run_experiment(cfg, progress=lambda msg: console.print(msg, highlight=False))
     typer.echo(result["markdown"])
     console.print(f"wrote {result['out_dir']}/table.md, table.csv, runs.csv and results.json")

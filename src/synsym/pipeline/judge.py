@@ -86,9 +86,10 @@ def judge_tasks(ctx: StageContext, rows: list[Post]) -> list[Task]:
 
 
 class JudgeStage(RowsFile):
-    """Scores rows in blocks of `BLOCK` as they arrive from dedup, so judge requests go out while the
-    last generation answers are still coming in. Blocks are cut by row count, never by timing, so the
-    embedding judge sees the same batches (and gives the same scores) on every rerun."""
+    """Scores rows as they arrive from dedup, so judge requests go out while the last generation answers
+    are still coming in. The embedding judge takes blocks of `BLOCK` rows cut by row count, never by
+    timing, so it sees the same batches (and gives the same scores) on every rerun; the LLM judge asks
+    about each row on its own, so it takes whatever has arrived."""
 
     name = "judge"
     sections = ("judge",)
@@ -111,6 +112,9 @@ class JudgeStage(RowsFile):
         async def cut() -> None:
             block: list[Post] = []
             async for chunk in inputs.chunks():
+                if embedding is None:  # the LLM judge scores each row on its own: take what has arrived
+                    start(chunk)
+                    continue
                 block += chunk
                 while len(block) >= self.BLOCK:
                     start(block[: self.BLOCK])

@@ -117,7 +117,7 @@ DEFAULT_RELEVANCE = Calibration(knots=((0.15, 0.0), (0.29, 4.0), (0.33, 5.0)))
 def default_encoder() -> Encoder:
     """The offline all-MiniLM-L6-v2 shared with the classifiers (one loaded copy per process)."""
     try:
-        from synsym.classify.encoders import load_encoder
+        from synsym.core.encoders import load_encoder
 
         return load_encoder("minilm")
     except ImportError as exc:  # torch / sentence-transformers missing

@@ -130,7 +130,7 @@ def _lexical(texts: list[str], bleu_sample: int, rng: random.Random) -> dict[str
 
 def default_embedder(encoder: str = "minilm") -> Embedder:
     """Normalised MiniLM (or any local sentence encoder) vectors via the classifiers' cached loader."""
-    from synsym.classify.encoders import embed
+    from synsym.core.encoders import embed
 
     return lambda texts: embed(encoder, texts, max_length=128)
 

@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from synsym.classify import encoders
 from synsym.classify.models.base import BaseParams, Classifier, fit_logistic, sigmoid
 from synsym.classify.texts import LabelledTexts
+from synsym.core import encoders
 
 
 class FinetuneParams(BaseParams):

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from synsym.classify import encoders
 from synsym.classify.models.base import BaseParams, Classifier, fit_logistic, sigmoid
 from synsym.classify.texts import LabelledTexts
+from synsym.core import encoders
 
 
 class TfidfParams(BaseParams):
