@@ -163,7 +163,7 @@ def bench_dedup(paper: list[tuple[str, list[str]]] | None, n: int) -> None:
         t0, c0 = time.perf_counter(), time.process_time()
         kept, dropped = deduplicate(rows)
         seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-        reasons = [r["drop_reason"] or "" for r in dropped]
+        reasons = [r["drop_class"] or "" for r in dropped]
         line: dict[str, object] = {
             "bench": "dedup", "source": name, "rows": len(rows), "seconds": round(seconds, 2),
             "cpu_seconds": round(cpu, 2), "rows_per_s": round(len(rows) / seconds), "kept": len(kept),

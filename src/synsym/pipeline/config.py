@@ -256,11 +256,12 @@ class RunConfig(StrictModel):
 
 
 def load_run_config(
-    path: Path | None, overrides: list[str] | None = None, backend: str | None = None
+    path: str | Path | None, overrides: list[str] | None = None, backend: str | None = None
 ) -> RunConfig:
     """A run config from YAML plus `--set` overrides; each backend's own options are checked too.
     `backend` runs the same plan on another backend: the shared settings stay, the old backend's own
     options go (an openai `base_url` means nothing to `fake`)."""
+    path = Path(path) if path is not None else None
     data = read_yaml(path) if path is not None else {}
     if backend is not None:
         section = data.get("backend") or {}

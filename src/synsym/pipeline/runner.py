@@ -99,7 +99,7 @@ def _exclusive(run_dir: Path) -> Iterator[None]:
 
 def run_pipeline(
     config: RunConfig,
-    run_dir: Path,
+    run_dir: str | Path,
     *,
     subconcepts_file: Path | None = None,
     restart: bool = False,
@@ -107,6 +107,7 @@ def run_pipeline(
     stages: Sequence[Stage] = STAGES,
 ) -> RunResult:
     """Run (or resume) every stage of `stages` (default: synsym's) for `config` in `run_dir`."""
+    run_dir = Path(run_dir)
     taxonomy = load_taxonomy(config.taxonomy)
     run_dir.mkdir(parents=True, exist_ok=True)
     extra = {"subconcepts_file": _digest(subconcepts_file) if subconcepts_file is not None else None}
