@@ -153,6 +153,7 @@ def main() -> None:
             "phase": "faults: 10% 429 (Retry-After 0.5 s), 2% 500",
             "answered": answered,
             "failed": failed,
+            "failed_by_class": dict(f_engine.meter.failures),
             "lost": n - answered - failed,
             "seconds": round(f_seconds, 2),
             "retries": dict(f_engine.meter.retries),

@@ -6,7 +6,7 @@ this one computation, over the stage list the run recorded and the rows' own `st
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -22,29 +22,29 @@ def funnel_counts(rows: Iterable[Post], stages: Sequence[str]) -> dict[str, Any]
     """Per stage (in `stages` order, then any other stage a row names): rows `made`, requests `failed`
     by class, rows `dropped` by class; the funnel's `steps`; then what was kept, in total and by kind."""
     made: Counter[str] = Counter()
-    failed: dict[str, Counter[str]] = {}
-    dropped: dict[str, Counter[str]] = {}
+    failed: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    dropped: defaultdict[str, Counter[str]] = defaultdict(Counter)
     kept: list[Post] = []
     for row in rows:
         cls, by = row["drop_class"], row["dropped_by"] or row["stage"]
         if cls is None:
             kept.append(row)
         elif cls in NOT_MADE and by == row["stage"]:
-            failed.setdefault(by, Counter())[cls] += 1
+            failed[by][cls] += 1
             continue
         else:
-            dropped.setdefault(by, Counter())[cls] += 1
+            dropped[by][cls] += 1
         made[row["stage"]] += 1
     order = list(stages) + sorted((set(made) | set(failed) | set(dropped)) - set(stages))
     per_stage: list[dict[str, Any]] = [
         {
             "stage": name,
             "made": made[name],
-            "failed": dict(sorted(failed.get(name, Counter()).items())),
-            "dropped": dict(sorted(dropped.get(name, Counter()).items())),
+            "failed": dict(sorted(failed[name].items())),
+            "dropped": dict(sorted(dropped[name].items())),
         }
         for name in order
-        if made[name] or name in failed or name in dropped
+        if made[name] or failed[name] or dropped[name]
     ]
     steps: list[dict[str, Any]] = []
     remaining, writing = 0, True

@@ -159,7 +159,7 @@ def _composition(kept: Sequence[Post], styles: Sequence[str]) -> str:
 def _distribution(
     space: str,
     labels: Sequence[str],
-    matrix: Sequence[Sequence[int]],
+    matrix: np.ndarray,
     kept: Sequence[Post],
     styles: Sequence[str],
 ) -> str:
@@ -200,7 +200,7 @@ def render_card(
     taxonomy: Taxonomy,
     kept: Sequence[Post],
     dropped: Sequence[Post],
-    labels: Mapping[str, Sequence[Sequence[int]]],
+    labels: Mapping[str, np.ndarray],
     files: Sequence[str],
 ) -> str:
     """The card as Markdown with a YAML header. `labels` is space -> the kept rows' multi-hot vectors."""

@@ -70,10 +70,15 @@ def judge_tasks(ctx: StageContext, rows: list[Post]) -> list[Task]:
     template = load_template("judge")
     cfg = ctx.config.judge
     tasks = []
+    listings: dict[tuple[str, ...], str] = {}
     for row in rows:
-        names = targets(row, ctx.taxonomy.names)
-        schema, json_schema = _scores_model(tuple(names))
-        listed = bullet_list([f"{s}: {ctx.taxonomy.symptom(s).definition}" for s in names])
+        names = tuple(targets(row, ctx.taxonomy.names))
+        schema, json_schema = _scores_model(names)
+        listed = listings.get(names)
+        if listed is None:
+            listed = listings[names] = bullet_list(
+                [f"{s}: {ctx.taxonomy.symptom(s).definition}" for s in names]
+            )
         request = ChatRequest(
             messages=template.render(post=row["text"], symptoms=listed),
             temperature=0.0,
