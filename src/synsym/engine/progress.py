@@ -62,11 +62,6 @@ class Bar:
         if self._progress is not None and self._task is not None:
             self._progress.update(self._task, total=self.total)
 
-    def finish(self) -> None:
-        if self._progress is not None and self._task is not None:
-            task = self._progress.tasks[self._task]
-            self._progress.update(self._task, total=task.completed)
-
 
 class RunProgress:
     def __init__(self, meters: Sequence[UsageMeter], enabled: bool | None = None) -> None:
