@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from synsym.pipeline.records import Post, new_post
 
+from synsym.core.columns import Post, new_post
 from synsym.core.taxonomy import Taxonomy, load_taxonomy
 from synsym.pipeline.dedup import deduplicate
 from synsym.pipeline.judge_embedding import DEFAULT_THRESHOLD, EmbeddingJudge, pieces
