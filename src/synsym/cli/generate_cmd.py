@@ -10,13 +10,19 @@ from rich.table import Table
 
 from synsym.cli.app import SetOption, app, console
 from synsym.pipeline.config import load_run_config
+from synsym.pipeline.plan import RunPlan, plan_pipeline
 from synsym.pipeline.runner import RunResult, run_pipeline
 
 
 @app.command()
 def generate(
     config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="Run config (YAML). Default: built-in defaults.")
+        str | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Run config: a YAML file or a built-in name (demo, depression-14, realistic).",
+        ),
     ] = None,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Run directory; rerun the same command to resume.")
@@ -34,15 +40,61 @@ def generate(
     restart: Annotated[
         bool, typer.Option(help="Redo stages whose config changed (cached answers are reused).")
     ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan (requests per stage, worst-case cost) and stop.")
+    ] = False,
     set_: SetOption = None,
 ) -> None:
     """Expand, generate, compose, judge and export a symptom-level dataset into OUT."""
     overrides = list(set_ or [])
     if max_cost is not None:
         overrides += [f"max_cost={max_cost}"]
-    run_config = load_run_config(config, overrides, backend)
+    if config is None:
+        console.print(
+            "no --config: running the built-in demo (configs/demo.yaml: the embedded SmolLM2-135M, "
+            "in-process, a few minutes on 2 cores); pass --config for your own or `--config depression-14` "
+            "for the paper's recipe",
+            highlight=False,
+        )
+    run_config = load_run_config(config or "demo", overrides, backend)
+    plan = plan_pipeline(run_config, out, subconcepts_file=subconcepts)
+    render_plan(plan, restart)
+    if dry_run:
+        return
     result = run_pipeline(run_config, out, subconcepts_file=subconcepts, restart=restart)
     render_summary(result)
+
+
+def render_plan(plan: RunPlan, restart: bool) -> None:
+    """Before the first request: stages, requests per stage, the backend, the worst-case cost, what a
+    resume keeps."""
+    todo = [p for p in plan.stages if p.stage not in plan.done and p.requests]
+    if todo:
+        table = Table(
+            "stage", "requests", "worst-case cost", title=f"plan for {plan.run_dir}: {plan.backend}"
+        )
+        for p in todo:
+            cost = "-" if p.worst_cost is None else f"{p.worst_cost:,.2f}"
+            table.add_row(p.stage, f"{'' if p.exact else 'up to '}{p.requests:,}", cost)
+        console.print(table)
+    if todo:
+        total = f"{'' if plan.exact else 'up to '}{plan.requests:,} requests"
+        cost = (
+            "no prices set (backend.prices), so no bound on the cost"
+            if plan.worst_cost is None
+            else f"worst case {plan.worst_cost:,.2f} in backend.prices' currency (every answer at "
+            "max_tokens, before re-asks)"
+        )
+        console.print(f"{total}; {cost}", highlight=False)
+    if plan.done:
+        redo = f"; {', '.join(plan.changed)} changed and will be redone" if plan.changed and restart else ""
+        console.print(
+            f"resuming {plan.run_dir}: {', '.join(plan.done)} done; {plan.cached_answers:,} answers in the "
+            f"cache are not paid for again{redo}",
+            highlight=False,
+        )
+    elif plan.cached_answers:
+        console.print(f"{plan.cached_answers:,} answers already in the cache are not paid for again")
 
 
 def render_summary(result: RunResult) -> None:

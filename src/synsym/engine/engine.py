@@ -283,7 +283,7 @@ class Engine:
     async def _call(self, request: ChatRequest, key: str) -> ChatResponse:
         cfg = self.backend.config
         est_prompt = sum(len(content) for _, content in request.messages) / 4
-        prompt_bound = _max_prompt_tokens(request) if self.budget.max_cost is not None else 0
+        prompt_bound = max_prompt_tokens(request) if self.budget.max_cost is not None else 0
         worst = cost_of(cfg.prices, prompt_bound, request.max_tokens)
         for attempt in range(cfg.max_retries + 1):
             if not self.budget.reserve(worst):
@@ -346,7 +346,7 @@ class Engine:
         return max(delay, retry_after or 0.0)
 
 
-def _max_prompt_tokens(request: ChatRequest) -> int:
+def max_prompt_tokens(request: ChatRequest) -> int:
     """An upper bound on a request's prompt tokens without its tokenizer, for the budget: a byte-level BPE
     token covers at least one byte, each message adds a few tokens of chat framing, and a JSON schema is
     sent (and billed) too. Estimating at ~4 characters a token instead let a run overshoot --max-cost."""

@@ -20,7 +20,7 @@ from synsym.core.cooccurrence import Combination, load_prior, sample_combination
 from synsym.engine.engine import Result, Task
 from synsym.pipeline.context import StageContext
 from synsym.pipeline.prompts import bullet_list, load_template
-from synsym.pipeline.stage import Inputs, LLMStage
+from synsym.pipeline.stage import Inputs, LLMStage, StagePlan
 from synsym.pipeline.statements import (
     answer_shape,
     example_pool,
@@ -103,6 +103,25 @@ class ComposeStage(LLMStage):
     def finish(self, ctx: StageContext, result: Result) -> list[Post]:
         cfg = ctx.config.compose
         return rows_from_result(ctx, result, self.name, ctx.config.styles, cfg.statements_per_style)
+
+    def rows_per_answer(self, ctx: StageContext, task: Task) -> int:
+        return ctx.config.compose.statements_per_style * len(ctx.config.styles) if task.schema else 1
+
+    async def estimate(self, ctx: StageContext, upstream: dict[str, list[StagePlan]]) -> StagePlan:
+        """Combinations the model proposes are not known before it answers: count `n_combinations`."""
+        cfg = ctx.config.compose
+        if cfg.source == "prior":
+            return await super().estimate(ctx, upstream)
+        proposals = -(-cfg.n_combinations * 3 // 2 // _PER_CALL)
+        per = (
+            1
+            if ctx.config.generate.statements_per_call is None
+            else len(ctx.config.styles) * cfg.statements_per_style
+        )
+        rows = cfg.n_combinations * cfg.statements_per_style * len(ctx.config.styles)
+        return StagePlan(
+            self.name, proposals + cfg.n_combinations * per, None, rows, exact=False, known=False
+        )
 
 
 def compose_tasks(ctx: StageContext, combos: list[Combination]) -> list[Task]:

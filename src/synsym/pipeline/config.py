@@ -16,6 +16,7 @@ from pydantic import Field, PositiveInt, model_validator
 
 from synsym.backends.base import check_backend
 from synsym.core.config import BackendConfig, StrictModel, apply_overrides, read_yaml, validate
+from synsym.core.taxonomy import package_data_path, resolve_data_file
 from synsym.pipeline.transforms import TRANSFORM_NAMES
 
 
@@ -255,13 +256,18 @@ class RunConfig(StrictModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
+def builtin_configs() -> list[str]:
+    """Run configs shipped with synsym, by name: demo, depression-14 (the paper's recipe), realistic."""
+    return sorted(p.stem for p in package_data_path("configs").glob("*.yaml"))
+
+
 def load_run_config(
     path: str | Path | None, overrides: list[str] | None = None, backend: str | None = None
 ) -> RunConfig:
-    """A run config from YAML plus `--set` overrides; each backend's own options are checked too.
-    `backend` runs the same plan on another backend: the shared settings stay, the old backend's own
-    options go (an openai `base_url` means nothing to `fake`)."""
-    path = Path(path) if path is not None else None
+    """A run config from a YAML file or a built-in name (`demo`), plus `--set` overrides; each backend's
+    own options are checked too. `backend` runs the same plan on another backend: the shared settings
+    stay, the old backend's own options go (an openai `base_url` means nothing to `fake`)."""
+    path = resolve_data_file(path, "configs", "config", builtin_configs()) if path is not None else None
     data = read_yaml(path) if path is not None else {}
     if backend is not None:
         section = data.get("backend") or {}

@@ -30,7 +30,7 @@ from datasketch import MinHash, MinHashLSH
 from synsym.core.columns import DropClass, Post, dropped, is_kept
 from synsym.core.errors import InputError
 from synsym.pipeline.context import StageContext
-from synsym.pipeline.stage import ROWS, Inputs, Output, RowsFile
+from synsym.pipeline.stage import ROWS, Inputs, Output, RowsFile, StagePlan, rows_in
 
 _PUNCT = re.compile(f"[{re.escape(string.punctuation)}‘’“”–—…]")
 _SPACE = re.compile(r"\s+")
@@ -171,6 +171,10 @@ class DedupStage(RowsFile):
         async for chunk in inputs.chunks():
             out.extend(await asyncio.to_thread(dedup.feed, chunk))
         out.close()
+
+    async def estimate(self, ctx: StageContext, upstream: dict[str, list[StagePlan]]) -> StagePlan:
+        rows, known = rows_in(upstream)
+        return StagePlan(self.name, rows=rows, known=known)
 
 
 def reference_texts(ctx: StageContext) -> list[str]:

@@ -22,7 +22,7 @@ from synsym.core.subconcepts import (
 from synsym.engine.engine import Task
 from synsym.pipeline.context import StageContext
 from synsym.pipeline.prompts import bullet_list, load_template
-from synsym.pipeline.stage import Inputs, Output, ValueStage
+from synsym.pipeline.stage import Inputs, Output, StagePlan, ValueStage, worst_cost
 
 
 def _answer_model(n: int) -> type[BaseModel]:
@@ -60,15 +60,45 @@ class ExpandStage(ValueStage):
     async def run(self, ctx: StageContext, inputs: Inputs, out: Output) -> None:
         if ctx.subconcepts_file is not None:
             out.close(load_subconcepts(ctx.subconcepts_file, ctx.taxonomy))
+        elif ctx.config.expand.method == "seeds":
+            out.close(from_seeds(ctx))
         else:
             out.close(await expand(ctx))
+
+    async def estimate(self, ctx: StageContext, upstream: dict[str, list[StagePlan]]) -> StagePlan:
+        if ctx.subconcepts_file is not None:
+            return StagePlan(self.name, value=load_subconcepts(ctx.subconcepts_file, ctx.taxonomy))
+        if ctx.config.expand.method == "seeds":
+            return StagePlan(self.name, value=from_seeds(ctx))
+        n = ctx.config.expand.n_subconcepts  # the model's answers are not known yet: n stand-ins each
+        stand_in = {
+            s.name: merge_with_seeds(s.seeds, [f"{s.name} {i}" for i in range(n)])
+            for s in ctx.taxonomy.symptoms
+        }
+        tasks = expand_tasks(ctx)
+        return StagePlan(self.name, len(tasks), worst_cost(ctx.engine, tasks), value=stand_in, known=False)
+
+
+def from_seeds(ctx: StageContext) -> Subconcepts:
+    return {s.name: merge_with_seeds(s.seeds, []) for s in ctx.taxonomy.symptoms}
 
 
 async def expand(ctx: StageContext) -> Subconcepts:
     """Sub-concepts per symptom; a symptom whose expansion failed keeps its seeds, with a note."""
+    out = {}
+    async for result in ctx.answers(expand_tasks(ctx), "expand"):
+        s = result.task.payload
+        proposed = getattr(result.value, "subconcepts", []) if result.ok else []
+        if not result.ok:
+            ctx.notes.append(
+                f"{s.name}: expansion failed ({result.failure}: {result.error}); using its seeds only"
+            )
+        out[s.name] = merge_with_seeds(s.seeds, proposed)
+    return out
+
+
+def expand_tasks(ctx: StageContext) -> list[Task]:
     tax, cfg = ctx.taxonomy, ctx.config.expand
-    if cfg.method == "seeds":
-        return {s.name: merge_with_seeds(s.seeds, []) for s in tax.symptoms}
     template = load_template("expand")
     schema = _answer_model(cfg.n_subconcepts)
     tasks = [
@@ -95,13 +125,4 @@ async def expand(ctx: StageContext) -> Subconcepts:
         )
         for s in tax.symptoms
     ]
-    out = {}
-    async for result in ctx.answers(tasks, "expand"):
-        s = result.task.payload
-        proposed = getattr(result.value, "subconcepts", []) if result.ok else []
-        if not result.ok:
-            ctx.notes.append(
-                f"{s.name}: expansion failed ({result.failure}: {result.error}); using its seeds only"
-            )
-        out[s.name] = merge_with_seeds(s.seeds, proposed)
-    return out
+    return tasks

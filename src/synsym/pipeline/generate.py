@@ -51,6 +51,9 @@ class GenerateStage(LLMStage):
         cfg = ctx.config.generate
         return rows_from_result(ctx, result, self.name, ctx.config.styles, cfg.statements_per_style)
 
+    def rows_per_answer(self, ctx: StageContext, task: Task) -> int:
+        return ctx.config.generate.statements_per_style * len(ctx.config.styles) if task.schema else 1
+
 
 def structured_tasks(ctx: StageContext, items: list[tuple[str, str | None]]) -> list[Task]:
     """One call per (item, draw) asking for m statements in every style."""

@@ -16,14 +16,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from synsym.backends.base import ChatRequest
-from synsym.core.columns import DropClass, Post, dropped, is_kept, with_fields
+from synsym.core.columns import DropClass, Post, dropped, is_kept, new_post, with_fields
 from synsym.core.subconcepts import Subconcepts
 from synsym.engine.engine import Task
 from synsym.engine.progress import Bar
 from synsym.pipeline.config import JudgeConfig
 from synsym.pipeline.context import StageContext
 from synsym.pipeline.prompts import bullet_list, load_template
-from synsym.pipeline.stage import ROWS, Inputs, Output, RowsFile
+from synsym.pipeline.stage import ROWS, Inputs, Output, RowsFile, StagePlan, rows_in, worst_cost
 
 
 @lru_cache(maxsize=4096)
@@ -133,6 +133,21 @@ class JudgeStage(RowsFile):
 
         await asyncio.gather(cut(), emit())
         out.close()
+
+    async def estimate(self, ctx: StageContext, upstream: dict[str, list[StagePlan]]) -> StagePlan:
+        """One LLM question per row that passes dedup (and the embedding pre-filter): at most every row."""
+        rows, _ = rows_in(upstream)
+        if ctx.config.judge.method not in ("llm", "both"):
+            return StagePlan(self.name, rows=rows, known=False)
+        unlabelled = sum(p.rows for p in upstream.get(ROWS, []) if p.stage in ("negatives", "contexts"))
+        posts = [  # a long post scored on one symptom, and one scored on every symptom (a negative)
+            new_post(id="x", text="x" * 600, style="", symptoms=symptoms, stage="plan", backend="", model="",
+                     template="", request_key="")
+            for symptoms in ([ctx.taxonomy.names[0]], [])
+        ]  # fmt: skip
+        one, every = (worst_cost(ctx.judge_engine, judge_tasks(ctx, [p])) for p in posts)
+        cost = None if one is None or every is None else one * (rows - unlabelled) + every * unlabelled
+        return StagePlan(self.name, rows, cost, rows, exact=False, known=False)
 
     async def _block(
         self, ctx: StageContext, rows: list[Post], embedding: Any, lock: asyncio.Lock, bar: Bar | None

@@ -110,7 +110,7 @@ def run_pipeline(
     run_dir = Path(run_dir)
     taxonomy = load_taxonomy(config.taxonomy)
     run_dir.mkdir(parents=True, exist_ok=True)
-    extra = {"subconcepts_file": _digest(subconcepts_file) if subconcepts_file is not None else None}
+    extra = {"subconcepts_file": subconcepts_digest(subconcepts_file) if subconcepts_file else None}
     prints = fingerprints(stages, config, extra)
     with _exclusive(run_dir):
         state = RunState(run_dir, prints)
@@ -193,7 +193,8 @@ async def _loop(stages: Sequence[Stage], ctx: StageContext, state: RunState, eng
     return await outputs[stages[-1].name].wait()
 
 
-def _digest(path: Path) -> str:
+def subconcepts_digest(path: Path) -> str:
+    """A reviewed sub-concepts file is part of the expand stage's fingerprint, by its content."""
     if not path.is_file():
         raise InputError(f"{path} -> sub-concepts file not found")
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]

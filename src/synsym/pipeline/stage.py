@@ -20,20 +20,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from synsym.core.atomic import read_jsonl, write_jsonl
 from synsym.core.columns import Post
+from synsym.engine.engine import Engine, Result, Task, max_prompt_tokens
+from synsym.engine.usage import cost_of
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from synsym.engine.engine import Result, Task
     from synsym.pipeline.context import StageContext
 
 ROWS = "<rows>"
 
-__all__ = ["ROWS", "Inputs", "LLMStage", "Output", "RowStage", "Stage", "ValueStage"]
+__all__ = ["ROWS", "Inputs", "LLMStage", "Output", "RowStage", "Stage", "StagePlan", "ValueStage"]
 
 
 class Output:
@@ -85,6 +87,39 @@ class Output:
         return self.value if self.value is not None else self.rows
 
 
+@dataclass
+class StagePlan:
+    """What a stage is about to do, before it does it: requests it will send (at most), their worst-case
+    cost (None: prices unknown) and rows it will make (at most). `exact`: the request count is known, not
+    a bound that depends on answers not yet given; `known`: so is its output. `value` is a value stage's
+    output, or a stand-in when not `known`."""
+
+    stage: str
+    requests: int = 0
+    worst_cost: float | None = 0.0
+    rows: int = 0
+    exact: bool = True
+    value: Any = None
+    known: bool = True
+
+
+def _done(plan: StagePlan) -> Output:
+    out = Output()
+    out.close(plan.value)
+    return out
+
+
+def dry_inputs(upstream: dict[str, list[StagePlan]]) -> Inputs:
+    """Inputs for planning only: upstream values (or their stand-ins), no rows."""
+    return Inputs({key: [_done(plan) for plan in plans] for key, plans in upstream.items()})
+
+
+def rows_in(upstream: dict[str, list[StagePlan]]) -> tuple[int, bool]:
+    """Rows arriving through ROWS, at most, and whether that count is known."""
+    plans = upstream.get(ROWS, [])
+    return sum(p.rows for p in plans), all(p.known for p in plans)
+
+
 class Inputs:
     """What a stage reads: the outputs of the stages it names (ROWS: several, concatenated in order)."""
 
@@ -128,6 +163,10 @@ class Stage(Protocol):
 
     def load(self, ctx: StageContext, path: Path) -> Any: ...
 
+    async def estimate(self, ctx: StageContext, upstream: dict[str, list[StagePlan]]) -> StagePlan:
+        """What it will do, from the plans of what it reads (by the keys of `reads`), without asking
+        anything; for the plan `synsym generate` prints before the first request."""
+
     async def run(self, ctx: StageContext, inputs: Inputs, out: Output) -> None:
         """Do the stage's work: `out.extend(rows)` as they are made (a row stage), then `out.close()`
         (with the value, for a value stage)."""
@@ -162,11 +201,21 @@ class LLMStage(RowsFile):
     def finish(self, ctx: StageContext, result: Result) -> list[Post]:
         raise NotImplementedError
 
+    def rows_per_answer(self, ctx: StageContext, task: Task) -> int:
+        """Rows one answer makes, at most (for the plan)."""
+        return 1
+
     async def run(self, ctx: StageContext, inputs: Inputs, out: Output) -> None:
         tasks = await self.plan(ctx, inputs)
         async for result in ctx.answers(tasks, self.name):
             out.extend(self.finish(ctx, result))
         out.close()
+
+    async def estimate(self, ctx: StageContext, upstream: dict[str, list[StagePlan]]) -> StagePlan:
+        tasks = await self.plan(ctx, dry_inputs(upstream))
+        rows = sum(self.rows_per_answer(ctx, t) for t in tasks)
+        exact = all(p.known for plans in upstream.values() for p in plans)
+        return StagePlan(self.name, len(tasks), worst_cost(ctx.engine, tasks), rows, exact, known=exact)
 
 
 class RowStage(RowsFile):
@@ -184,6 +233,10 @@ class RowStage(RowsFile):
         out.extend(await asyncio.to_thread(self.compute, ctx, rows))
         out.close()
 
+    async def estimate(self, ctx: StageContext, upstream: dict[str, list[StagePlan]]) -> StagePlan:
+        rows, known = rows_in(upstream)
+        return StagePlan(self.name, rows=rows, known=known)
+
 
 class ValueStage:
     """A local computation that makes one value (not rows), saved and loaded by the stage itself."""
@@ -192,3 +245,15 @@ class ValueStage:
     sections: tuple[str, ...]
     reads: tuple[str, ...]
     makes_rows: bool = False
+
+    async def estimate(self, ctx: StageContext, upstream: dict[str, list[StagePlan]]) -> StagePlan:
+        return StagePlan(self.name)
+
+
+def worst_cost(engine: Engine, tasks: list[Task]) -> float | None:
+    """Every prompt at its byte-count bound and every answer at max_tokens, before any re-ask (the bound
+    `--max-cost` reserves per request); None when the backend declares no prices."""
+    cfg = engine.backend.config
+    if not (cfg.prices.input_per_mtok or cfg.prices.output_per_mtok):
+        return None
+    return sum(cost_of(cfg.prices, max_prompt_tokens(t.request), t.request.max_tokens) for t in tasks)

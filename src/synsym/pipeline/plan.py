@@ -1,0 +1,100 @@
+"""What a run is about to do, before it sends anything: per stage, the requests it will make, their
+worst-case cost and whether it is already done; the backend and model; answers already in the cache.
+
+Each stage estimates itself from the estimates of what it reads (`Stage.estimate`), so the plan follows
+the stage list like everything else. Figures that depend on answers not yet given (sub-concepts the model
+will propose, rows the judge will see after dedup) are upper bounds and say so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from synsym.backends.base import create_backend
+from synsym.core.taxonomy import load_taxonomy
+from synsym.engine.engine import Engine
+from synsym.pipeline.config import RunConfig
+from synsym.pipeline.context import StageContext
+from synsym.pipeline.graph import STAGE_FORMAT, fingerprints, resolve_reads
+from synsym.pipeline.runner import RunState, subconcepts_digest
+from synsym.pipeline.stage import Stage, StagePlan
+from synsym.pipeline.stages import STAGES
+
+
+@dataclass
+class RunPlan:
+    run_dir: Path
+    stages: list[StagePlan]
+    done: list[str]  # finished stages a rerun keeps
+    changed: list[str]  # finished stages whose config changed (they need --restart)
+    backend: str  # "name (model)", and the judge's when it has its own
+    cached_answers: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def requests(self) -> int:
+        return sum(p.requests for p in self.stages if p.stage not in self.done)
+
+    @property
+    def exact(self) -> bool:
+        return all(p.exact for p in self.stages if p.stage not in self.done)
+
+    @property
+    def worst_cost(self) -> float | None:
+        costs = [p.worst_cost for p in self.stages if p.stage not in self.done and p.requests]
+        return None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
+
+
+def plan_pipeline(
+    config: RunConfig,
+    run_dir: str | Path,
+    *,
+    subconcepts_file: Path | None = None,
+    stages: Sequence[Stage] = STAGES,
+) -> RunPlan:
+    """The plan of `run_pipeline(config, run_dir, ...)`: reads the run directory, writes nothing there."""
+    run_dir = Path(run_dir)
+    extra = {"subconcepts_file": subconcepts_digest(subconcepts_file) if subconcepts_file else None}
+    prints = fingerprints(stages, config, extra)
+    state = RunState(run_dir, prints)
+    current = state.format == STAGE_FORMAT
+    done = [s.name for s in stages if current and state.is_done(s.name) and (run_dir / s.artifact()).exists()]
+    changed = state.changed() if current else list(state.done)
+    backend = create_backend(config.backend)
+    judge = create_backend(config.judge.backend, "judge.backend") if config.judge.backend else backend
+    who = f"{config.backend.name} ({backend.identity().get('model')})"
+    if judge is not backend:
+        who += f"; judge {judge.config.name} ({judge.identity().get('model')})"
+    with tempfile.TemporaryDirectory(prefix="synsym-plan-") as scratch:  # planning may write side files
+        ctx = StageContext(
+            config, load_taxonomy(config.taxonomy), Engine(backend), Engine(judge), Path(scratch),
+            subconcepts_file=subconcepts_file, stage_names=[s.name for s in stages], fingerprints=prints,
+        )  # fmt: skip
+        plans = asyncio.run(_estimate(stages, ctx))
+    return RunPlan(run_dir, plans, done, changed, who, _cached(config, run_dir), ctx.notes)
+
+
+async def _estimate(stages: Sequence[Stage], ctx: StageContext) -> list[StagePlan]:
+    reads = resolve_reads(stages)
+    by_name: dict[str, StagePlan] = {}
+    for stage in stages:
+        upstream = {key: [by_name[n] for n in names] for key, names in reads[stage.name].items()}
+        by_name[stage.name] = await stage.estimate(ctx, upstream)
+    return [replace(by_name[s.name]) for s in stages]
+
+
+def _cached(config: RunConfig, run_dir: Path) -> int:
+    """Answers in the run's response cache (0 when there is none yet), read without opening it for writing."""
+    path = Path(config.cache) if config.cache else run_dir / "cache.sqlite"
+    if not path.is_file():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            return int(db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+    except sqlite3.Error:
+        return 0
