@@ -251,3 +251,29 @@ def test_cli_version_and_help(
 def test_cli_usage_error_exits_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     proc = cli_in_process(monkeypatch, capsys, "probe", "--no-such-flag")
     assert proc.returncode == 2 and "internal error" not in proc.stderr and "--no-such-flag" in proc.stderr
+
+
+def test_config_keys_lists_every_key_with_its_meaning(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    proc = cli_in_process(monkeypatch, capsys, "config", "keys")
+    assert proc.returncode == 0
+    lines = {line.split()[0]: line for line in proc.stdout.splitlines() if line.startswith("  ")}
+    for key in (
+        "seed",
+        "generate.statements_per_style",
+        "judge.threshold",
+        "negatives.kinds[].share",
+        "backend.max_concurrency",
+        "backend.base_url",
+        "backend.model_path",
+        "backend.latency_s",
+    ):
+        assert key in lines, key
+    assert (
+        "int = 5" in lines["generate.statements_per_style"]
+        and "statements per style" in lines["generate.statements_per_style"]
+    )
+    assert all(line.split(":", 1)[1].strip() for line in lines.values())  # every key says what it means
+    message = config_error(load_config, BackendConfig, None, ["prices.input_per_mtk=1"])
+    assert "(every key: synsym config keys)" in message

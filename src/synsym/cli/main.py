@@ -9,6 +9,7 @@ from rich.markup import escape
 # command modules register themselves on import; add one line per module here
 from synsym.cli import (  # noqa: F401
     classify_cmd,
+    config_cmd,
     generate_cmd,
     probe_cmd,
     quality_cmd,

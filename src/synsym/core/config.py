@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar, cast, get_args, get_origin
+from types import UnionType
+from typing import Annotated, Any, Literal, TypeVar, Union, cast, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -32,8 +33,8 @@ class StrictModel(BaseModel):
 class Prices(StrictModel):
     """Price per million tokens, in the user's currency (USD for the public APIs)."""
 
-    input_per_mtok: float = Field(0.0, ge=0)
-    output_per_mtok: float = Field(0.0, ge=0)
+    input_per_mtok: float = Field(0.0, ge=0, description="price of a million prompt tokens")
+    output_per_mtok: float = Field(0.0, ge=0, description="price of a million answer tokens")
 
 
 class BackendConfig(StrictModel):
@@ -235,3 +236,50 @@ def load_config(model: type[M], path: Path | None = None, overrides: list[str] |
     data = read_yaml(path) if path is not None else {}
     data = apply_overrides(data, overrides or [])
     return validate(model, data, str(path) if path else "config")
+
+
+def describe_keys(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str, str]]:
+    """(dotted key, type, default, meaning) for every key a user can write in `model`, nested sections
+    expanded (a list or mapping of sections as `key[].field` / `key.<name>.field`)."""
+    rows: list[tuple[str, str, str, str]] = []
+    for name, info in model.model_fields.items():
+        key = prefix + (info.alias or name)
+        inner = _inner_model(info.annotation)
+        default = "" if info.is_required() else _shown(info.get_default(call_default_factory=True))
+        kind = _type_name(info.annotation)
+        if inner is not None and inner is not model:
+            rows.append((key, kind, "", info.description or (inner.__doc__ or "").strip().split("\n")[0]))
+            joint = (
+                "[]."
+                if get_origin(info.annotation) is list
+                else (".<name>." if _is_mapping(info.annotation) else ".")
+            )
+            rows += describe_keys(inner, key + joint)
+        else:
+            rows.append((key, kind, default, info.description or ""))
+    return rows
+
+
+def _type_name(annotation: Any) -> str:
+    """`int`, `str | None`, `list[Style]`, `'llm' | 'seeds'`: what a user writes, not typing's repr."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _type_name(args[0])
+    if origin is Literal:
+        return " | ".join(repr(a) for a in args)
+    if origin in (Union, UnionType):
+        return " | ".join(_type_name(a) for a in args)
+    if origin in (list, dict):
+        return f"{origin.__name__}[{', '.join(_type_name(a) for a in args)}]"
+    return "None" if annotation is type(None) else getattr(annotation, "__name__", str(annotation))
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, BaseModel):
+        return ""
+    text = (
+        repr(value)
+        if not isinstance(value, list | dict) or len(repr(value)) < 40
+        else f"({len(value)} items)"
+    )
+    return text

@@ -21,7 +21,9 @@ from synsym.pipeline.transforms import TRANSFORM_NAMES
 
 
 class Style(StrictModel):
-    name: str = Field(pattern=r"^[a-z][a-z0-9_\-]*$")
+    """A way posts are written: every generate and compose prompt asks for each declared style."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_\-]*$", description="lowercase name, e.g. clinical")
     description: str = Field(min_length=1, description="how posts in this style read; goes into prompts")
     max_words: PositiveInt | None = Field(
         None, description="posts longer than this are dropped (a tweet-like style: about 50)"
@@ -43,15 +45,19 @@ DEFAULT_STYLES = [
 
 
 class ExpandConfig(StrictModel):
+    """Stage 1: sub-concepts per symptom."""
+
     method: Literal["llm", "seeds"] = Field(
         "llm", description="llm: ask the model; seeds: use the taxonomy's seed descriptions as sub-concepts"
     )
     n_subconcepts: PositiveInt = Field(20, description="at least this many sub-concepts per symptom")
-    max_tokens: PositiveInt = 2048
-    temperature: float = Field(0.7, ge=0, le=2)
+    max_tokens: PositiveInt = Field(2048, description="answer length limit per request")
+    temperature: float = Field(0.7, ge=0, le=2, description="sampling temperature")
 
 
 class GenerateConfig(StrictModel):
+    """Stage 2: single-symptom posts for every symptom and sub-concept, in every style."""
+
     calls: PositiveInt = Field(4, description="k: calls per (symptom or sub-concept)")
     statements_per_style: PositiveInt = Field(5, description="m: statements per style per call")
     statements_per_call: PositiveInt | None = Field(
@@ -65,8 +71,8 @@ class GenerateConfig(StrictModel):
     max_subconcepts: PositiveInt | None = Field(
         None, description="use at most this many sub-concepts per symptom"
     )
-    temperature: float = Field(0.9, ge=0, le=2)
-    max_tokens: PositiveInt = 1024
+    temperature: float = Field(0.9, ge=0, le=2, description="sampling temperature")
+    max_tokens: PositiveInt = Field(1024, description="answer length limit per request")
 
     @model_validator(mode="after")
     def _per_call(self) -> GenerateConfig:
@@ -76,19 +82,23 @@ class GenerateConfig(StrictModel):
 
 
 class ComposeConfig(StrictModel):
-    source: Literal["prior", "llm"] = "prior"
-    n_combinations: int = Field(590, ge=0)
-    statements_per_style: PositiveInt = 5
-    min_symptoms: int = Field(2, ge=2)
-    max_symptoms: int = Field(5, ge=2)
-    temperature: float = Field(0.9, ge=0, le=2)
-    max_tokens: PositiveInt = 1536
+    """Stage 3: multi-symptom posts for clinically plausible combinations."""
+
+    source: Literal["prior", "llm"] = Field(
+        "prior", description="prior: sample the co-occurrence prior; llm: the model proposes combinations"
+    )
+    n_combinations: int = Field(590, ge=0, description="symptom combinations to write posts for (0: none)")
+    statements_per_style: PositiveInt = Field(5, description="posts per combination and style")
+    min_symptoms: int = Field(2, ge=2, description="fewest symptoms in a combination")
+    max_symptoms: int = Field(5, ge=2, description="most symptoms in a combination")
+    temperature: float = Field(0.9, ge=0, le=2, description="sampling temperature")
+    max_tokens: PositiveInt = Field(1536, description="answer length limit per request")
 
 
 class NegativeKind(StrictModel):
     """One kind of hard negative: a post close to a symptom's topic that expresses no symptom."""
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="lowercase name, e.g. third_person")
     share: float = Field(gt=0, description="relative share of `negatives.n`")
     description: str = Field(min_length=1, description="what such a post is; goes into the prompt")
     examples: list[str] = Field(min_length=2, description="few-shot posts of this kind")
@@ -102,13 +112,19 @@ def default_negative_kinds() -> list[NegativeKind]:
 
 
 class NegativesConfig(StrictModel):
+    """Hard negatives and negated statements (off by default)."""
+
     n: int = Field(0, ge=0, description="hard negatives to write: all-zero rows (0: none)")
-    kinds: list[NegativeKind] = Field(default_factory=default_negative_kinds, min_length=1)
+    kinds: list[NegativeKind] = Field(
+        default_factory=default_negative_kinds,
+        min_length=1,
+        description="the kinds of hard negative and their shares",
+    )
     negated: int = Field(
         0, ge=0, description="negated statements to write ('I don't feel hopeless, just tired')"
     )
-    temperature: float = Field(0.9, ge=0, le=2)
-    max_tokens: PositiveInt = 160
+    temperature: float = Field(0.9, ge=0, le=2, description="sampling temperature")
+    max_tokens: PositiveInt = Field(160, description="answer length limit per request")
 
     @model_validator(mode="after")
     def _unique(self) -> NegativesConfig:
@@ -121,7 +137,7 @@ class NegativesConfig(StrictModel):
 class Persona(StrictModel):
     """Who writes a post; sampled per prompt and recorded in each row's provenance."""
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_\-]*$")
+    name: str = Field(pattern=r"^[a-z][a-z0-9_\-]*$", description="lowercase name, e.g. student")
     age_band: str = Field(min_length=1, description="e.g. 18-24")
     situation: str = Field(min_length=1, description="life situation, e.g. 'nurse working night shifts'")
     register_: str = Field(
@@ -136,8 +152,8 @@ class LongPostsConfig(StrictModel):
     """Reddit-length posts: judged statements embedded among neutral sentences about a situation."""
 
     n: int = Field(0, ge=0, description="long posts to build (0: none)")
-    min_words: PositiveInt = 80
-    max_words: PositiveInt = 400
+    min_words: PositiveInt = Field(80, description="shortest long post, in words")
+    max_words: PositiveInt = Field(400, description="longest long post, in words")
     max_expressions: PositiveInt = Field(3, description="embedded symptom statements per post, at most")
     negative_share: float = Field(
         0.2, ge=0, le=1, description="share of long posts with no embedded statement (all-zero rows)"
@@ -156,9 +172,10 @@ class LongPostsConfig(StrictModel):
             "starting a vegetable garden",
         ],
         min_length=1,
+        description="everyday situations the neutral passages are about",
     )
-    temperature: float = Field(0.9, ge=0, le=2)
-    max_tokens: PositiveInt = 640
+    temperature: float = Field(0.9, ge=0, le=2, description="sampling temperature")
+    max_tokens: PositiveInt = Field(640, description="answer length limit per request")
 
     @model_validator(mode="after")
     def _range(self) -> LongPostsConfig:
@@ -168,7 +185,9 @@ class LongPostsConfig(StrictModel):
 
 
 class RealismConfig(StrictModel):
-    long_posts: LongPostsConfig = Field(default_factory=LongPostsConfig)
+    """Long posts and surface transformations, after the judge (off by default)."""
+
+    long_posts: LongPostsConfig = Field(default_factory=LongPostsConfig, description="Reddit-length posts")
     transforms: dict[str, float] = Field(
         default_factory=dict,
         description=f"probability per kept row of each surface transformation: {', '.join(TRANSFORM_NAMES)}",
@@ -185,7 +204,11 @@ class RealismConfig(StrictModel):
 
 
 class JudgeConfig(StrictModel):
-    method: Literal["llm", "embedding", "both", "none"] = "llm"
+    """Stage 4: score every (post, symptom) 0-5 and drop what falls short."""
+
+    method: Literal["llm", "embedding", "both", "none"] = Field(
+        "llm", description="llm rubric, offline MiniLM embeddings, embeddings then llm, or none"
+    )
     backend: BackendConfig | None = Field(
         None, description="the judge's own backend; default: the generator's"
     )
@@ -196,14 +219,16 @@ class JudgeConfig(StrictModel):
     negative_threshold: float = Field(
         3.0, ge=0, le=5, description="LLM score at which a negative (or a denied symptom) counts as expressed"
     )
-    max_tokens: PositiveInt = 512
+    max_tokens: PositiveInt = Field(512, description="answer length limit per judge request")
 
 
 class DedupConfig(StrictModel):
+    """Exact and near duplicates, and copies of the prompts' examples, dropped before judging."""
+
     near_threshold: float = Field(
         0.8, gt=0, le=1, description="MinHash Jaccard at or above which posts are near duplicates"
     )
-    num_perm: PositiveInt = 128
+    num_perm: PositiveInt = Field(128, description="MinHash permutations (more: a finer Jaccard estimate)")
 
 
 ExportFormat = Literal["parquet", "jsonl", "csv", "hf"]
@@ -214,27 +239,41 @@ def _parquet_only() -> list[ExportFormat]:
 
 
 class ExportConfig(StrictModel):
+    """Stage 5: the dataset files."""
+
     formats: list[ExportFormat] = Field(default_factory=_parquet_only, description="parquet: always")
     label_spaces: list[str] | None = Field(None, description="default: every label space of the taxonomy")
 
 
 class RunConfig(StrictModel):
-    seed: int = 0
+    """A run: what to generate, with which model, and how to judge and export it."""
+
+    seed: int = Field(
+        0, description="one seed for every draw: the same config and seed give the same dataset"
+    )
     taxonomy: str = Field("depression-14", description="built-in name or a YAML file")
     prior: str = Field("depression-14", description="co-occurrence prior: built-in name or a YAML file")
-    backend: BackendConfig = Field(default_factory=BackendConfig)
-    styles: list[Style] = Field(default_factory=lambda: list(DEFAULT_STYLES), min_length=1)
+    backend: BackendConfig = Field(
+        default_factory=BackendConfig, description="the model that writes the posts (and judges, by default)"
+    )
+    styles: list[Style] = Field(
+        default_factory=lambda: list(DEFAULT_STYLES),
+        min_length=1,
+        description="default: clinical, colloquial",
+    )
     personas: list[Persona] = Field(default_factory=list, description="sampled per prompt; none: no persona")
     cache: str | None = Field(None, description="response cache file; default RUN_DIR/cache.sqlite")
     max_cost: float | None = Field(None, ge=0, description="stop before spending more than this")
-    expand: ExpandConfig = Field(default_factory=ExpandConfig)
-    generate: GenerateConfig = Field(default_factory=GenerateConfig)
-    compose: ComposeConfig = Field(default_factory=ComposeConfig)
-    negatives: NegativesConfig = Field(default_factory=NegativesConfig)
-    judge: JudgeConfig = Field(default_factory=JudgeConfig)
-    realism: RealismConfig = Field(default_factory=RealismConfig)
-    dedup: DedupConfig = Field(default_factory=DedupConfig)
-    export: ExportConfig = Field(default_factory=ExportConfig)
+    expand: ExpandConfig = Field(default_factory=ExpandConfig, description="stage 1: sub-concepts")
+    generate: GenerateConfig = Field(
+        default_factory=GenerateConfig, description="stage 2: single-symptom posts"
+    )
+    compose: ComposeConfig = Field(default_factory=ComposeConfig, description="stage 3: multi-symptom posts")
+    negatives: NegativesConfig = Field(default_factory=NegativesConfig, description="hard negatives")
+    judge: JudgeConfig = Field(default_factory=JudgeConfig, description="stage 4: judge and filter")
+    realism: RealismConfig = Field(default_factory=RealismConfig, description="long posts, transformations")
+    dedup: DedupConfig = Field(default_factory=DedupConfig, description="duplicates and example copies")
+    export: ExportConfig = Field(default_factory=ExportConfig, description="stage 5: the dataset files")
 
     @model_validator(mode="after")
     def _styles_unique(self) -> RunConfig:
