@@ -235,3 +235,22 @@ def test_review_samples_negatives_for_clinicians(run: tuple[Path, list[dict], li
     negatives = [it for it in items if it["component"] == "negative"]
     assert negatives and all(it["symptoms"] == "" for it in negatives)
     assert {"single", "multi", "negative"} <= {it["component"] for it in items}
+
+
+def test_every_judge_checks_the_first_person_voice(tmp_path: Path) -> None:
+    from synsym.pipeline.judge import first_person
+
+    assert (
+        first_person("I can't sleep")
+        and first_person("my sister and i argue")
+        and first_person("We’re tired")
+    )
+    assert not first_person("She hasn't slept in days.") and not first_person("Insomnia is common in winter.")
+    for method in ("llm", "embedding"):
+        cfg = realistic(method, realism={"long_posts": {"n": 0}})
+        run_pipeline(RunConfig.model_validate(cfg), tmp_path / method, progress=False)
+        kept = pq.read_table(tmp_path / method / "dataset.parquet").to_pylist()
+        dropped = pq.read_table(tmp_path / method / "dropped.parquet").to_pylist()
+        assert all(first_person(r["text"]) for r in kept if r["symptoms"])
+        voiceless = [r for r in dropped if r["drop_class"] == "no_first_person"]
+        assert all(r["dropped_by"] == "judge" and not r["judge_scores"] for r in voiceless)  # nothing scored

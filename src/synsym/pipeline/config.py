@@ -220,6 +220,11 @@ class JudgeConfig(StrictModel):
         3.0, ge=0, le=5, description="LLM score at which a negative (or a denied symptom) counts as expressed"
     )
     max_tokens: PositiveInt = Field(512, description="answer length limit per judge request")
+    first_person: bool = Field(
+        True,
+        description="a post that states a symptom must be in the first person (I, me, my, we, ...); "
+        "checked by every judge (not `method: none`) before scoring",
+    )
 
 
 class DedupConfig(StrictModel):

@@ -4,12 +4,15 @@ or dropped, and every drop says why.
 
 `judge.method`: `llm` (a rubric prompt; the judge may be another backend), `embedding` (offline MiniLM
 margins, for runs without a capable model), `both` (embedding as a cheap pre-filter, then the LLM), `none`.
+Every judge first checks the voice the recipe asks for (`judge.first_person`): a post that states a
+symptom without a first-person pronoun is dropped before anything is scored or paid for.
 Hard negatives, denied symptoms and passages are checked by the LLM judge only (see `JudgeStage`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -41,6 +44,17 @@ def targets(row: Post, names: tuple[str, ...]) -> list[str]:
     if row["negative_kind"] == "negated":
         return [*row["symptoms"], *([row["near_symptom"]] if row["near_symptom"] else [])]
     return list(row["symptoms"]) if row["symptoms"] else list(names)
+
+
+_FIRST_PERSON = re.compile(
+    r"\b(?:i|i'm|im|i've|ive|i'd|i'll|me|my|mine|myself|we|we're|us|our|ours|ourselves)\b", re.IGNORECASE
+)
+
+
+def first_person(text: str) -> bool:
+    """Whether the writer speaks of themselves: a first-person pronoun anywhere (a cheap check of voice;
+    "my sister can't sleep" passes it, the judge's scores decide whose state it is)."""
+    return _FIRST_PERSON.search(text.replace("\u2019", "'")) is not None
 
 
 def verdict(
@@ -156,6 +170,15 @@ class JudgeStage(RowsFile):
         cfg = ctx.config.judge
         out = list(rows)
         todo = [i for i, r in enumerate(rows) if is_kept(r)]
+        if (
+            cfg.first_person and cfg.method != "none"
+        ):  # the recipe asks for first-person posts: the cheapest check goes first
+            for i in todo:
+                if rows[i]["symptoms"] and not first_person(rows[i]["text"]):
+                    out[i] = dropped(
+                        out[i], self.name, DropClass.NO_FIRST_PERSON, "no I, me, my, we, ... in it"
+                    )
+            todo = [i for i in todo if is_kept(out[i])]
         if embedding is not None and todo:
             async with lock:
                 scores = await asyncio.to_thread(
