@@ -56,7 +56,19 @@ def test_predict_adds_one_probability_column_per_label(
     out = tmp_path / "p.csv"
     assert synsym_cli("predict", str(model), "--input", str(texts), "--out", str(out)) == 0
     rows = list(csv.DictReader(out.open()))
-    assert list(rows[0]) == ["id", "post", "sleep", "mood"] and 0 <= float(rows[0]["sleep"]) <= 1
+    assert list(rows[0]) == ["id", "post", "sleep", "mood", "predicted_labels"]
+    cut = dict(
+        zip(["sleep", "mood"], json.loads((model / "model.json").read_text())["thresholds"], strict=True)
+    )
+    for r in rows:  # the model's tuned thresholds decide
+        assert r["predicted_labels"] == ";".join(n for n in cut if float(r[n]) >= cut[n])
+    assert (
+        synsym_cli("predict", str(model), "--input", str(texts), "--out", str(out), "--threshold", "0") == 0
+    )
+    assert all(r["predicted_labels"] == "sleep;mood" for r in csv.DictReader(out.open()))
+    assert (
+        synsym_cli("predict", str(model), "--input", str(texts), "--out", str(out), "--threshold", "2") == 2
+    )
 
 
 def test_bad_input_exits_2(
@@ -146,3 +158,19 @@ def test_old_flag_spellings_still_work_with_a_note(
         == 0
     )
     assert synsym_cli("predict", "--input", str(texts), "--out", str(out)) == 2  # no model directory given
+
+
+def test_train_checks_the_model_first_warns_on_tiny_data_and_leaves_nothing_empty(
+    tmp_path: Path, synsym_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    tiny = tmp_path / "tiny.csv"
+    tiny.write_text("text,sleep\nI cant sleep,1\nok day,0\n")
+    out = tmp_path / "deep" / "model"
+    assert synsym_cli("train", "--train", str(tiny), "--model", "bert", "--out", str(out)) == 2
+    err = capsys.readouterr().err
+    assert "unknown model 'bert'" in err and "training" not in err  # refused before the data was read
+    assert synsym_cli("train", "--train", str(tiny), "--out", str(out)) == 0
+    assert "warning: only 2 rows; fewer than 5 positive examples of sleep" in capsys.readouterr().err
+    report = tmp_path / "review"
+    assert synsym_cli("review", "export", str(tmp_path / "missing.csv"), "--out", str(report)) == 2
+    assert not report.exists()

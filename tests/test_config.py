@@ -275,5 +275,9 @@ def test_config_keys_lists_every_key_with_its_meaning(
         and "statements per style" in lines["generate.statements_per_style"]
     )
     assert all(line.split(":", 1)[1].strip() for line in lines.values())  # every key says what it means
-    message = config_error(load_config, BackendConfig, None, ["prices.input_per_mtk=1"])
-    assert "(every key: synsym config keys)" in message
+    from synsym.pipeline.config import load_run_config
+
+    message = config_error(load_run_config, None, ["generate.statements_per_styl=1"])
+    assert (
+        "did you mean statements_per_style or statements_per_call? (every key: synsym config keys)" in message
+    )

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from pydantic import ConfigDict
 
-from synsym.core.config import TRANSPORT_SETTINGS, BackendConfig, StrictModel, validate
+from synsym.core.config import KEYS_HINT, TRANSPORT_SETTINGS, BackendConfig, StrictModel, validate
 from synsym.core.errors import BackendError, ConfigError, suggest
 
 
@@ -114,7 +114,8 @@ class Backend(abc.ABC):
 def parse_options(cls: type[Backend], config: BackendConfig, where: str = "backend") -> Any:
     """`config.options` validated by the backend's own `Options`: errors read `backend.<key> -> ...`."""
     shared = [k for k in BackendConfig.model_fields if k != "options"]
-    return validate(cls.Options, config.options, f"{where} ({config.name})", f"{where}.", also_known=shared)
+    source = f"{where} ({config.name})"
+    return validate(cls.Options, config.options, source, f"{where}.", also_known=shared, hint=KEYS_HINT)
 
 
 _REGISTRY: dict[str, type[Backend]] = {}

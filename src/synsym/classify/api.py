@@ -40,26 +40,39 @@ def train_model(
     return model
 
 
+PREDICTED = "predicted_labels"
+
+
 def predict_file(
-    model: Classifier, input_path: str | Path, output_path: str | Path, text_column: str | None = None
+    model: Classifier,
+    input_path: str | Path,
+    output_path: str | Path,
+    text_column: str | None = None,
+    threshold: float | None = None,
 ) -> int:
-    """Write the input rows plus one probability column per label (named after the label)."""
+    """Write the input rows plus one probability column per label (named after the label) and
+    `predicted_labels`: the labels at or over the model's tuned thresholds (or `threshold`), `;`-joined."""
     rows, texts = read_texts(input_path, text_column)
-    probs = model.predict_proba(texts)
-    clash = [n for n in model.label_names if n in rows[0]]
+    clash = [n for n in [*model.label_names, PREDICTED] if n in rows[0]]
     if clash:
         raise InputError(
-            f"{input_path} already has columns named like labels ({', '.join(clash)}); rename them"
+            f"{input_path} already has columns named like the output's ({', '.join(clash)}); rename them"
         )
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise InputError(f"--threshold {threshold} -> a probability from 0 to 1")
+    probs = model.predict_proba(texts)
+    cut = model.thresholds if threshold is None else np.full(len(model.label_names), threshold)
     out = Path(output_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fields = list(rows[0].keys()) + model.label_names
+    fields = [*rows[0].keys(), *model.label_names, PREDICTED]
     tmp = out.with_suffix(out.suffix + ".tmp")
     with tmp.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         for row, p in zip(rows, probs, strict=True):
-            writer.writerow({**row, **{n: f"{v:.6f}" for n, v in zip(model.label_names, p, strict=True)}})
+            labels = ";".join(n for n, v, t in zip(model.label_names, p, cut, strict=True) if v >= t)
+            scores = {n: f"{v:.6f}" for n, v in zip(model.label_names, p, strict=True)}
+            writer.writerow({**row, **scores, PREDICTED: labels})
     tmp.replace(out)
     return len(rows)
 

@@ -34,3 +34,20 @@ def load_for_training(
         train = train.mapped(mapping or {}, names)
         val = val.mapped(mapping or {}, names) if val is not None else None
     return train, val, apply_overrides({}, overrides)
+
+
+MIN_ROWS, MIN_POSITIVES = 50, 5
+
+
+def small_data_warning(data: LabelledTexts) -> str | None:
+    """What a user should know before training on very little: too few rows, or labels with almost no
+    positive examples (those the model cannot learn)."""
+    positives = (data.labels * data.mask).sum(axis=0)
+    thin = [n for n, k in zip(data.label_names, positives, strict=True) if k < MIN_POSITIVES]
+    if len(data) >= MIN_ROWS and not thin:
+        return None
+    parts = [f"only {len(data)} rows"] if len(data) < MIN_ROWS else []
+    if thin:
+        shown = ", ".join(thin[:5]) + (f" and {len(thin) - 5} more" if len(thin) > 5 else "")
+        parts.append(f"fewer than {MIN_POSITIVES} positive examples of {shown}")
+    return "; ".join(parts) + ": the model will learn little from this and its thresholds will be noise"

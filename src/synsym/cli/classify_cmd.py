@@ -52,11 +52,18 @@ def train(
 ) -> None:
     """Train a symptom classifier and save it; `--set epochs=2` etc. set model parameters."""
     from synsym.classify.api import train_model
-    from synsym.classify.cli_support import load_for_training
+    from synsym.classify.cli_support import load_for_training, small_data_warning
+    from synsym.classify.models import create_model
+    from synsym.core.config import apply_overrides
 
+    if init is None:  # the model kind and its parameters are checked before any data is read
+        create_model(model, apply_overrides({}, overrides or []))
     train_ds, val_ds, params = load_for_training(
         train_file, val, fmt, text_column, label_column, label_space, seed, limit, overrides or []
     )
+    warning = small_data_warning(train_ds)
+    if warning:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     console.print(f"training {model} on {len(train_ds)} rows, {len(train_ds.label_names)} labels")
     trained = train_model(train_ds, model, out, val_ds, params, seed, init)
     console.print(f"saved {trained.kind} model to {out}")
@@ -83,22 +90,31 @@ def predict(
         Path, typer.Option("--input", help="CSV, JSONL, JSON or Parquet file of texts.")
     ] = Path("-"),
     out: Annotated[
-        Path | None, typer.Option("--out", help="CSV to write: input rows + one column per label.")
+        Path | None,
+        typer.Option(
+            "--out", help="CSV to write: input rows, one probability column per label, predicted_labels."
+        ),
     ] = None,
     text_column: TextColumn = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold", help="Label a post at this probability (default: the model's tuned thresholds)."
+        ),
+    ] = None,
     model_dir_option: ModelDirOption = None,
     old_model: OldModelDir = None,
     old_output: Annotated[
         Path | None, typer.Option("--output", hidden=True, help="Deprecated: --out.")
     ] = None,
 ) -> None:
-    """Write one probability column per label next to the input rows."""
+    """Write one probability column per label and the predicted labels next to the input rows."""
     from synsym.classify.api import predict_file
     from synsym.classify.models import load_model
 
     target = required(renamed(out, old_output, "--output", "--out"), "--out")
     model = load_model(_model_dir(model_dir, model_dir_option, old_model))
-    n = predict_file(model, input_file, target, text_column)
+    n = predict_file(model, input_file, target, text_column, threshold)
     console.print(f"wrote {n} rows to {target}")
 
 

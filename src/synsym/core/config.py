@@ -144,15 +144,20 @@ def known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     return [f.alias or name for name, f in current.model_fields.items()]
 
 
+KEYS_HINT = " (every key: synsym config keys)"
+
+
 def format_validation_error(
     err: ValidationError,
     source: str,
     prefix: str = "",
     model: type[BaseModel] | None = None,
     also_known: Sequence[str] = (),
+    hint: str = "",
 ) -> str:
     """One line per problem: `dotted.path -> message (got value)`, under `source is not valid:`; an
-    unknown key names the closest valid one (of `model`'s keys there, and `also_known` at the top)."""
+    unknown key names the closest valid one (of `model`'s keys there, and `also_known` at the top), then
+    `hint` (where to read every key)."""
     lines = [f"{source} is not valid:"]
     for item in err.errors():
         path = prefix + ".".join(str(p) for p in item["loc"]) or "(top level)"
@@ -161,8 +166,8 @@ def format_validation_error(
         if item["type"] == "extra_forbidden":
             keys = known_keys(model, tuple(item["loc"][:-1])) if model is not None else []
             keys += list(also_known) if len(item["loc"]) == 1 else []
-            hint = suggest(str(item["loc"][-1]), keys) if keys else "; check its spelling"
-            lines.append(f"  {path} -> unknown key{hint} (every key: synsym config keys)")
+            close = suggest(str(item["loc"][-1]), keys) if keys else "; check its spelling"
+            lines.append(f"  {path} -> unknown key{close}{hint}")
         else:
             lines.append(f"  {path} -> {item['msg']}{shown}")
     return "\n".join(lines)
@@ -222,13 +227,14 @@ def validate(
     source: str = "config",
     prefix: str = "",
     also_known: Sequence[str] = (),
+    hint: str = "",
 ) -> M:
     """`model.model_validate` whose errors are a ConfigError of `path -> what is wrong` lines;
     `prefix` (e.g. `backend.`) places a section's errors in the whole file's dotted paths."""
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(format_validation_error(err, source, prefix, model, also_known)) from None
+        raise ConfigError(format_validation_error(err, source, prefix, model, also_known, hint)) from None
 
 
 def load_config(model: type[M], path: Path | None = None, overrides: list[str] | None = None) -> M:

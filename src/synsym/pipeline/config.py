@@ -15,7 +15,7 @@ import yaml
 from pydantic import Field, PositiveInt, model_validator
 
 from synsym.backends.base import check_backend
-from synsym.core.config import BackendConfig, StrictModel, apply_overrides, read_yaml, validate
+from synsym.core.config import KEYS_HINT, BackendConfig, StrictModel, apply_overrides, read_yaml, validate
 from synsym.core.taxonomy import package_data_path, resolve_data_file
 from synsym.pipeline.transforms import TRANSFORM_NAMES
 
@@ -319,7 +319,7 @@ def load_run_config(
             "name": backend
         }
     data = apply_overrides(data, overrides or [])
-    config = validate(RunConfig, data, str(path) if path else "config")
+    config = validate(RunConfig, data, str(path) if path else "config", hint=KEYS_HINT)
     check_backend(config.backend, "backend")
     if config.judge.backend is not None:
         check_backend(config.judge.backend, "judge.backend")

@@ -114,9 +114,9 @@ def judge_plot(scores: dict[str, list[float]]) -> str:
     bins = np.linspace(0, 5, 21)
     for k, (key, vals) in enumerate(scores.items()):
         if vals:
-            ax.hist(vals, bins=bins, alpha=0.7, label=f"{key} ({len(vals)})", color=f"C{k + 2}")
-    ax.set_xlabel("judge score per (post, symptom), 0-5")
-    ax.set_ylabel("count")
+            ax.hist(vals, bins=bins, alpha=0.7, label=f"{key} ({len(vals):,} pairs)", color=f"C{k + 2}")
+    ax.set_xlabel("judge score per (post, symptom) pair, 0-5")
+    ax.set_ylabel("(post, symptom) pairs")
     ax.set_title("Judge scores")
     ax.legend(frameon=False)
     return _png(fig)

@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import ValidationError
 
 from synsym.classify.texts import LabelledTexts
-from synsym.core.config import StrictModel, format_validation_error
-from synsym.core.errors import ConfigError, InputError
+from synsym.core.config import StrictModel, validate
+from synsym.core.errors import InputError
 
 MODEL_FILE = "model.json"
 
@@ -38,10 +37,7 @@ class Classifier(ABC):
         if isinstance(params, BaseParams):
             self.params = params
         else:
-            try:
-                self.params = self.params_model.model_validate(params or {})
-            except ValidationError as err:
-                raise ConfigError(format_validation_error(err, f"{self.kind} parameters")) from None
+            self.params = validate(self.params_model, params or {}, f"{self.kind} parameters (--set)")
         self.label_names: list[str] = []
         self.thresholds = np.zeros(0, dtype=np.float32)
         self.history: dict[str, Any] = {}
