@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import random
 import re
+from pathlib import Path
 
 import pytest
 
 from synsym.core.columns import Post, new_post
+from synsym.core.dataset import read_export
 from synsym.core.errors import InputError
 from synsym.pipeline.dedup import Deduplicator, deduplicate, normalise, shingles
 
@@ -150,3 +152,36 @@ def test_copies_of_examples_and_seeds_are_dropped_as_their_own_class() -> None:
     assert [r["id"] for r in kept] == ["p002"]
     assert [r["drop_class"] for r in dropped] == ["example_copy", "example_copy"]
     assert "copies an example" in (dropped[0]["drop_detail"] or "")
+
+
+def test_a_run_drops_copies_of_its_examples_and_inspect_reports_the_rate(tmp_path: Path) -> None:
+    """A model that answers with the taxonomy's own few-shot example (the best example there is, so
+    every judge passes it) is caught by dedup, and `inspect` says how often it happened."""
+    from synsym.backends.base import ChatRequest, ChatResponse, register_backend
+    from synsym.backends.fake import FakeBackend
+    from synsym.core.taxonomy import load_taxonomy
+    from synsym.pipeline.config import RunConfig
+    from synsym.pipeline.runner import run_pipeline
+    from synsym.quality.funnel import funnel
+    from synsym.testing.runs import small_fake_run
+
+    example = load_taxonomy().symptom("Sleep_disturbance").examples["colloquial"][0]
+
+    class Copycat(FakeBackend):
+        name = "fake-copycat"
+
+        async def complete(self, request: ChatRequest) -> ChatResponse:
+            if request.json_schema is None and "sleep" in request.messages[-1][1].lower():
+                return ChatResponse(text=example)
+            return await super().complete(request)
+
+    register_backend(Copycat)
+    cfg = small_fake_run()
+    cfg["backend"] = {"name": "fake-copycat"}
+    cfg["generate"] = {**cfg["generate"], "statements_per_call": 1}
+    result = run_pipeline(RunConfig.model_validate(cfg), tmp_path, progress=False)
+    copies = [r for r in read_export(tmp_path / "dropped.parquet").rows if r["drop_class"] == "example_copy"]
+    assert copies and all(r["dropped_by"] == "dedup" for r in copies)
+    assert example not in {r["text"] for r in read_export(tmp_path / "dataset.parquet").rows}
+    report = funnel(tmp_path, result.manifest)
+    assert report is not None and report["copy_rate"] == round(len(copies) / report["steps"][0]["n"], 4)

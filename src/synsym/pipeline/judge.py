@@ -120,7 +120,9 @@ class JudgeStage(RowsFile):
         embedding = None
         if cfg.method in ("embedding", "both"):
             subconcepts = await inputs.value("expand")
+            ctx.progress.status("loading the MiniLM encoder for the embedding judge")
             embedding = await asyncio.to_thread(_embedding_judge, ctx, subconcepts)
+            ctx.progress.status("")
         bar = ctx.progress.bar("judge", 0) if cfg.method in ("llm", "both") else None
         lock = asyncio.Lock()  # one block on the encoder at a time: it already uses every core
         blocks: asyncio.Queue[asyncio.Future[list[Post]] | None] = asyncio.Queue()
@@ -181,6 +183,7 @@ class JudgeStage(RowsFile):
             todo = [i for i in todo if is_kept(out[i])]
         if embedding is not None and todo:
             async with lock:
+                ctx.progress.status(f"judging {len(todo)} posts with MiniLM embeddings")
                 scores = await asyncio.to_thread(
                     embedding.score_targets,
                     [rows[i]["text"] for i in todo],

@@ -55,8 +55,12 @@ def funnel(run_dir: Path, manifest: dict[str, Any] | None) -> dict[str, Any] | N
                 refusals["examples"].append(f"{r['drop_class']}: {(r['drop_detail'] or '')[:200]}")
     refusals["by_symptom"] = dict(by_symptom.most_common())
     refusals["total"] = sum(v["refused"] for v in refusals["by_engine"].values())
+    written = counts["steps"][0]["n"] if counts["steps"] else 0
+    copies = counts["dropped_by_class"].get("example_copy", 0)
     return {
         **counts,
+        # posts that repeated a prompt's few-shot example or a seed text, of all posts written
+        "copy_rate": round(copies / written, 4) if written else None,
         "usage": {
             e: {
                 k: m.get(k)

@@ -76,7 +76,12 @@ def render_quality(result: dict[str, Any], console: Console) -> None:
             + (", ".join(f"{k} {v}" for k, v in fun["dropped_by_class"].items()) or "none")
             + "; failed: "
             + (", ".join(f"{k} {v}" for k, v in fun["failed_by_class"].items()) or "none")
-            + f"; refusals: {fun['refusals']['total']}",
+            + f"; refusals: {fun['refusals']['total']}"
+            + (
+                f"; copies of examples: {fun['copy_rate']:.1%} of posts written"
+                if fun.get("copy_rate")
+                else ""
+            ),
             highlight=False,
         )
     prior = result.get("prior")

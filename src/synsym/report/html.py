@@ -186,6 +186,11 @@ def render_report(
                 if ref["by_symptom"]
                 else ""
             )
+            + (
+                f"; copies of the prompts' examples: {fun['copy_rate']:.1%} of posts written (dropped)"
+                if fun.get("copy_rate") is not None
+                else ""
+            )
             + "</p>"
         )
     per_style: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
