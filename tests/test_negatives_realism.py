@@ -133,7 +133,7 @@ def test_a_rerun_resumes_to_the_same_rows(run: tuple[Path, list[dict], list[dict
     again = tmp_path / "again"
     run_pipeline(RunConfig.model_validate(realistic()), again, progress=False)
     (again / "state.json").write_text(
-        '{"format": 4, "done": {}}'
+        '{"format": 5, "done": {}}'
     )  # forget every stage: answers from the cache
     run_pipeline(RunConfig.model_validate(realistic()), again, progress=False)
     assert pq.read_table(again / "dataset.parquet").to_pylist() == kept

@@ -21,6 +21,7 @@ def render_taxonomy(tax: Taxonomy) -> None:
     """Print the symptoms and label spaces of `tax` as rich tables on stdout."""
     out.print(f"[bold]{tax.name}[/] v{tax.version}: {tax.description}", highlight=False)
     out.print(f"styles: {', '.join(tax.styles) or '(none)'}", highlight=False)
+    out.print("what a label means (convention): " + "; ".join(tax.convention.describe()), highlight=False)
     table = Table("#", title=f"{len(tax.symptoms)} symptoms")
     table.add_column("symptom", no_wrap=True)
     table.add_column("definition", ratio=1)

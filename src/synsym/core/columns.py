@@ -103,6 +103,11 @@ COLUMNS: tuple[Column, ...] = (
     Column("persona", "string", "the declared persona the prompt named", True, None),
     Column("parts", "strings", "a long post's passages and statements (ids; see stages/)", False, []),
     Column("transforms", "strings", "surface transformations applied (labels unchanged)", False, []),
+    Column("contrast_of", "string", "a contrastive rewrite's source row (its id)", True, None),
+    Column(
+        "contrast_kind", "string", "the one dimension a rewrite changed (other_person, past, ...)", True, None
+    ),
+    Column("removed", "strings", "the symptoms a rewrite took away (the source's minus its own)", False, []),
     Column("backend", "string", "the backend that generated the post"),
     Column("model", "string", "the model that generated the post"),
     Column("template", "string", "prompt template hash"),
@@ -129,6 +134,9 @@ class Post(TypedDict):
     persona: str | None
     parts: list[str]
     transforms: list[str]
+    contrast_of: str | None
+    contrast_kind: str | None
+    removed: list[str]
     backend: str
     model: str
     template: str

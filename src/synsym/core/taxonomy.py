@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
 
@@ -141,8 +141,58 @@ class LabelSpace(StrictModel):
         return [s for s, bit in zip(self.symptoms, vec, strict=True) if bit]
 
 
+Dimension = Literal["whose", "time", "denied", "hypothetical", "feared", "reported", "figurative"]
+DIMENSIONS: tuple[str, ...] = get_args(Dimension)
+
+
+class Convention(StrictModel):
+    """The annotation convention: what a label means. Whose state counts, over which time, and whether a
+    denied, hypothetical, feared or reported state counts as having the symptom. A contrastive rewrite
+    changes one of these dimensions; it is a negative only where the convention does not count the change.
+    Literal or idiomatic, non-clinical use ("dying of boredom") never counts."""
+
+    whose: Literal["writer", "anyone"] = Field(
+        "writer", description="writer: only the writer's own state counts; anyone: a state reported of anyone"
+    )
+    time: Literal["current", "two_weeks", "ever"] = Field(
+        "current", description="current: now; two_weeks: within the last two weeks (PHQ-9); ever: at any time"
+    )
+    denied: bool = Field(False, description="a denied symptom counts ('I'm not hopeless')")
+    hypothetical: bool = Field(
+        False, description="a hypothetical one counts ('if I lost my job I'd never sleep')"
+    )
+    feared: bool = Field(False, description="a feared one counts ('I'm scared I'll stop sleeping')")
+    reported: bool = Field(False, description="someone else's words, quoted or reported, count")
+
+    def negative(self, dimension: str) -> bool:
+        """Whether changing `dimension` of a positive post makes a negative under this convention."""
+        return {
+            "whose": self.whose == "writer",
+            "time": self.time != "ever",
+            "denied": not self.denied,
+            "hypothetical": not self.hypothetical,
+            "feared": not self.feared,
+            "reported": not self.reported,
+            "figurative": True,
+        }[dimension]
+
+    def describe(self) -> list[str]:
+        """The convention in words, one line per dimension: for `taxonomy show` and dataset cards."""
+        when = {"current": "now", "two_weeks": "within the last two weeks", "ever": "at any time"}[self.time]
+        lines = [
+            "whose state: " + ("the writer's own only" if self.whose == "writer" else "anyone's"),
+            f"time: the state {when}",
+        ]
+        for key, what in (("denied", "denied"), ("hypothetical", "hypothetical"), ("feared", "feared"),
+                          ("reported", "reported or quoted")):  # fmt: skip
+            lines.append(f"{what} states: " + ("count" if getattr(self, key) else "do not count"))
+        lines.append("literal or idiomatic non-clinical use: does not count")
+        return lines
+
+
 class Taxonomy(StrictModel):
-    """A condition's symptoms, the styles its examples cover, and the label spaces it exports."""
+    """A condition's symptoms, the styles its examples cover, the label spaces it exports, and what its
+    labels mean (the annotation convention)."""
 
     name: str = Field(min_length=1)
     description: str = ""
@@ -158,6 +208,7 @@ class Taxonomy(StrictModel):
         "symptoms it states, not the ones it denies; unsupported = absence can mean something in this "
         "taxonomy, so no negated statements are written",
     )
+    convention: Convention = Field(default_factory=Convention, description="what a label means")
 
     @field_validator("version", mode="before")
     @classmethod

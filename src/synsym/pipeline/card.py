@@ -220,6 +220,11 @@ def render_card(
         f"`synsym` following the SynSym recipe ({PAPER}). "
         f"Multi-hot labels are given in these label spaces: {spaces}.",
         CRISIS,
+        "## What a label means",
+        f"The `{tax_name}` taxonomy's annotation convention: a post carries a symptom's label when it states "
+        "that symptom as below. Contrastive rewrites (`contrast_kind`), when present, change one of these "
+        "and are labelled accordingly.\n\n"
+        + "\n".join(f"- {line}" for line in taxonomy.convention.describe()),
         "## How it was made",
         "The SynSym recipe and synsym's additions; the configuration below records which options this run "
         "used.",
