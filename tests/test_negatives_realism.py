@@ -223,7 +223,14 @@ def test_changing_transforms_redoes_only_the_realism_and_export_stages() -> None
     longer = realistic()
     longer["realism"] = {**longer["realism"], "long_posts": {"n": 41}}
     after = prints(longer)
-    assert [s for s in before if before[s] != after[s]] == ["contexts", "dedup", "judge", "realism", "export"]
+    assert [s for s in before if before[s] != after[s]] == [
+        "contexts",
+        "dedup",
+        "judge",
+        "contrast",
+        "realism",
+        "export",
+    ]
 
 
 def test_review_samples_negatives_for_clinicians(run: tuple[Path, list[dict], list[dict]]) -> None:

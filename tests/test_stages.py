@@ -76,7 +76,7 @@ def test_fingerprints_follow_the_list() -> None:
     assert changed == ["export"]  # only what reads the toy's output changes
     dedup = RunConfig.model_validate({**small_fake_run(), "dedup": {"near_threshold": 0.9}})
     after = fingerprints(STAGES, dedup)
-    assert [s for s in plain if plain[s] != after[s]] == ["dedup", "judge", "realism", "export"]
+    assert [s for s in plain if plain[s] != after[s]] == ["dedup", "judge", "contrast", "realism", "export"]
 
 
 def test_a_stage_list_that_reads_forward_is_refused() -> None:

@@ -15,7 +15,14 @@ import random
 import re
 from typing import Any
 
-__all__ = ["extract_phrases", "fake_phrase", "fake_reason", "fake_sentence", "instance_for_schema"]
+__all__ = [
+    "extract_phrases",
+    "fake_edit",
+    "fake_phrase",
+    "fake_reason",
+    "fake_sentence",
+    "instance_for_schema",
+]
 
 
 def _banks(text: str) -> dict[str, tuple[str, ...]]:
@@ -464,6 +471,8 @@ def _string(schema: dict[str, Any], rng: random.Random, prompt: str, field: str)
         text = fake_phrase(rng, prompt)
     elif any(k in f for k in _DESC_FIELDS):
         text = rng.choice(_BANKS["descriptions"]).format(p=_topic(rng, prompt))
+    elif f in _EDIT_FIELDS and _last_post(prompt):
+        text = fake_edit(rng, _last_post(prompt))
     else:
         text = fake_sentence(rng, prompt)
     lo, hi = int(schema.get("minLength", 0)), schema.get("maxLength")
@@ -477,6 +486,27 @@ def _string(schema: dict[str, Any], rng: random.Random, prompt: str, field: str)
     if hi is not None:
         text = text[: int(hi)]
     return text
+
+
+_EDIT_FIELDS = ("rewrite", "edit", "revision", "rewritten")
+_EDITS = (
+    lambda t: f"Years ago {t[0].lower()}{t[1:]} These days I'm fine.",
+    lambda t: f"My friend told me: {t}",
+    lambda t: re.sub(r"\bI\b", "my brother", t, count=1),
+    lambda t: f"If things got worse, {t[0].lower()}{t[1:]}",
+    lambda t: t,  # an unchanged copy, as small models give: the minimal-edit check must catch it
+)
+
+
+def _last_post(prompt: str) -> str:
+    """The text after the last `Post:` of a prompt (what a rewrite prompt asks to edit), or ''."""
+    found = re.findall(r"^Post:\s*(.+)$", prompt, flags=re.MULTILINE)
+    return found[-1].strip().strip('"') if found else ""
+
+
+def fake_edit(rng: random.Random, text: str) -> str:
+    """A small edit of `text`, as a model asked to rewrite it minimally might make (or fail to)."""
+    return str(rng.choice(_EDITS)(text))
 
 
 def _distinct(value: str, i: int, items: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ from rich.markup import escape
 from synsym.cli import (  # noqa: F401
     classify_cmd,
     config_cmd,
+    contrast_cmd,
     generate_cmd,
     probe_cmd,
     quality_cmd,

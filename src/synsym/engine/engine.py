@@ -50,7 +50,9 @@ _UNREACHABLE_GRACE_S = 30.0  # an endpoint that answered this recently may be re
 class Task:
     """One structured (or plain-text) question. `sample` tells apart repeated draws of the same prompt;
     `template` is the prompt template's version hash; both are part of the cache key. `payload` is what
-    the caller makes of the answer (a row's metadata): it travels with the task and is not sent."""
+    the caller makes of the answer (a row's metadata): it travels with the task and is not sent. `check`
+    validates an answer beyond its schema (raise `InvalidAnswer` with what to fix): it is re-asked the
+    same way."""
 
     id: str
     request: ChatRequest
@@ -58,6 +60,7 @@ class Task:
     sample: int = 0
     template: str = ""
     payload: Any = None
+    check: Callable[[BaseModel], None] | None = None
 
 
 @dataclass(slots=True)
@@ -263,13 +266,16 @@ class Engine:
                 request = replace(request, max_tokens=2 * request.max_tokens)
             else:
                 try:
-                    result.value = parse_answer(response.text, task.schema)
+                    value = parse_answer(response.text, task.schema)
+                    if task.check is not None:
+                        task.check(value)
+                    result.value = value
                     result.error = None  # an earlier attempt's validation error no longer applies
                     return result
                 except InvalidAnswer as err:
                     result.error = str(err)
                     if attempt == max_reasks:
-                        result.failure = "invalid_output"
+                        result.failure = err.failure
                         result.error = f"{err} after {max_reasks} re-ask(s)"
                         return result
                     attempt += 1

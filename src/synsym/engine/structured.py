@@ -14,7 +14,12 @@ _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 
 
 class InvalidAnswer(ValueError):
-    """The answer is not the JSON asked for; the message is what the model is told on a re-ask."""
+    """The answer is not what was asked for; the message is what the model is told on a re-ask, and
+    `failure` the class the task fails with when the re-asks run out (a check may name its own)."""
+
+    def __init__(self, message: str, failure: str = "invalid_output") -> None:
+        super().__init__(message)
+        self.failure = failure
 
 
 def extract_json(text: str) -> Any:

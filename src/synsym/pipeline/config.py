@@ -17,6 +17,7 @@ from pydantic import Field, PositiveInt, model_validator
 from synsym.backends.base import check_backend
 from synsym.core.config import KEYS_HINT, BackendConfig, StrictModel, apply_overrides, read_yaml, validate
 from synsym.core.taxonomy import package_data_path, resolve_data_file
+from synsym.pipeline.rewrites import RULES
 from synsym.pipeline.transforms import TRANSFORM_NAMES
 
 
@@ -131,6 +132,76 @@ class NegativesConfig(StrictModel):
         names = [k.name for k in self.kinds]
         if len(set(names)) != len(names):
             raise ValueError(f"negatives.kinds: names must be unique, got {names}")
+        return self
+
+
+class RewritePair(StrictModel):
+    post: str = Field(min_length=1, description="a positive post")
+    rewrite: str = Field(min_length=1, description="the same post with the kind's one change")
+
+
+class ContrastKind(StrictModel):
+    """One kind of contrastive rewrite: the one convention dimension it changes, and how."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="lowercase name, e.g. other_person")
+    dimension: Literal[
+        "whose", "time", "denied", "hypothetical", "feared", "reported", "figurative", "partial"
+    ] = Field(
+        description="what it changes; partial: removes one symptom of a multi-symptom post, keeps the rest"
+    )
+    method: Literal["llm", "rules"] = Field(
+        description="llm: the model rewrites; rules: a rule does, offline"
+    )
+    share: float = Field(gt=0, description="relative share of the rewrites")
+    description: str = Field(
+        min_length=1, description="what the rewrite makes of the post; goes into the prompt"
+    )
+    examples: list[RewritePair] = Field(default_factory=list, description="few-shot pairs (llm kinds)")
+
+    @model_validator(mode="after")
+    def _usable(self) -> ContrastKind:
+        if self.method == "llm" and len(self.examples) < 1:
+            raise ValueError(f"contrast kind {self.name}: an llm kind needs at least one example pair")
+        if self.method == "rules" and self.name not in RULES:
+            raise ValueError(f"contrast kind {self.name}: no rule of that name; rules: {', '.join(RULES)}")
+        return self
+
+
+def default_contrast_kinds() -> list[ContrastKind]:
+    """The kinds of `data/contrast_kinds.yaml`: six the model writes, two rules, and partial rewrites."""
+    text = resources.files("synsym").joinpath("data", "contrast_kinds.yaml").read_text(encoding="utf-8")
+    return [ContrastKind.model_validate(k) for k in yaml.safe_load(text)]
+
+
+class ContrastConfig(StrictModel):
+    """Contrastive rewrites of kept positives: the same post with one dimension of the label's
+    definition changed (off by default)."""
+
+    n: int = Field(0, ge=0, description="rewrites to write, one per source post (0: none)")
+    share: float | None = Field(
+        None, gt=0, le=1, description="instead of n: this share of the kept positive posts is rewritten"
+    )
+    kinds: list[ContrastKind] = Field(
+        default_factory=default_contrast_kinds, min_length=1, description="the kinds and their shares"
+    )
+    min_similarity: float = Field(
+        0.5, ge=0, le=1, description="a model's rewrite less similar to its source than this is not minimal"
+    )
+    max_similarity: float = Field(
+        0.97, ge=0, le=1, description="a model's rewrite more similar than this is an unchanged copy"
+    )
+    temperature: float = Field(0.7, ge=0, le=2, description="sampling temperature")
+    max_tokens: PositiveInt = Field(256, description="answer length limit per request")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ContrastConfig:
+        names = [k.name for k in self.kinds]
+        if len(set(names)) != len(names):
+            raise ValueError(f"contrast.kinds: names must be unique, got {names}")
+        if self.n and self.share is not None:
+            raise ValueError("contrast: give n or share, not both")
+        if self.min_similarity >= self.max_similarity:
+            raise ValueError("contrast.min_similarity must be below contrast.max_similarity")
         return self
 
 
@@ -278,6 +349,7 @@ class RunConfig(StrictModel):
     judge: JudgeConfig = Field(default_factory=JudgeConfig, description="stage 4: judge and filter")
     realism: RealismConfig = Field(default_factory=RealismConfig, description="long posts, transformations")
     dedup: DedupConfig = Field(default_factory=DedupConfig, description="duplicates and example copies")
+    contrast: ContrastConfig = Field(default_factory=ContrastConfig, description="contrastive rewrites")
     export: ExportConfig = Field(default_factory=ExportConfig, description="stage 5: the dataset files")
 
     @model_validator(mode="after")

@@ -18,7 +18,9 @@ from synsym.core.errors import InputError
 from synsym.pipeline.config import RunConfig
 from synsym.pipeline.stage import ROWS, Stage
 
-STAGE_FORMAT = 5  # 5: rows carry contrast_of, contrast_kind, removed. Bump when a stage file's format changes: finished stages of older runs are redone
+# Bump when a stage file's format changes: finished stages of older runs are redone. 5: rows carry
+# contrast_of, contrast_kind and removed.
+STAGE_FORMAT = 5
 
 
 def resolve_reads(stages: Sequence[Stage]) -> dict[str, dict[str, list[str]]]:

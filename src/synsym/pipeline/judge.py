@@ -39,11 +39,13 @@ def _scores_model(targets: tuple[str, ...]) -> tuple[type[BaseModel], dict[str, 
 
 
 def targets(row: Post, names: tuple[str, ...]) -> list[str]:
-    """The symptoms a row is judged on: its own; a negated statement's stated and denied ones; every
-    symptom for a negative (none may be expressed)."""
+    """The symptoms a row is judged on: its own, and those a rewrite removed (they must be gone); a
+    negated statement's stated and denied ones; every symptom for a negative (none may be expressed)."""
     if row["negative_kind"] == "negated":
         return [*row["symptoms"], *([row["near_symptom"]] if row["near_symptom"] else [])]
-    return list(row["symptoms"]) if row["symptoms"] else list(names)
+    if not row["symptoms"]:
+        return list(names)
+    return [n for n in names if n in row["symptoms"] or n in row["removed"]]
 
 
 _FIRST_PERSON = re.compile(
@@ -121,14 +123,14 @@ class JudgeStage(RowsFile):
         if cfg.method in ("embedding", "both"):
             subconcepts = await inputs.value("expand")
             ctx.progress.status("loading the MiniLM encoder for the embedding judge")
-            embedding = await asyncio.to_thread(_embedding_judge, ctx, subconcepts)
+            embedding = await asyncio.to_thread(load_embedding_judge, ctx, subconcepts)
             ctx.progress.status("")
         bar = ctx.progress.bar("judge", 0) if cfg.method in ("llm", "both") else None
         lock = asyncio.Lock()  # one block on the encoder at a time: it already uses every core
         blocks: asyncio.Queue[asyncio.Future[list[Post]] | None] = asyncio.Queue()
 
         def start(rows: list[Post]) -> None:
-            blocks.put_nowait(asyncio.ensure_future(self._block(ctx, rows, embedding, lock, bar)))
+            blocks.put_nowait(asyncio.ensure_future(judge_block(ctx, rows, self.name, embedding, lock, bar)))
 
         async def cut() -> None:
             block: list[Post] = []
@@ -165,62 +167,59 @@ class JudgeStage(RowsFile):
         cost = None if one is None or every is None else one * (rows - unlabelled) + every * unlabelled
         return StagePlan(self.name, rows, cost, rows, exact=False, known=False)
 
-    async def _block(
-        self, ctx: StageContext, rows: list[Post], embedding: Any, lock: asyncio.Lock, bar: Bar | None
-    ) -> list[Post]:
-        """The block's rows in order, judged: scores on every row, dropped ones with their class."""
-        cfg = ctx.config.judge
-        out = list(rows)
-        todo = [i for i, r in enumerate(rows) if is_kept(r)]
-        if (
-            cfg.first_person and cfg.method != "none"
-        ):  # the recipe asks for first-person posts: the cheapest check goes first
-            for i in todo:
-                if rows[i]["symptoms"] and not first_person(rows[i]["text"]):
-                    out[i] = dropped(
-                        out[i], self.name, DropClass.NO_FIRST_PERSON, "no I, me, my, we, ... in it"
-                    )
-            todo = [i for i in todo if is_kept(out[i])]
-        if embedding is not None and todo:
-            async with lock:
-                ctx.progress.status(f"judging {len(todo)} posts with MiniLM embeddings")
-                scores = await asyncio.to_thread(
-                    embedding.score_targets,
-                    [rows[i]["text"] for i in todo],
-                    [targets(rows[i], ctx.taxonomy.names) for i in todo],
-                )
-            passed = []
-            for i, got in zip(todo, scores, strict=True):
-                out[i] = with_fields(out[i], judge_scores=got, judge_method="embedding")
-                # Embeddings cannot tell whose symptom it is, when, or whether it is denied: they score a true
-                # hard negative ("my roommate hasn't slept in days") 4.5-5. So they check what a row states,
-                # and record, without acting on, the scores of what a negative must not express.
-                fate = verdict(out[i], got, embedding_threshold(cfg), None)
-                if fate is None:
-                    passed.append(i)
-                else:
-                    out[i] = dropped(out[i], self.name, fate[0], f"embedding: {fate[1]}")
-            todo = passed
-        if cfg.method in ("llm", "both") and todo:
-            method = "both" if cfg.method == "both" else "llm"
-            tasks = judge_tasks(ctx, [out[i] for i in todo])
-            if bar is not None:
-                bar.add_total(len(tasks))
-            async for result in ctx.answers(tasks, engine=ctx.judge_engine, bar=bar):
-                i = todo.pop(0)
-                if not result.ok:
-                    failed = with_fields(out[i], judge_method=method)
-                    out[i] = dropped(
-                        failed, self.name, DropClass(result.failure), f"judge request: {result.error}"
-                    )
-                    continue
-                answer = {k: float(v) for k, v in result.value.model_dump(by_alias=True).items()}  # type: ignore[union-attr]
-                earlier = {f"embedding:{k}": v for k, v in out[i]["judge_scores"].items()}
-                out[i] = with_fields(out[i], judge_scores={**earlier, **answer}, judge_method=method)
-                fate = verdict(out[i], answer, cfg.threshold, cfg.negative_threshold)
-                if fate is not None:
-                    out[i] = dropped(out[i], self.name, fate[0], f"llm: {fate[1]}")
-        return out
+
+async def judge_block(
+    ctx: StageContext, rows: list[Post], stage: str, embedding: Any, lock: asyncio.Lock, bar: Bar | None
+) -> list[Post]:
+    """The rows in order, judged: scores on every row, dropped ones with their class, by `stage`.
+    `embedding` is the loaded embedding judge (None when the method has none); `lock` keeps one block
+    on the encoder at a time; `bar` counts the LLM questions."""
+    cfg = ctx.config.judge
+    out = list(rows)
+    todo = [i for i, r in enumerate(rows) if is_kept(r)]
+    if cfg.first_person and cfg.method != "none":  # the recipe asks for first person: cheapest check first
+        for i in todo:
+            if rows[i]["symptoms"] and not first_person(rows[i]["text"]):
+                out[i] = dropped(out[i], stage, DropClass.NO_FIRST_PERSON, "no I, me, my, we, ... in it")
+        todo = [i for i in todo if is_kept(out[i])]
+    if embedding is not None and todo:
+        async with lock:
+            ctx.progress.status(f"judging {len(todo)} posts with MiniLM embeddings")
+            scores = await asyncio.to_thread(
+                embedding.score_targets,
+                [rows[i]["text"] for i in todo],
+                [targets(rows[i], ctx.taxonomy.names) for i in todo],
+            )
+        passed = []
+        for i, got in zip(todo, scores, strict=True):
+            out[i] = with_fields(out[i], judge_scores=got, judge_method="embedding")
+            # Embeddings cannot tell whose symptom it is, when, or whether it is denied: they score a true
+            # hard negative ("my roommate hasn't slept in days") 4.5-5. So they check what a row states,
+            # and record, without acting on, the scores of what a negative must not express.
+            fate = verdict(out[i], got, embedding_threshold(cfg), None)
+            if fate is None:
+                passed.append(i)
+            else:
+                out[i] = dropped(out[i], stage, fate[0], f"embedding: {fate[1]}")
+        todo = passed
+    if cfg.method in ("llm", "both") and todo:
+        method = "both" if cfg.method == "both" else "llm"
+        tasks = judge_tasks(ctx, [out[i] for i in todo])
+        if bar is not None:
+            bar.add_total(len(tasks))
+        async for result in ctx.answers(tasks, engine=ctx.judge_engine, bar=bar):
+            i = todo.pop(0)
+            if not result.ok:
+                failed = with_fields(out[i], judge_method=method)
+                out[i] = dropped(failed, stage, DropClass(result.failure), f"judge request: {result.error}")
+                continue
+            answer = {k: float(v) for k, v in result.value.model_dump(by_alias=True).items()}  # type: ignore[union-attr]
+            earlier = {f"embedding:{k}": v for k, v in out[i]["judge_scores"].items()}
+            out[i] = with_fields(out[i], judge_scores={**earlier, **answer}, judge_method=method)
+            fate = verdict(out[i], answer, cfg.threshold, cfg.negative_threshold)
+            if fate is not None:
+                out[i] = dropped(out[i], stage, fate[0], f"llm: {fate[1]}")
+    return out
 
 
 def embedding_threshold(cfg: JudgeConfig) -> float:
@@ -232,7 +231,7 @@ def embedding_threshold(cfg: JudgeConfig) -> float:
     return PREFILTER_THRESHOLD if cfg.method == "both" else DEFAULT_THRESHOLD
 
 
-def _embedding_judge(ctx: StageContext, subconcepts: Subconcepts) -> Any:
+def load_embedding_judge(ctx: StageContext, subconcepts: Subconcepts) -> Any:
     from synsym.pipeline.judge_embedding import EmbeddingJudge
 
     judge = EmbeddingJudge(ctx.taxonomy, subconcepts)

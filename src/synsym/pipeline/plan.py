@@ -56,10 +56,14 @@ def plan_pipeline(
     *,
     subconcepts_file: Path | None = None,
     stages: Sequence[Stage] = STAGES,
+    inputs: dict[str, str] | None = None,
 ) -> RunPlan:
     """The plan of `run_pipeline(config, run_dir, ...)`: reads the run directory, writes nothing there."""
     run_dir = Path(run_dir)
-    extra = {"subconcepts_file": subconcepts_digest(subconcepts_file) if subconcepts_file else None}
+    extra = {
+        "subconcepts_file": subconcepts_digest(subconcepts_file) if subconcepts_file else None,
+        **(inputs or {}),
+    }
     prints = fingerprints(stages, config, extra)
     state = RunState(run_dir, prints)
     current = state.format == STAGE_FORMAT
@@ -75,6 +79,8 @@ def plan_pipeline(
             config, load_taxonomy(config.taxonomy), Engine(backend), Engine(judge), Path(scratch),
             subconcepts_file=subconcepts_file, stage_names=[s.name for s in stages], fingerprints=prints,
         )  # fmt: skip
+        for stage in stages:
+            stage.check(ctx)
         plans = asyncio.run(_estimate(stages, ctx))
     return RunPlan(run_dir, plans, done, changed, who, _cached(config, run_dir), ctx.notes)
 

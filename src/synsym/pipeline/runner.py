@@ -105,12 +105,18 @@ def run_pipeline(
     restart: bool = False,
     progress: bool | None = None,
     stages: Sequence[Stage] = STAGES,
+    inputs: dict[str, str] | None = None,
 ) -> RunResult:
-    """Run (or resume) every stage of `stages` (default: synsym's) for `config` in `run_dir`."""
+    """Run (or resume) every stage of `stages` (default: synsym's) for `config` in `run_dir`. `inputs`
+    names what else the stages depend on (a given dataset's digest, by the section name its stage
+    declares), for their fingerprints."""
     run_dir = Path(run_dir)
     taxonomy = load_taxonomy(config.taxonomy)
     run_dir.mkdir(parents=True, exist_ok=True)
-    extra = {"subconcepts_file": subconcepts_digest(subconcepts_file) if subconcepts_file else None}
+    extra = {
+        "subconcepts_file": subconcepts_digest(subconcepts_file) if subconcepts_file else None,
+        **(inputs or {}),
+    }
     prints = fingerprints(stages, config, extra)
     with _exclusive(run_dir):
         state = RunState(run_dir, prints)
@@ -150,6 +156,8 @@ def run_pipeline(
             fingerprints=prints,
         )
         try:
+            for stage in stages:
+                stage.check(ctx)
             manifest = asyncio.run(_loop(stages, ctx, state, engines))
         finally:
             cache.close()

@@ -167,6 +167,9 @@ class Stage(Protocol):
         """What it will do, from the plans of what it reads (by the keys of `reads`), without asking
         anything; for the plan `synsym generate` prints before the first request."""
 
+    def check(self, ctx: StageContext) -> None:
+        """Raise `InputError` for a config this stage cannot run, before any stage sends anything."""
+
     async def run(self, ctx: StageContext, inputs: Inputs, out: Output) -> None:
         """Do the stage's work: `out.extend(rows)` as they are made (a row stage), then `out.close()`
         (with the value, for a value stage)."""
@@ -177,6 +180,9 @@ class RowsFile:
 
     name: str
     makes_rows: bool = True
+
+    def check(self, ctx: StageContext) -> None:
+        """Nothing to check by default."""
 
     def artifact(self) -> str:
         return f"stages/{self.name}.jsonl"
@@ -248,6 +254,9 @@ class ValueStage:
 
     async def estimate(self, ctx: StageContext, upstream: dict[str, list[StagePlan]]) -> StagePlan:
         return StagePlan(self.name)
+
+    def check(self, ctx: StageContext) -> None:
+        """Nothing to check by default."""
 
 
 def worst_cost(engine: Engine, tasks: list[Task]) -> float | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from synsym.pipeline.compose import ComposeStage
 from synsym.pipeline.contexts import ContextsStage
+from synsym.pipeline.contrast import ContrastStage
 from synsym.pipeline.dedup import DedupStage
 from synsym.pipeline.expand import ExpandStage
 from synsym.pipeline.export import ExportStage
@@ -25,6 +26,7 @@ STAGES: tuple[Stage, ...] = (
     ContextsStage(),  # neutral passages for long posts
     DedupStage(),  # exact and near duplicates, copies of examples
     JudgeStage(),  # every (post, symptom) scored; what falls short is dropped
+    ContrastStage(),  # kept posts rewritten to change one dimension of what a label means
     RealismStage(),  # long posts and surface transformations
     ExportStage(),  # the dataset files, card and manifest
 )

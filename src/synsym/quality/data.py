@@ -37,6 +37,7 @@ class QualityData:
     source: str = ""
     run_dir: Path | None = None
     manifest: dict[str, Any] | None = None
+    rows: list[Post] = field(default_factory=list)  # a synsym export's rows, with all their provenance
 
     def __post_init__(self) -> None:
         n = len(self.texts)
@@ -76,6 +77,7 @@ def _from_posts(source: str, rows: list[Post], names: list[str]) -> QualityData:
         judge_scores=[dict(r["judge_scores"]) for r in rows],
         ids=[r["id"] or str(i) for i, r in enumerate(rows)],
         source=source,
+        rows=list(rows),
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from synsym.quality.balance import balance, prior_difference
+from synsym.quality.contrast import contrast_summary
 from synsym.quality.data import QualityData, load_quality_data
 from synsym.quality.diversity import Embedder, default_embedder, diversity
 from synsym.quality.funnel import funnel
@@ -49,6 +50,7 @@ def inspect_dataset(
     if data.run_dir is not None:
         result["funnel"] = funnel(data.run_dir, data.manifest)
         result["prior"] = prior_difference(data)
+    result["contrast"] = contrast_summary(data, seed=seed)
     if reference is not None:
         ref = load_quality_data(reference)
         result["reference"] = {

@@ -84,6 +84,10 @@ def render_quality(result: dict[str, Any], console: Console) -> None:
             ),
             highlight=False,
         )
+    contrast = result.get("contrast")
+    if contrast:
+        kinds = ", ".join(f"{k} {v}" for k, v in contrast["by_kind"].items())
+        console.print(f"contrastive rewrites: {contrast['rewrites']} ({kinds})", highlight=False)
     prior = result.get("prior")
     if prior and prior.get("tvd") is not None:
         over = ", ".join(" + ".join(p["pair"]) for p in prior["over"][:3])

@@ -269,6 +269,30 @@ def render_report(
             ],
         )
     )
+    contrast = quality.get("contrast")
+    if contrast:
+        kinds = ", ".join(f"{k} {v}" for k, v in contrast["by_kind"].items())
+        parts.append(
+            '<h2 id="contrast">Contrastive rewrites</h2>'
+            f"<p>{contrast['rewrites']:,} rewrites ({kinds}), each a post with one dimension of what its "
+            "labels mean changed; a sample beside their sources:</p>"
+        )
+        parts.append(
+            _table(
+                ["kind", "removed", "kept", "source", "rewrite"],
+                [
+                    [
+                        p["kind"],
+                        ", ".join(p["removed"]),
+                        ", ".join(p["kept"]) or "-",
+                        p["source"] or "",
+                        p["rewrite"],
+                    ]
+                    for p in contrast["pairs"]
+                ],
+                'id="contrast-pairs"',
+            )
+        )
     if data.run_dir is not None:
         scores = judge_scores(data.run_dir)
         if any(scores.values()):
