@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from synsym.backends.base import check_backend
 from synsym.core.config import KEYS_HINT, BackendConfig, StrictModel, apply_overrides, read_yaml, validate
+from synsym.core.errors import suggest
 from synsym.core.taxonomy import package_data_path, resolve_data_file
 from synsym.pipeline.rewrites import RULES
 from synsym.pipeline.transforms import TRANSFORM_NAMES
@@ -182,7 +183,9 @@ class ContrastConfig(StrictModel):
         None, gt=0, le=1, description="instead of n: this share of the kept positive posts is rewritten"
     )
     kinds: list[ContrastKind] = Field(
-        default_factory=default_contrast_kinds, min_length=1, description="the kinds and their shares"
+        default_factory=default_contrast_kinds,
+        min_length=1,
+        description="the kinds and their shares; a default kind may be given by its name alone",
     )
     min_similarity: float = Field(
         0.5, ge=0, le=1, description="a model's rewrite less similar to its source than this is not minimal"
@@ -192,6 +195,21 @@ class ContrastConfig(StrictModel):
     )
     temperature: float = Field(0.7, ge=0, le=2, description="sampling temperature")
     max_tokens: PositiveInt = Field(256, description="answer length limit per request")
+
+    @field_validator("kinds", mode="before")
+    @classmethod
+    def _by_name(cls, kinds: Any) -> Any:
+        """A kind may be named instead of spelled out: `kinds: [person_swap, reported_speech]` takes those
+        of the defaults."""
+        if not isinstance(kinds, list):
+            return kinds
+        defaults = {k.name: k for k in default_contrast_kinds()}
+        out = []
+        for kind in kinds:
+            if isinstance(kind, str) and kind not in defaults:
+                raise ValueError(f"unknown contrast kind {kind!r}{suggest(kind, defaults)}")
+            out.append(defaults[kind].model_dump() if isinstance(kind, str) else kind)
+        return out
 
     @model_validator(mode="after")
     def _consistent(self) -> ContrastConfig:
