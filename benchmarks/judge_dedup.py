@@ -1,10 +1,15 @@
 """Embedding judge and dedup throughput, each against its limit, measured in one run.
 
 - judge: posts/s of `EmbeddingJudge.score` on N posts vs raw MiniLM `encode` sentences/s on the same posts
-  and batch size (the limit: the judge encodes each post once, plus the pieces of multi-symptom posts,
+  and batch size (the limit: the judge encodes each post once, plus the parts of multi-symptom posts,
   plus ~190 prototypes once per judge).
-  With the paper's data present it also prints the calibration figures on those posts: AUC of the margin
-  for (post, true symptom) vs (post, random wrong symptom) pairs, and pass rates at the default threshold.
+  With the paper's data present it also prints the calibration figures on those posts: AUC of the score
+  for (post, true symptom) vs (post, random wrong symptom) pairs, and pass rates at thresholds 4, 3, 2;
+  then, on the sample's multi-symptom posts, the old scoring (a label rivalled only by the symptoms the
+  post is not labelled with, on the best of the post and its sentences) against the part-by-part one, for
+  two kinds of wrong pair: one label swapped for an absent symptom, and one absent symptom added to the
+  true labels (the user report's case: a label the text does not support, among ones it does); overall and
+  by post size (2, 3, 4-5 symptoms), with the knots the calibration rule would fit on this sample.
 - dedup: rows/s of `deduplicate` on the paper's 18k posts (when present) and on a synthetic 20k set with
   planted exact and near duplicates (how many it found).
 Prints JSON lines; does not assert.
@@ -20,13 +25,14 @@ import json
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from synsym.core.columns import Post, new_post
 from synsym.core.taxonomy import Taxonomy, load_taxonomy
 from synsym.pipeline.dedup import deduplicate
-from synsym.pipeline.judge_embedding import DEFAULT_THRESHOLD, EmbeddingJudge, pieces
+from synsym.pipeline.judge_embedding import DEFAULT_THRESHOLD, EmbeddingJudge, parts
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared/data/synsym-kdd2026/synth_all_dsm5.csv"
 
@@ -61,6 +67,29 @@ def wrong_rows(
     return rows, targets
 
 
+def added_rows(
+    labels: list[list[str]], names: tuple[str, ...], seed: int
+) -> tuple[list[list[str]], list[str]]:
+    """Per post, its symptom list plus one random absent symptom (a label the text does not support)."""
+    rng = random.Random(seed)
+    extra = [rng.choice([n for n in names if n not in symptoms]) for symptoms in labels]
+    return [[*s, w] for s, w in zip(labels, extra, strict=True)], extra
+
+
+class Memo:
+    """An encoder that keeps what it encoded, so the figures after the timed run reuse its embeddings."""
+
+    def __init__(self, encoder: Any) -> None:
+        self.encoder = encoder
+        self.seen: dict[str, np.ndarray] = {}
+
+    def encode(self, sentences: list[str], **kwargs: Any) -> np.ndarray:
+        todo = [s for s in sentences if s not in self.seen]  # as the judge sends them, repeats included
+        if todo:
+            self.seen.update(zip(todo, np.asarray(self.encoder.encode(todo, **kwargs)), strict=True))
+        return np.stack([self.seen[s] for s in sentences])
+
+
 def bench_judge(tax: Taxonomy, paper: list[tuple[str, list[str]]] | None, n: int) -> None:
     from synsym.core.encoders import load_encoder
 
@@ -79,52 +108,115 @@ def bench_judge(tax: Taxonomy, paper: list[tuple[str, list[str]]] | None, n: int
         encoder.encode(texts, batch_size=64, convert_to_numpy=True, show_progress_bar=False)
         return time.perf_counter() - t0, time.process_time() - c0
 
-    judge = EmbeddingJudge(tax, encoder=encoder)
+    judge = EmbeddingJudge(tax, encoder=Memo(encoder))
     t0 = time.perf_counter()
     judge.prototype_vectors()
     proto_s = time.perf_counter() - t0
     before = raw_encode()
     t0, c0 = time.perf_counter(), time.process_time()
-    split = [len(s) > 1 for s in labels]  # what score() does; sims are kept for the calibration figures
-    sims = judge.post_similarities(texts, split)
-    judge.scores_from_similarities(sims, labels)
+    true_scores = judge.score(texts, labels)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     after = raw_encode()  # encode before and after the judge: a shared machine's load drifts
     enc_wall, enc_cpu = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
-    n_pieces = sum(len(pieces(t)) for t, cut in zip(texts, split, strict=True) if cut)
+    n_parts = sum(len(parts(t)) - 1 for t, s in zip(texts, labels, strict=True) if len(s) > 1)
     line = {
         "bench": "embedding_judge", "posts": len(texts), "source": "paper" if paper else "synthetic",
-        "pieces": n_pieces, "judge_posts_per_s": round(len(texts) / wall, 1),
+        "parts": n_parts, "judge_posts_per_s": round(len(texts) / wall, 1),
         "encode_sentences_per_s": round(len(texts) / enc_wall, 1), "ratio": round(enc_wall / wall, 3),
         "ratio_cpu": round(enc_cpu / cpu, 3),
-        "ratio_per_encoded_text": round(enc_wall / wall * (len(texts) + n_pieces) / len(texts), 3),
+        "ratio_per_encoded_text": round(enc_wall / wall * (len(texts) + n_parts) / len(texts), 3),
         "prototypes": sum(len(p) for p in judge.prototype_vectors()), "prototype_encode_s": round(proto_s, 2),
     }  # fmt: skip
     print(json.dumps(line), flush=True)
-    if paper:
-        print(json.dumps(calibration_figures(judge, sims, labels)), flush=True)
+    if not paper:
+        reason = "the calibration figures need the paper's data (see the 'paper data' line)"
+        print(json.dumps({"skipped": "judge_calibration, judge_multi_calibration", "reason": reason}))
+        return
+    print(json.dumps(calibration_figures(judge, texts, labels, true_scores)), flush=True)
+    multi = [i for i, s in enumerate(labels) if len(s) > 1]
+    if not multi:
+        print(json.dumps({"skipped": "judge_multi_calibration", "reason": "no multi-symptom post in sample"}))
+    for line in multi_calibration(judge, [texts[i] for i in multi], [labels[i] for i in multi]):
+        print(json.dumps(line), flush=True)
+
+
+def pass_rates(pos: np.ndarray, neg: np.ndarray) -> dict[str, object]:
+    """AUC of true vs wrong scores and the share of each at or above thresholds 4, 3 and 2."""
+    return {
+        "auc": round(auc(pos, neg), 4),
+        "true_pass_at": {k: round(float((pos >= k).mean()), 4) for k in (4, 3, 2)},
+        "wrong_pass_at": {k: round(float((neg >= k).mean()), 4) for k in (4, 3, 2)},
+    }
 
 
 def calibration_figures(
-    judge: EmbeddingJudge, sims: np.ndarray, labels: list[list[str]]
+    judge: EmbeddingJudge, texts: list[str], labels: list[list[str]], true_scores: list[dict[str, float]]
 ) -> dict[str, object]:
-    """AUC of the score and pass rates at the default threshold: true pairs vs mislabelled pairs (one of
-    a post's symptoms swapped for a random other one)."""
+    """The judge as shipped: AUC of the score and pass rates, true pairs vs mislabelled pairs (one of a
+    post's symptoms swapped for a random other one); all posts, then single- and multi-symptom ones."""
     bad_rows, bad_targets = wrong_rows(labels, judge.names, seed=1)
-    true_s = [(v, len(r) > 1) for r in judge.scores_from_similarities(sims, labels) for v in r.values()]
-    pos = np.array([v for v, _ in true_s])
-    multi = np.array([v for v, is_multi in true_s if is_multi])
-    bad = judge.scores_from_similarities(sims, bad_rows)
+    bad = judge.score(texts, bad_rows)
+    size = np.array([len(s) for s in labels])
+    pos = [np.array(list(r.values())) for r in true_scores]
     neg = np.array([row[t] for row, t in zip(bad, bad_targets, strict=True)])
-    t = DEFAULT_THRESHOLD
-    return {
-        "bench": "judge_calibration", "posts": len(labels), "true_pairs": len(pos), "wrong_pairs": len(neg),
-        "auc": round(auc(pos, neg), 4), "threshold": t, "true_pass": round(float((pos >= t).mean()), 4),
-        "true_pass_multi_symptom_posts": round(float((multi >= t).mean()), 4) if len(multi) else None,
-        "wrong_pass": round(float((neg >= t).mean()), 4),
-        "true_pass_at": {k: round(float((pos >= k).mean()), 4) for k in (2, 3)},
-        "wrong_pass_at": {k: round(float((neg >= k).mean()), 4) for k in (2, 3)},
+    out: dict[str, object] = {
+        "bench": "judge_calibration", "posts": len(labels), "true_pairs": sum(map(len, pos)),
+        "wrong_pairs": len(neg), "threshold": DEFAULT_THRESHOLD,
     }  # fmt: skip
+    for name, keep in (("all", size > 0), ("single_symptom", size == 1), ("multi_symptom", size > 1)):
+        if keep.any():
+            out[name] = pass_rates(
+                np.concatenate([p for p, k in zip(pos, keep, strict=True) if k]), neg[keep]
+            )
+    return out
+
+
+def multi_calibration(
+    judge: EmbeddingJudge, texts: list[str], labels: list[list[str]]
+) -> list[dict[str, object]]:
+    """Multi-symptom posts, old scoring vs part by part, for swapped and for added wrong labels; overall
+    and by post size. The old scores come from `post_similarities` + `scores_from_similarities`, which keep
+    the whole-post margin and `DEFAULT_CALIBRATION`."""
+    old_sims = judge.post_similarities(texts)
+    new_margins = judge.margins(texts, labels)
+    size = np.array([len(s) for s in labels])
+    out: list[dict[str, object]] = []
+    for kind, (bad_rows, bad_targets) in (
+        ("swapped", wrong_rows(labels, judge.names, seed=1)),
+        ("added", added_rows(labels, judge.names, seed=1)),
+    ):
+        for scoring in ("old", "new"):
+            if scoring == "old":
+                true, bad = (judge.scores_from_similarities(old_sims, r) for r in (labels, bad_rows))
+            else:
+                true, bad = judge.score(texts, labels), judge.score(texts, bad_rows)
+            pos = [np.array([row[s] for s in symptoms]) for row, symptoms in zip(true, labels, strict=True)]
+            neg = np.array([row[t] for row, t in zip(bad, bad_targets, strict=True)])
+            line: dict[str, object] = {
+                "bench": "judge_multi_calibration", "wrong": kind, "scoring": scoring, "posts": len(texts),
+                "true_pairs": sum(map(len, pos)), **pass_rates(np.concatenate(pos), neg),
+            }  # fmt: skip
+            by_size = {}
+            for name, lo, hi in (("2", 2, 2), ("3", 3, 3), ("4-5", 4, 5)):
+                keep = (size >= lo) & (size <= hi)
+                if keep.any():
+                    p = np.concatenate([p for p, k in zip(pos, keep, strict=True) if k])
+                    by_size[name] = {"posts": int(keep.sum()), **pass_rates(p, neg[keep])}
+            line["by_size"] = by_size
+            if scoring == "new" and kind == "swapped":
+                line["refit_knots"] = refit_knots(new_margins, judge.margins(texts, bad_rows), bad_targets)
+            out.append(line)
+    return out
+
+
+def refit_knots(
+    true: list[dict[str, float]], bad: list[dict[str, float]], bad_targets: list[str]
+) -> list[float]:
+    """The margins of scores 0/2/4/5 by `MULTI_CALIBRATION`'s rule: the median wrong margin, then the 2nd
+    and 7th percentiles and the median of true margins (to compare with the shipped knots)."""
+    pos = np.array([v for row in true for v in row.values()])
+    neg = np.array([row[t] for row, t in zip(bad, bad_targets, strict=True)])
+    return [round(float(v), 3) for v in (np.median(neg), *np.percentile(pos, [2, 7, 50]))]
 
 
 def rows_from(texts: list[str]) -> list[Post]:

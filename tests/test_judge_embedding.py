@@ -16,8 +16,11 @@ from synsym.pipeline.judge_embedding import (
     DEFAULT_CALIBRATION,
     DEFAULT_RELEVANCE,
     DEFAULT_THRESHOLD,
+    MULTI_CALIBRATION,
     Calibration,
     EmbeddingJudge,
+    clauses,
+    parts,
     pieces,
 )
 
@@ -47,7 +50,7 @@ class BagOfWords:
 # --- the mapping, no model --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cal", [DEFAULT_CALIBRATION, DEFAULT_RELEVANCE])
+@pytest.mark.parametrize("cal", [DEFAULT_CALIBRATION, MULTI_CALIBRATION, DEFAULT_RELEVANCE])
 def test_default_mappings_are_monotone_clipped_and_hit_their_knots(cal: Calibration) -> None:
     m = np.linspace(-1, 1, 2001)
     s = cal.score(m)
@@ -76,7 +79,7 @@ def test_custom_calibration_and_bad_knots() -> None:
 # --- margin logic with a stand-in encoder -----------------------------------------------------------------
 
 
-def test_scores_follow_margins_and_rows_symptoms_are_not_rivals(tax: Taxonomy) -> None:
+def test_scores_follow_margins_and_a_rows_other_symptoms_are_rivals(tax: Taxonomy) -> None:
     enc = BagOfWords()
     judge = EmbeddingJudge(tax, encoder=enc)
     texts = [
@@ -88,9 +91,11 @@ def test_scores_follow_margins_and_rows_symptoms_are_not_rivals(tax: Taxonomy) -
     )
     assert margins[0]["Sleep_disturbance"] > 0
     assert set(margins[1]) == {"Sleep_disturbance", "Weight_and_appetite_change"}
-    # The same post judged for appetite alone has sleep as a rival: a lower appetite margin.
+    # The post has no parts, so each label is scored on the whole text against every other symptom, the
+    # other label included: appetite's margin is what it is judged for appetite alone (sleep, the
+    # stronger, takes it below zero), not a margin that ignores sleep.
     alone = judge.margins(texts[1:], [["Weight_and_appetite_change"]])[0]["Weight_and_appetite_change"]
-    assert alone < margins[1]["Weight_and_appetite_change"]
+    assert margins[1]["Weight_and_appetite_change"] == pytest.approx(alone) and alone < 0
     scores = judge.score(texts, [["Sleep_disturbance"], ["Weight_and_appetite_change"]])
     assert all(0.0 <= v <= 5.0 for row in scores for v in row.values())
     uncapped = EmbeddingJudge(tax, encoder=enc, relevance=None).score(texts[:1], [["Sleep_disturbance"]])
@@ -120,6 +125,80 @@ def test_pieces_split_sentences_and_clauses_only_when_there_are_several() -> Non
     assert pieces("I can't sleep and I have stopped eating") == ["I can't sleep", "I have stopped eating"]
 
 
+SLEEP, FATIGUE, APPETITE = (
+    "Sleep_disturbance",
+    "Decreased_energy_tiredness_fatigue",
+    "Weight_and_appetite_change",
+)
+
+
+def test_a_label_the_text_does_not_express_is_not_carried_by_the_posts_other_labels(tax: Taxonomy) -> None:
+    judge = EmbeddingJudge(tax, encoder=BagOfWords())
+    only_sleep = [  # labelled sleep + fatigue; the words of sleep overlap fatigue's prototypes
+        "I sleep twelve hours every night. Even then I still want to go back to bed.",
+        "I keep waking up every couple hours all night. I still want more sleep.",
+    ]
+    got = judge.score(only_sleep, [[SLEEP, FATIGUE]] * 2)
+    assert all(row[SLEEP] == 5.0 for row in got), got
+    assert got[0][FATIGUE] < DEFAULT_THRESHOLD and got[1][FATIGUE] < 1.0, got
+    # What the judge used to do: fatigue rivalled only by the symptoms the post is not labelled with, on
+    # the best of the post and its sentences. Sleep carried fatigue, up to a pass.
+    old = judge.scores_from_similarities(judge.post_similarities(only_sleep), [[SLEEP, FATIGUE]] * 2)
+    assert old[0][FATIGUE] >= DEFAULT_THRESHOLD and old[1][FATIGUE] > got[1][FATIGUE] + 2, old
+
+
+def test_a_post_with_one_clause_per_label_passes_every_label(tax: Taxonomy) -> None:
+    judge = EmbeddingJudge(tax, encoder=BagOfWords())
+    posts = [
+        (
+            "I have trouble falling asleep at night and lie awake until four in the morning, and I feel "
+            "fatigued all day with no energy for even simple tasks.",
+            [SLEEP, FATIGUE],
+        ),
+        (
+            "I lie awake every night unable to fall asleep. I have lost my appetite and skip meals without "
+            "feeling hungry.",
+            [SLEEP, APPETITE],
+        ),
+    ]
+    got = judge.score([t for t, _ in posts], [s for _, s in posts])
+    assert all(v >= DEFAULT_THRESHOLD for row in got for v in row.values()), got
+
+
+def test_single_symptom_rows_and_negatives_keep_the_whole_post_margin(tax: Taxonomy) -> None:
+    judge = EmbeddingJudge(tax, encoder=BagOfWords())
+    texts = ["i cannot sleep at night, and i have no appetite", "I feel worthless. Nothing will get better."]
+    single = [[SLEEP], ["Pessimism"]]
+    unsplit = judge.post_similarities(texts, [False, False])
+    assert judge.score(texts, single) == judge.scores_from_similarities(unsplit, single)
+    assert judge.margins(texts, single) == judge.margins_from_similarities(unsplit, single)
+    # A negative (every symptom named) has each symptom scored alone, on the best of post and sentences.
+    every = judge.score_targets(texts, [list(tax.names)] * 2)
+    split = judge.post_similarities(texts)
+    for name in tax.names:
+        alone = judge.scores_from_similarities(split, [[name]] * 2)
+        assert [row[name] for row in every] == [row[name] for row in alone]
+
+
+def test_clauses_cut_at_commas_and_conjunctions_and_keep_short_fragments_joined() -> None:
+    assert clauses("I cannot sleep at night.") == []
+    assert clauses("I feel sad and empty") == []  # "empty" alone is too short: one clause
+    text = "I feel physically and mentally sluggish, I skip meals and my weight keeps dropping."
+    assert clauses(text) == [
+        "I feel physically and mentally sluggish",
+        "I skip meals",
+        "my weight keeps dropping.",
+    ]
+    assert clauses("I'm always empty, can't sleep, and I want to die") == [
+        "I'm always empty, can't sleep",
+        "I want to die",
+    ]
+    # A post's parts: the whole text, then its pieces and clauses, each once.
+    two = "I can't sleep and I have stopped eating"
+    assert parts(two) == [two, "I can't sleep", "I have stopped eating"]
+    assert parts("I cannot sleep.") == ["I cannot sleep."]
+
+
 def test_prototypes_encoded_once_per_judge_and_posts_in_batches(tax: Taxonomy) -> None:
     enc = BagOfWords()
     judge = EmbeddingJudge(tax, encoder=enc, batch_size=8)
@@ -127,7 +206,7 @@ def test_prototypes_encoded_once_per_judge_and_posts_in_batches(tax: Taxonomy) -
     two = "i cannot eat anything. i lie awake every night"
     judge.score([two] * 3, [["Sleep_disturbance", "Weight_and_appetite_change"], ["Sleep_disturbance"], []])
     assert enc.calls == 3  # prototypes once, then one call per score() batch (posts and their pieces)
-    # Only a post judged for several symptoms is split: the first `two` adds its 2 pieces.
+    # Only a post judged for several symptoms is split: the first `two` adds its 2 parts (its sentences).
     assert enc.texts == sum(len(p) for p in judge.prototype_vectors()) + 5 + 3 + 2
     assert judge.score([], []) == []
 
@@ -206,6 +285,23 @@ UNRELATED = {
     "Depressed_Mood": "Poor_memory",
 }
 
+# A symptom close to each one (what an embedding of a post about the first tends to carry).
+RELATED = {
+    "Sleep_disturbance": "Decreased_energy_tiredness_fatigue",
+    "Decreased_energy_tiredness_fatigue": "Sleep_disturbance",
+    "Weight_and_appetite_change": "Depressed_Mood",
+    "Suicidal_ideas": "Depressed_Mood",
+    "Pessimism": "Depressed_Mood",
+    "Worthlessness_and_guilty": "Depressed_Mood",
+    "Depressed_Mood": "Loss_of_interest_or_motivation",
+    "Loss_of_interest_or_motivation": "Depressed_Mood",
+    "Genitourinary_symptoms": "Loss_of_interest_or_motivation",
+    "Poor_memory": "Inattention",
+    "Inattention": "Poor_memory",
+    "Indecisiveness": "Inattention",
+    "Anger_Irritability": "Hyperactivity_agitation",
+    "Hyperactivity_agitation": "Anger_Irritability",
+}
 
 OFF_TOPIC = [
     "The weather is nice today.",
@@ -243,6 +339,13 @@ def test_minilm_scores_obvious_posts_high_for_their_symptom_and_low_for_others(t
         [["Sleep_disturbance", "Weight_and_appetite_change"]],
     )[0]
     assert min(both.values()) >= DEFAULT_THRESHOLD, both
+    # Each one-symptom post labelled with a related symptom as well fails the label it does not express
+    # (the old scoring, which did not count the post's own labels as rivals, passed 15 of these 30).
+    rows = [[s, RELATED[s]] for s, _ in POSTS]
+    extra = [row[r[1]] for row, r in zip(judge.score(texts, rows), rows, strict=True)]
+    assert sum(v >= DEFAULT_THRESHOLD for v in extra) <= 0.1 * len(POSTS), list(
+        zip(POSTS, extra, strict=True)
+    )
     # Everyday posts about nothing clinical rarely pass, whichever symptom they are judged for.
     pairs = [(t, s) for t in OFF_TOPIC for s in tax.names]
     off = judge.score([t for t, _ in pairs], [[s] for _, s in pairs])
