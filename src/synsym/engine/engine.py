@@ -32,12 +32,12 @@ from synsym.backends.base import Backend, ChatRequest, ChatResponse, EndpointErr
 from synsym.core.columns import ENGINE_FAILURES, DropClass
 from synsym.core.errors import BackendError
 from synsym.engine.cache import ResponseCache, request_key
-from synsym.engine.limits import AdaptiveConcurrency, TokenBucket
+from synsym.engine.dispatch import Direct, Dispatch
+from synsym.engine.limits import AdaptiveConcurrency
 from synsym.engine.progress import RunProgress
 from synsym.engine.structured import InvalidAnswer, parse_answer, reask_messages
 from synsym.engine.usage import Budget, UsageMeter, cost_of
 
-OVERLOAD_KINDS = frozenset({"rate_limit", "overloaded"})
 FAILURE_CLASSES = tuple(d.value for d in DropClass if d in ENGINE_FAILURES)
 # transport failures that count towards `stop_failure_share` (a model's refusals or bad JSON do not)
 _TRANSPORT_FAILURES = frozenset(
@@ -109,17 +109,15 @@ class Engine:
         max_cost: float | None = None,
         progress: bool | None = None,
         rng: random.Random | None = None,
+        dispatch: Dispatch | None = None,
     ) -> None:
         cfg = backend.config
         self.backend = backend
+        self.dispatch: Dispatch = dispatch or Direct(backend)
         self.cache = cache
         self.meter = UsageMeter()
         self.budget = Budget(max_cost, self.meter)
         self.progress = progress
-        ceiling = min(cfg.max_concurrency, backend.max_parallel or cfg.max_concurrency)
-        self.limiter = AdaptiveConcurrency(ceiling)
-        self.rpm = TokenBucket(cfg.requests_per_minute) if cfg.requests_per_minute else None
-        self.tpm = TokenBucket(cfg.tokens_per_minute) if cfg.tokens_per_minute else None
         self.stopped: StopReason | None = None
         self._identity = backend.identity()
         self._rng = rng or random.Random()
@@ -131,6 +129,11 @@ class Engine:
         self._recent: deque[bool] = deque(maxlen=cfg.stop_window)  # True: a transport failure
         self.on_result: Callable[[Result], None] | None = None
 
+    @property
+    def limiter(self) -> AdaptiveConcurrency:
+        """The concurrency limit in force now."""
+        return self.dispatch.limiter
+
     def run_sync(self, tasks: Sequence[Task], label: str = "requests") -> list[Result]:
         """Run tasks from synchronous code; closes the backend's connections afterwards."""
 
@@ -138,7 +141,7 @@ class Engine:
             try:
                 return await self.run(tasks, label=label)
             finally:
-                await self.backend.aclose()
+                await self.aclose()
 
         return asyncio.run(go())
 
@@ -174,7 +177,7 @@ class Engine:
             future: asyncio.Future[Result] = loop.create_future()
             self._queue.append((task, key, cached.get(key), future))
             futures.append(future)
-        for _ in range(min(self.limiter.ceiling - self._workers, len(self._queue))):
+        for _ in range(min(self.dispatch.ceiling - self._workers, len(self._queue))):
             self._workers += 1
             worker = loop.create_task(self._work())
             self._running.add(worker)  # a task nobody references can be garbage-collected mid-run
@@ -223,7 +226,7 @@ class Engine:
 
     def _stop(self, failure: str, message: str) -> None:
         if self.stopped is None:
-            self.stopped = StopReason(failure, self.backend.endpoint, message)
+            self.stopped = StopReason(failure, self.dispatch.endpoint, message)
 
     async def _answer(self, task: Task, key: str, cached: ChatResponse | None) -> Result:
         result = Result(task=task, key=key, cached=cached is not None)
@@ -288,24 +291,14 @@ class Engine:
 
     async def _call(self, request: ChatRequest, key: str) -> ChatResponse:
         cfg = self.backend.config
-        est_prompt = sum(len(content) for _, content in request.messages) / 4
         prompt_bound = max_prompt_tokens(request) if self.budget.max_cost is not None else 0
         worst = cost_of(cfg.prices, prompt_bound, request.max_tokens)
         for attempt in range(cfg.max_retries + 1):
             if not self.budget.reserve(worst):
                 raise _Failed("budget", "not sent: the run's --max-cost would be exceeded; rerun with more")
-            await self.limiter.acquire()
             try:
-                if self.rpm:
-                    await self.rpm.take()
-                if self.tpm:
-                    await self.tpm.take(est_prompt + request.max_tokens)
-                response = await self.backend.complete(request)
+                response = await self.dispatch.send(request)
             except TransientError as err:
-                self.limiter.release()
-                self.budget.settle(worst)
-                if err.kind in OVERLOAD_KINDS:
-                    self.limiter.on_overload()
                 self.meter.retries[err.kind] += 1
                 failure = "connection" if err.kind == "unreachable" else err.kind
                 if err.kind == "unreachable" and self._strike():
@@ -315,18 +308,13 @@ class Engine:
                 await asyncio.sleep(self._backoff(attempt, err.retry_after))
                 continue
             except EndpointError as err:
-                self.limiter.release()
-                self.budget.settle(worst)
                 if self._strike(always=True):
                     self._stop("client_error", str(err))
                 raise _Failed("client_error", str(err)) from None
             except BackendError as err:
-                self.limiter.release()
-                self.budget.settle(worst)
                 raise _Failed("client_error", str(err)) from None
-            self.limiter.release()
-            self.limiter.on_success()
-            self.budget.settle(worst)
+            finally:
+                self.budget.settle(worst)
             self._strikes, self._last_success = 0, time.monotonic()
             if self.cache is not None:
                 self.cache.put(key, response)
@@ -336,6 +324,10 @@ class Engine:
             )
             return response
         raise AssertionError("unreachable")
+
+    async def aclose(self) -> None:
+        """Release the dispatch's connections or models."""
+        await self.dispatch.aclose()
 
     def _strike(self, always: bool = False) -> bool:
         """Count one endpoint failure; True when enough came in a row to stop. An unreachable endpoint

@@ -197,7 +197,7 @@ async def _loop(stages: Sequence[Stage], ctx: StageContext, state: RunState, eng
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
             for engine in engines:
-                await engine.backend.aclose()
+                await engine.aclose()
     return await outputs[stages[-1].name].wait()
 
 

@@ -1,0 +1,65 @@
+"""How one attempt at one request reaches a model: the seam between the engine (queue, cache, retries,
+re-asks, budget, stops) and where requests go. `Direct` sends to one backend under adaptive concurrency
+and the per-minute ceilings; other dispatches (several endpoints, provider batches, workers on other
+machines) implement the same two methods, so the engine and every stage stay as they are."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from synsym.backends.base import Backend, ChatRequest, ChatResponse, TransientError
+from synsym.engine.limits import AdaptiveConcurrency, TokenBucket
+
+OVERLOAD_KINDS = frozenset({"rate_limit", "overloaded"})
+
+
+class Dispatch(Protocol):
+    ceiling: int  # the most requests it can have in flight: the engine runs that many workers
+    limiter: AdaptiveConcurrency  # the limit in force now (several endpoints: their sum)
+
+    @property
+    def endpoint(self) -> str:
+        """Where requests go, for messages."""
+
+    async def send(self, request: ChatRequest) -> ChatResponse:
+        """One attempt: an answer, or TransientError (worth a retry), EndpointError or BackendError."""
+
+    async def aclose(self) -> None: ...
+
+
+class Direct:
+    """One backend: at most `max_concurrency` requests in flight (adapting below it on overload), and
+    the requests- and tokens-per-minute buckets."""
+
+    def __init__(self, backend: Backend) -> None:
+        cfg = backend.config
+        self.backend = backend
+        self.ceiling = min(cfg.max_concurrency, backend.max_parallel or cfg.max_concurrency)
+        self.limiter = AdaptiveConcurrency(self.ceiling)
+        self.rpm = TokenBucket(cfg.requests_per_minute) if cfg.requests_per_minute else None
+        self.tpm = TokenBucket(cfg.tokens_per_minute) if cfg.tokens_per_minute else None
+
+    @property
+    def endpoint(self) -> str:
+        return self.backend.endpoint
+
+    async def send(self, request: ChatRequest) -> ChatResponse:
+        await self.limiter.acquire()
+        try:
+            if self.rpm:
+                await self.rpm.take()
+            if self.tpm:
+                prompt = sum(len(content) for _, content in request.messages) / 4
+                await self.tpm.take(prompt + request.max_tokens)
+            response = await self.backend.complete(request)
+        except TransientError as err:
+            if err.kind in OVERLOAD_KINDS:
+                self.limiter.on_overload()
+            raise
+        finally:
+            self.limiter.release()
+        self.limiter.on_success()
+        return response
+
+    async def aclose(self) -> None:
+        await self.backend.aclose()
