@@ -21,8 +21,9 @@ class Dispatch(Protocol):
     def endpoint(self) -> str:
         """Where requests go, for messages."""
 
-    async def send(self, request: ChatRequest) -> ChatResponse:
-        """One attempt: an answer, or TransientError (worth a retry), EndpointError or BackendError."""
+    async def send(self, request: ChatRequest, key: str) -> ChatResponse:
+        """One attempt at `request` (whose cache key is `key`: a batch line's custom_id): an answer, or
+        TransientError (worth a retry), EndpointError or BackendError."""
 
     async def aclose(self) -> None: ...
 
@@ -43,7 +44,7 @@ class Direct:
     def endpoint(self) -> str:
         return self.backend.endpoint
 
-    async def send(self, request: ChatRequest) -> ChatResponse:
+    async def send(self, request: ChatRequest, key: str) -> ChatResponse:
         await self.limiter.acquire()
         try:
             if self.rpm:

@@ -297,7 +297,7 @@ class Engine:
             if not self.budget.reserve(worst):
                 raise _Failed("budget", "not sent: the run's --max-cost would be exceeded; rerun with more")
             try:
-                response = await self.dispatch.send(request)
+                response = await self.dispatch.send(request, key)
             except TransientError as err:
                 self.meter.retries[err.kind] += 1
                 failure = "connection" if err.kind == "unreachable" else err.kind
