@@ -113,7 +113,8 @@ class Engine:
     ) -> None:
         cfg = backend.config
         self.backend = backend
-        self.dispatch: Dispatch = dispatch or Direct(backend)
+        state_dir = cache.path.parent if cache is not None else None
+        self.dispatch: Dispatch = dispatch or backend.dispatch(state_dir) or Direct(backend)
         self.cache = cache
         self.meter = UsageMeter()
         self.budget = Budget(max_cost, self.meter)
