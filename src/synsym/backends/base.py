@@ -10,7 +10,6 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import ConfigDict
@@ -108,11 +107,10 @@ class Backend(abc.ABC):
         """What makes this backend's answers this backend's: part of every cache key. Never a secret."""
         return {"backend": self.family or self.name, "model": self.config.model}
 
-    def dispatch(self, state_dir: Path | None) -> Any:
-        """How the engine reaches this backend (a `synsym.engine.dispatch.Dispatch`), or None for the
-        engine's default: one request at a time under adaptive concurrency. A batch backend returns one
-        that collects requests into provider batches, keeping its records in `state_dir`."""
-        return None
+    def endpoints(self) -> list[Backend]:
+        """One backend per endpoint this config names (the engine spreads requests over them); itself
+        when it names one."""
+        return [self]
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections or models."""

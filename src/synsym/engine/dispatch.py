@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from synsym.backends.base import Backend, ChatRequest, ChatResponse, TransientError
+from synsym.engine.cache import ResponseCache
 from synsym.engine.limits import AdaptiveConcurrency, TokenBucket
 
 OVERLOAD_KINDS = frozenset({"rate_limit", "overloaded"})
@@ -64,3 +65,8 @@ class Direct:
 
     async def aclose(self) -> None:
         await self.backend.aclose()
+
+
+def make_dispatch(backend: Backend, cache: ResponseCache | None) -> Dispatch:
+    """The dispatch a backend needs: one request at a time to its one endpoint (`Direct`)."""
+    return Direct(backend)

@@ -32,7 +32,7 @@ from synsym.backends.base import Backend, ChatRequest, ChatResponse, EndpointErr
 from synsym.core.columns import ENGINE_FAILURES, DropClass
 from synsym.core.errors import BackendError
 from synsym.engine.cache import ResponseCache, request_key
-from synsym.engine.dispatch import Direct, Dispatch
+from synsym.engine.dispatch import Dispatch, make_dispatch
 from synsym.engine.limits import AdaptiveConcurrency
 from synsym.engine.progress import RunProgress
 from synsym.engine.structured import InvalidAnswer, parse_answer, reask_messages
@@ -113,8 +113,7 @@ class Engine:
     ) -> None:
         cfg = backend.config
         self.backend = backend
-        state_dir = cache.path.parent if cache is not None else None
-        self.dispatch: Dispatch = dispatch or backend.dispatch(state_dir) or Direct(backend)
+        self.dispatch: Dispatch = dispatch or make_dispatch(backend, cache)
         self.cache = cache
         self.meter = UsageMeter()
         self.budget = Budget(max_cost, self.meter)
