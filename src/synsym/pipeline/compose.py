@@ -131,8 +131,9 @@ def compose_tasks(ctx: StageContext, combos: list[Combination]) -> list[Task]:
     schema = statements_model(styles, cfg.statements_per_style)
     json_schema = schema.model_json_schema()
     tasks: list[Task] = []
-    for i, combo in enumerate(combos):
-        for style in styles if not batch else [None]:
+    # style outermost: consecutive few-shot calls share their system turn (a local model reuses its KV)
+    for style in styles if not batch else [None]:
+        for i, combo in enumerate(combos):
             for j in range(1 if batch else cfg.statements_per_style):
                 shuffled = list(combo.symptoms)
                 ctx.rng("compose", "order", i, style and style.name, j).shuffle(shuffled)

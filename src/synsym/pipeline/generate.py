@@ -89,23 +89,32 @@ def structured_tasks(ctx: StageContext, items: list[tuple[str, str | None]]) -> 
 
 
 def single_tasks(ctx: StageContext, items: list[tuple[str, str | None]]) -> list[Task]:
-    """One few-shot, plain-text post per call: what a small local model can write well."""
+    """One few-shot, plain-text post per call: what a small local model can write well.
+
+    What is fixed comes first and what varies last, in the prompt and in the call order: the few-shot
+    turns are drawn per (symptom, style, draw), the sub-concept and persona are in the last turn, and
+    the calls go symptom, style, draw, sub-concept. So consecutive calls share all but the last turn, and
+    llama.cpp, which keeps the previous prompt's KV state for a common prefix, evaluates only that."""
     cfg, styles = ctx.config.generate, ctx.config.styles
     template = load_template("generate_single")
-    tasks: list[Task] = []
+    subs_of: dict[str, list[str | None]] = {}
     for symptom, sub in items:
+        subs_of.setdefault(symptom, []).append(sub)
+    draws = range(cfg.calls * cfg.statements_per_style)
+    tasks: list[Task] = []
+    for symptom, subs in subs_of.items():
         s = ctx.taxonomy.symptom(symptom)
-        for style in styles:
-            examples = example_pool(s, style.name)
-            for j in range(cfg.calls * cfg.statements_per_style):
-                ex1, ex2 = ctx.rng("generate", symptom, sub, style.name, j).sample(examples * 2, 2)
+        phrase = symptom_phrase(s)
+        for style, j in ((style, j) for style in styles for j in draws):
+            ex1, ex2 = ctx.rng("generate", symptom, style.name, j).sample(example_pool(s, style.name) * 2, 2)
+            for sub in subs:
                 persona, who = ctx.persona("generate", symptom, sub, style.name, j)
                 messages = template.render(
                     persona=who,
                     style_description=style.description,
-                    phrase1=symptom_phrase(s),
-                    phrase2=symptom_phrase(s),
-                    subconcept=sub or symptom_phrase(s),
+                    phrase1=phrase,
+                    phrase2=phrase,
+                    subconcept=sub or phrase,
                     example1=ex1,
                     example2=ex2,
                 )
