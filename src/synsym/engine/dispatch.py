@@ -68,5 +68,18 @@ class Direct:
 
 
 def make_dispatch(backend: Backend, cache: ResponseCache | None) -> Dispatch:
-    """The dispatch a backend needs: one request at a time to its one endpoint (`Direct`)."""
+    """The dispatch a backend needs: provider batches for a batch backend (`BatchDispatch`, keeping its
+    ledger beside the cache); several endpoints spread by free capacity (`Spread`); otherwise one request at a
+    time to its one endpoint (`Direct`)."""
+    from synsym.backends.batch_base import BatchBackend
+
+    if isinstance(backend, BatchBackend):
+        from synsym.engine.batch import BatchDispatch
+
+        return BatchDispatch(backend, cache)
+    endpoints = backend.endpoints()
+    if len(endpoints) > 1:  # several endpoints of one model: spread over them, each its own Direct
+        from synsym.engine.endpoints import Spread
+
+        return Spread([Direct(b) for b in endpoints])
     return Direct(backend)

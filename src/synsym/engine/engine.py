@@ -30,7 +30,7 @@ from pydantic import BaseModel
 
 from synsym.backends.base import Backend, ChatRequest, ChatResponse, EndpointError, TransientError, Usage
 from synsym.core.columns import ENGINE_FAILURES, DropClass
-from synsym.core.errors import BackendError
+from synsym.core.errors import BackendError, UserError
 from synsym.engine.cache import ResponseCache, request_key
 from synsym.engine.dispatch import Dispatch, make_dispatch
 from synsym.engine.limits import AdaptiveConcurrency
@@ -200,7 +200,9 @@ class Engine:
                     raise
                 except BaseException as exc:  # a bug: the caller sees it, not a silent hang
                     future.set_exception(exc)
-                    continue
+                    if isinstance(exc, UserError):  # the dispatch's word that the config cannot work (a
+                        future.exception()  # batch API the endpoint lacks), given to every waiting task:
+                    continue  # the first stage to read one raises it; the rest need no "never retrieved" log
                 self._record(result)
                 if not future.done():
                     future.set_result(result)

@@ -78,6 +78,7 @@ class AnthropicServerConfig:
     max_batch_bytes: int = 256 * 1024 * 1024
     shuffle_results: bool = True  # the docs: results are not guaranteed to be in request order
     honor_max_tokens: bool = True  # ~4 chars per token, then stop_reason "max_tokens"
+    models: list[str] = field(default_factory=list)  # the models batches may use (empty: any)
 
     def probs(self, kinds: tuple[str, ...]) -> dict[str, float]:
         return {k: float(getattr(self, f"p_{k}")) for k in kinds}
@@ -276,6 +277,9 @@ async def _create(request: web.Request) -> web.Response:
         if cid in seen:
             return _err(request, 400, "invalid_request_error", f"requests.{i}.custom_id: duplicate {cid!r}")
         seen.add(cid)
+        model = item["params"].get("model") if isinstance(item["params"], dict) else None
+        if c.models and model not in c.models:
+            return _err(request, 404, "not_found_error", f"model: {model}")
     b = _Batch(
         state.new_id("msgbatch_"), state.clock.now(), [_Request(i["custom_id"], i["params"]) for i in items]
     )

@@ -83,6 +83,7 @@ class BatchServerConfig:
     honor_max_tokens: bool = True  # ~4 chars per token, then finish_reason "length"
     azure_missing_version_status: int = 404  # what Azure answers (with "Resource not found")
     azure_expires: bool = False  # Azure: "we do not expire the jobs that take longer" than 24h
+    models: list[str] = field(default_factory=list)  # the models batches may use (empty: any)
 
     def probs(self) -> dict[str, float]:
         return {k: float(getattr(self, f"p_{k}")) for k in LINE_FAULTS}
@@ -420,11 +421,26 @@ async def _create_batch(request: web.Request) -> web.Response:
     f = state.files.get(body["input_file_id"])
     if f is None or f.purpose != "batch":
         return _err(400, f"No batch input file {body['input_file_id']!r}.", param="input_file_id")
+    for model in _models(f.data):
+        if state.config.models and model not in state.config.models:
+            message = f"The model '{model}' does not exist or is not supported by the Batch API."
+            return _err(400, message, param="model", code="model_not_found")
     b = _Batch(state.new_id("batch_"), f.id, body["endpoint"], metadata, state.clock.now(), azure)
     state.batches[b.id] = b
     state.ledger.batches_created += 1
     state.ledger.batches_by_metadata.update(f"{k}={v}" for k, v in (metadata or {}).items())
     return web.json_response(state.obj(b))
+
+
+def _models(data: bytes) -> set[str]:
+    """The models an input file's lines name (lines that do not parse are validation's business)."""
+    found = set()
+    for raw in data.splitlines():
+        try:
+            found.add(str(json.loads(raw)["body"]["model"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return found
 
 
 async def _batch(request: web.Request) -> web.Response:
