@@ -59,7 +59,7 @@ def test_unknown_key_names_its_dotted_path_and_the_closest_key(tmp_path: Path) -
     message = config_error(load_backend, write(tmp_path, "name: fake\nmax_concurrancy: 4\n"))
     assert "backend.max_concurrancy -> unknown key; did you mean max_concurrency?" in message
     message = config_error(load_backend, write(tmp_path, "name: openai\nbase_ulr: http://x\n"))
-    assert "backend.base_ulr -> unknown key; did you mean base_url?" in message
+    assert "backend.base_ulr -> unknown key; did you mean base_url or base_urls?" in message
     # a section of a larger file reports the whole file's path
     message = config_error(validate, Prices, {"bogus": 1}, "run.yaml", "backend.prices.")
     assert "backend.prices.bogus -> unknown key" in message

@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Literal
 
 import aiohttp
 import orjson
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from synsym.backends.base import (
     Backend,
@@ -55,6 +55,13 @@ _ENDPOINT_STATUS = {
 
 class OpenAIOptions(BackendOptions):
     base_url: str | None = Field(None, description="the API's base URL, e.g. https://api.openai.com/v1")
+    base_urls: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="instead of base_url: several endpoints serving the same model (vLLM or llama.cpp "
+        "servers, one key's deployments); requests are spread over them, each with max_concurrency and "
+        "the per-minute ceilings of its own, and one that goes down is taken out of rotation",
+    )
     api_key_env: str | None = Field(None, description="NAME of the environment variable holding the key")
     api_key_header: str = Field("Authorization", description="'Authorization' (Bearer) or 'api-key' (Azure)")
     headers: dict[str, str] = Field(default_factory=dict, description="extra HTTP headers (no secrets)")
@@ -67,7 +74,19 @@ class OpenAIOptions(BackendOptions):
     )
     http_client: None = Field(None, description="removed: name the backend openai-sdk instead")
 
-    transport: ClassVar[frozenset[str]] = frozenset({"api_key_env", "api_key_header", "headers", "query"})
+    # base_urls: which of several servers of one model answers changes nothing of the answer (they share
+    # the cache), so adding or removing one resumes a run instead of redoing it
+    transport: ClassVar[frozenset[str]] = frozenset(
+        {"api_key_env", "api_key_header", "headers", "query", "base_urls"}
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> OpenAIOptions:
+        if self.base_url is not None and self.base_urls is not None:
+            raise ValueError("give base_url (one endpoint) or base_urls (several), not both")
+        if self.base_urls is not None and len(set(self.base_urls)) != len(self.base_urls):
+            raise ValueError(f"base_urls: each endpoint once, got {self.base_urls}")
+        return self
 
     @field_validator("http_client", mode="before")
     @classmethod
@@ -88,9 +107,12 @@ class OpenAIBackend(Backend):
     def __init__(self, config: BackendConfig, where: str = "backend") -> None:
         super().__init__(config, where)
         opts = self.options
+        if opts.base_urls:  # several endpoints: this one sends to the first when used alone
+            self.options = opts = opts.model_copy(update={"base_url": opts.base_urls[0]})
         if not opts.base_url:
             raise ConfigError(
-                f"{where}.base_url -> required for the {self.name} backend, e.g. https://api.openai.com/v1"
+                f"{where}.base_url -> required for the {self.name} backend, e.g. https://api.openai.com/v1 "
+                "(base_urls: [...] for several endpoints)"
             )
         if not config.model:
             raise ConfigError(f"{where}.model -> required for the {self.name} backend, e.g. gpt-4o")
@@ -102,6 +124,20 @@ class OpenAIBackend(Backend):
             )
         self.url = opts.base_url.rstrip("/") + "/chat/completions"
         self._session: aiohttp.ClientSession | None = None
+        self._where = where
+
+    def endpoints(self) -> list[Backend]:
+        """One backend of this class per URL of `base_urls`, all with this one's identity (so the cache
+        does not care which answered); itself for a single `base_url`."""
+        urls = self.options.base_urls or []
+        if len(urls) < 2:
+            return [self]
+        out: list[Backend] = []
+        for i, url in enumerate(urls):
+            options = {k: v for k, v in self.config.options.items() if k != "base_urls"} | {"base_url": url}
+            config = self.config.model_copy(update={"options": options})
+            out.append(type(self)(config, f"{self._where}.base_urls[{i}]"))
+        return out
 
     @property
     def endpoint(self) -> str:

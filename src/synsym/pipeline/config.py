@@ -339,6 +339,30 @@ class ExportConfig(StrictModel):
     label_spaces: list[str] | None = Field(None, description="default: every label space of the taxonomy")
 
 
+class ExecutorConfig(StrictModel):
+    """Where the requests are answered: in this process (the engine's own workers), or sharded over Ray
+    actors, each owning one backend (a llama.cpp model loaded once per actor, a client of the server on
+    its node, an API client). Either way the answers come back here, where the cache and the stage files
+    are written, so a run and its resume are the same whichever executor answered."""
+
+    name: Literal["local", "ray"] = Field("local", description="local: this process; ray: Ray actors")
+    address: str | None = Field(
+        None,
+        description="ray: the cluster to join (host:port of its head, 'auto' for the one `ray start` "
+        "began here, ray://host:10001 with ray[client]); none: start a local cluster",
+    )
+    workers: PositiveInt = Field(
+        2, description="ray: actors, each with its own backend (llama.cpp: one model each; claims a CPU)"
+    )
+
+    @model_validator(mode="after")
+    def _ray_only(self) -> ExecutorConfig:
+        given = [k for k in ("address", "workers") if k in self.model_fields_set]
+        if self.name == "local" and given:
+            raise ValueError(f"executor.{given[0]} is for name: ray; the local executor takes no options")
+        return self
+
+
 class RunConfig(StrictModel):
     """A run: what to generate, with which model, and how to judge and export it."""
 
@@ -369,6 +393,9 @@ class RunConfig(StrictModel):
     dedup: DedupConfig = Field(default_factory=DedupConfig, description="duplicates and example copies")
     contrast: ContrastConfig = Field(default_factory=ContrastConfig, description="contrastive rewrites")
     export: ExportConfig = Field(default_factory=ExportConfig, description="stage 5: the dataset files")
+    executor: ExecutorConfig = Field(
+        default_factory=ExecutorConfig, description="where requests are answered: local or ray"
+    )
 
     @model_validator(mode="after")
     def _styles_unique(self) -> RunConfig:

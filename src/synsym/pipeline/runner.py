@@ -25,11 +25,14 @@ from typing import Any
 
 from synsym.backends.base import create_backend
 from synsym.core.atomic import write_json
+from synsym.core.config import BackendConfig
 from synsym.core.errors import InputError
 from synsym.core.taxonomy import load_taxonomy
 from synsym.engine.cache import ResponseCache
+from synsym.engine.endpoints import Spread
 from synsym.engine.engine import Engine
 from synsym.engine.progress import RunProgress
+from synsym.engine.ray_dispatch import RayDispatch, import_ray
 from synsym.pipeline.config import RunConfig
 from synsym.pipeline.context import StageContext
 from synsym.pipeline.graph import STAGE_FORMAT, fingerprints, resolve_reads, upstream
@@ -112,6 +115,8 @@ def run_pipeline(
     declares), for their fingerprints."""
     run_dir = Path(run_dir)
     taxonomy = load_taxonomy(config.taxonomy)
+    if config.executor.name == "ray":
+        import_ray()  # not installed: say how, before anything is written
     run_dir.mkdir(parents=True, exist_ok=True)
     extra = {
         "subconcepts_file": subconcepts_digest(subconcepts_file) if subconcepts_file else None,
@@ -137,12 +142,10 @@ def run_pipeline(
             )
         state.forget(changed)
         cache = ResponseCache(config.cache or run_dir / "cache.sqlite")
-        engine = Engine(create_backend(config.backend), cache, max_cost=config.max_cost)
+        engine = _engine(config, config.backend, "backend", cache)
         judge_engine = engine
         if config.judge.backend is not None and config.judge.method in ("llm", "both"):
-            judge_engine = Engine(
-                create_backend(config.judge.backend, "judge.backend"), cache, max_cost=config.max_cost
-            )
+            judge_engine = _engine(config, config.judge.backend, "judge.backend", cache)
         engines = list({id(e): e for e in (engine, judge_engine)}.values())
         ctx = StageContext(
             config,
@@ -155,6 +158,14 @@ def run_pipeline(
             stage_names=[s.name for s in stages],
             fingerprints=prints,
         )
+
+        def note(text: str) -> None:  # an endpoint or Ray worker taken out, back or given up on
+            ctx.notes.append(text)
+            ctx.progress.status(text)
+
+        for e in engines:
+            if isinstance(e.dispatch, Spread):
+                e.dispatch.on_note = note
         try:
             for stage in stages:
                 stage.check(ctx)
@@ -162,6 +173,16 @@ def run_pipeline(
         finally:
             cache.close()
     return RunResult(run_dir, manifest, ctx.notes)
+
+
+def _engine(config: RunConfig, backend: BackendConfig, where: str, cache: ResponseCache) -> Engine:
+    """An engine for one backend; with `executor: {name: ray}` its requests are answered by Ray actors."""
+    created = create_backend(backend, where)
+    dispatch = None
+    if config.executor.name == "ray":
+        ex = config.executor
+        dispatch = RayDispatch(backend, workers=ex.workers, address=ex.address, where=where)
+    return Engine(created, cache, max_cost=config.max_cost, dispatch=dispatch)
 
 
 async def _loop(stages: Sequence[Stage], ctx: StageContext, state: RunState, engines: list[Engine]) -> Any:
