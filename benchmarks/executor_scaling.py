@@ -53,7 +53,10 @@ def llamacpp_plan(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def server_plan(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The tests' small run, four times the multi-symptom posts and twice the calls: about 900 requests."""
     plan = small_fake_run(seed=0)
+    plan["generate"]["calls"] = 2
+    plan["compose"]["n_combinations"] = 48
     plan["backend"] = {
         "name": "openai",
         "base_url": url,
@@ -88,6 +91,7 @@ def measure(backend: str, plan: dict[str, Any], extra: dict[str, Any]) -> None:
             "requests_per_s": round(calls / seconds, 2),
             "ratio_to_1_worker": round(rate / base, 2) if base else None,
             "vs_in_process": round(rate / local, 2) if local else None,
+            "load_avg_1m": round(os.getloadavg()[0], 1),  # a shared machine: what else ran meanwhile
             **extra,
         }
         print(json.dumps(row), flush=True)

@@ -122,6 +122,14 @@ def test_every_worker_gone_stops_the_engine(ray_cluster: Any) -> None:
     assert sum(r.ok for r in results) < 40 and all(r.ok or r.failure for r in results)
 
 
+@needs_ray
+def test_a_batch_backend_is_refused_on_ray() -> None:
+    from synsym.engine.ray_dispatch import RayDispatch
+
+    with pytest.raises(ConfigError, match="provider batches"):
+        RayDispatch(BackendConfig.model_validate({"name": "openai-batch", "model": "m"}), workers=1)
+
+
 def test_unknown_executor_options_are_config_errors() -> None:
     with pytest.raises(ConfigError, match=r"executor\.name"):
         load_run_config(None, ["executor.name=dask"])

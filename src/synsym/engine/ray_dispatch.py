@@ -32,6 +32,7 @@ from synsym.backends.base import (
     backend_class,
     create_backend,
 )
+from synsym.backends.batch_base import BatchBackend
 from synsym.core.config import BackendConfig
 from synsym.core.errors import BackendError, ConfigError, InputError
 from synsym.engine.dispatch import OVERLOAD_KINDS, make_dispatch
@@ -139,8 +140,14 @@ class RayDispatch(Spread):
     ) -> None:
         ray = import_ray()
         self.address = address
+        cls = backend_class(config, where)
+        if issubclass(cls, BatchBackend):  # its requests wait at the provider, not in a worker
+            raise ConfigError(
+                f"executor.name -> {config.name} sends provider batches, which no Ray worker speeds up; use "
+                "executor.name: local"
+            )
         # a model in the actor's process (llama.cpp) needs a CPU of its own; a client of a server does not
-        in_process = backend_class(config, where).max_parallel == 1
+        in_process = cls.max_parallel == 1
         _connect(ray, address, workers)
         try:
             lanes = _start(ray, config, where, workers, 1 if in_process else 0, start_timeout_s)
