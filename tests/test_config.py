@@ -208,7 +208,7 @@ def test_cli_config_error_exits_2_without_traceback(tmp_path: Path) -> None:
         ),
         (["--set", "backend.max_concurrency"], "expected KEY=VALUE"),
         (["--set", "backend.prices.input_per_mtk=1"], "backend.prices.input_per_mtk -> unknown key"),
-        (["--backend", "nope"], "available: fake, "),
+        (["--backend", "nope"], "available: anthropic, anthropic-batch, fake, "),
         (["--config", "absent.yaml"], "absent.yaml -> file not found"),
     ],
 )
