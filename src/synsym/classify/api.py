@@ -26,15 +26,17 @@ def train_model(
     params: dict[str, Any] | None = None,
     seed: int = 0,
     init: str | Path | None = None,
+    dev: LabelledTexts | None = None,
 ) -> Classifier:
-    """Train (or, with `init`, continue training a saved model) and save it to `out`."""
+    """Train (or, with `init`, continue training a saved model) and save it to `out`; `dev` (real text)
+    selects the model and tunes thresholds, and is never trained on."""
     if init is not None:
         model = load_model(init)
         if params:  # --set overrides the saved parameters for the continuation (e.g. wise_alpha=1)
             model.params = create_model(model.kind, {**model.params.model_dump(), **params}).params
-        model.continue_fit(train, val, seed)
+        model.continue_fit(train, val, seed, dev)
     else:
-        model = create_model(kind, params).fit(train, val, seed)
+        model = create_model(kind, params).fit(train, val, seed, dev)
     if out is not None:
         model.save(out)
     return model

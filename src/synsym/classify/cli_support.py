@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from synsym.classify.labels import label_space as get_space
+from synsym.classify.models.base import check_dev
 from synsym.classify.sources import load_dataset
 from synsym.classify.texts import LabelledTexts
 from synsym.core.config import apply_overrides
@@ -23,17 +24,27 @@ def load_for_training(
     seed: int,
     limit: int | None,
     overrides: list[str],
-) -> tuple[LabelledTexts, LabelledTexts | None, dict[str, Any]]:
-    """Load train (and val) data, optionally subsample and map into a label space; parse --set into params."""
+    dev_file: Path | None = None,
+) -> tuple[LabelledTexts, LabelledTexts | None, LabelledTexts | None, dict[str, Any]]:
+    """Load train (and val, dev) data, optionally subsample and map into a label space; parse --set.
+
+    The dev set is read in any layout `auto` recognises (it is usually a real set in another layout
+    than the synthetic training data); its labels must be the training data's, or in `space`."""
     train = load_dataset(train_file, fmt, text_column, label_column)
     val = load_dataset(val_file, fmt, text_column, label_column) if val_file else None
+    dev = load_dataset(dev_file) if dev_file else None
     if limit and limit < len(train):
         train = train.subset(np.sort(np.random.default_rng(seed).permutation(len(train))[:limit]))
+    names = list(train.label_names)
     if space:
+        known = [*names]
         names, mapping = get_space(space)
         train = train.mapped(mapping or {}, names)
         val = val.mapped(mapping or {}, names) if val is not None else None
-    return train, val, apply_overrides({}, overrides)
+        if dev is not None:
+            check_dev(dev, [*known, *names])  # before mapping, which would drop a stray label unseen
+            dev = dev.mapped(mapping or {}, names)
+    return train, val, check_dev(dev, names), apply_overrides({}, overrides)
 
 
 MIN_ROWS, MIN_POSITIVES = 50, 5

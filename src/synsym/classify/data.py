@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import numpy as np
 
 from synsym.classify.labels import PAPER_PHQ9, PAPER_SYMPTOMS_14
 from synsym.classify.texts import LabelledTexts
+from synsym.core.columns import Post
 from synsym.core.dataset import read_export, read_rows
 from synsym.core.errors import InputError, suggest
 
@@ -153,7 +154,10 @@ def load_paper_csv(path: Path, rows: list[dict[str, Any]] | None = None) -> Labe
         raise InputError(
             f"{path} -> `label` vectors have {n} entries; the paper's files have 14 (DSM-5) or 9 (PHQ-9)"
         )
-    return _from_lists(path, [r["post"] for r in rows], lists, names)
+    ds = _from_lists(path, [r["post"] for r in rows], lists, names)
+    if "type" in rows[0]:  # the release's style column: clinical or colloquial
+        ds.styles = np.array([r["type"] for r in rows], dtype=object)
+    return ds
 
 
 def load_primate(path: Path) -> LabelledTexts:
@@ -229,22 +233,57 @@ def load_cssrs(path: Path, label_name: str = "Suicidal_ideas") -> LabelledTexts:
 
 def load_synsym_export(path: Path, label_space: str | None = None) -> LabelledTexts:
     """synsym's own export, read by `synsym.core.dataset.read_export`: labelled with the taxonomy's
-    symptoms by name (default), or with the stored `labels_<space>` vectors for `label_space`."""
+    symptoms by name (default), or with the stored `labels_<space>` vectors for `label_space`.
+
+    Rows carry their style, their group (a contrastive rewrite's is its root source's id, so splits keep
+    the two together) and, for each rewrite whose source is in the export, one (source, rewrite, label)
+    pair per removed symptom (in a label space: per label the source has and the rewrite lost)."""
     export = read_export(path)
     texts = [r["text"] for r in export.rows]
+    extra = {"groups": _groups(export.rows), "styles": np.array([r["style"] for r in export.rows], object)}
     if label_space is None:
         index = {n: j for j, n in enumerate(export.symptoms)}
         labels = np.zeros((len(texts), len(index)), dtype=np.float32)
         for i, row in enumerate(export.rows):
             labels[i, [index[s] for s in row["symptoms"]]] = 1.0
-        return LabelledTexts(texts, labels, list(export.symptoms), source=str(path))
+        pairs = _pairs(export.rows, lambda row: [index[s] for s in row["removed"] if s in index])
+        return LabelledTexts(texts, labels, list(export.symptoms), source=str(path), pairs=pairs, **extra)
     if label_space not in export.label_spaces:
         raise InputError(
             f"{path} -> no label space {label_space!r}{suggest(label_space, export.label_spaces)}"
         )
     names = export.label_spaces[label_space]
     matrix = np.array(export.labels[label_space], dtype=np.float32).reshape(len(texts), len(names))
-    return LabelledTexts(texts, matrix, list(names), source=str(path))
+    everything = list(
+        range(len(names))
+    )  # LabelledTexts keeps the labels the source has and the rewrite lacks
+    pairs = _pairs(export.rows, lambda row: everything if row["removed"] else [])
+    return LabelledTexts(texts, matrix, list(names), source=str(path), pairs=pairs, **extra)
+
+
+def _groups(rows: Sequence[Post]) -> np.ndarray:
+    """Each row's root: follow `contrast_of` while the source is in the export (a rewrite of a rewrite
+    joins the first post's group); a source missing from the export still names its rewrites' group."""
+    parent = {r["id"]: r["contrast_of"] for r in rows}
+    out = []
+    for r in rows:
+        root, seen = r["id"], set()
+        while (up := parent.get(root)) and root not in seen:
+            seen.add(root)
+            root = up
+        out.append(root)
+    return np.array(out, dtype=object)
+
+
+def _pairs(rows: Sequence[Post], labels_of: Callable[[Post], list[int]]) -> np.ndarray:
+    where = {r["id"]: i for i, r in enumerate(rows)}
+    found = [
+        (where[r["contrast_of"]], i, j)
+        for i, r in enumerate(rows)
+        if r["contrast_of"] in where
+        for j in labels_of(r)
+    ]
+    return np.array(found, dtype=np.int64).reshape(-1, 3)
 
 
 def read_texts(path: str | Path, text_column: str | None = None) -> tuple[list[dict[str, Any]], list[str]]:

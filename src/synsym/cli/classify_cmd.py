@@ -38,6 +38,14 @@ def train(
     init: Annotated[
         Path | None, typer.Option("--init", help="Continue training this saved model (synthetic-then-real).")
     ] = None,
+    dev: Annotated[
+        Path | None,
+        typer.Option(
+            "--dev",
+            help="A small labelled set of real posts (any layout `auto` reads): selects the model "
+            "(c grid, early stopping) and sets thresholds; never trained on.",
+        ),
+    ] = None,
     fmt: FormatOption = "auto",
     text_column: TextColumn = None,
     label_column: LabelColumn = None,
@@ -58,14 +66,18 @@ def train(
 
     if init is None:  # the model kind and its parameters are checked before any data is read
         create_model(model, apply_overrides({}, overrides or []))
-    train_ds, val_ds, params = load_for_training(
-        train_file, val, fmt, text_column, label_column, label_space, seed, limit, overrides or []
+    train_ds, val_ds, dev_ds, params = load_for_training(
+        train_file, val, fmt, text_column, label_column, label_space, seed, limit, overrides or [], dev
     )
     warning = small_data_warning(train_ds)
     if warning:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    console.print(f"training {model} on {len(train_ds)} rows, {len(train_ds.label_names)} labels")
-    trained = train_model(train_ds, model, out, val_ds, params, seed, init)
+    on_dev = f"; selecting on {len(dev_ds)} dev rows" if dev_ds is not None else ""
+    console.print(f"training {model} on {len(train_ds)} rows, {len(train_ds.label_names)} labels{on_dev}")
+    trained = train_model(train_ds, model, out, val_ds, params, seed, init, dev_ds)
+    chosen = trained.history.get("c_selection")
+    if chosen:
+        console.print(f"chose c={chosen['c']:g} on {chosen['on']}", highlight=False)
     console.print(f"saved {trained.kind} model to {out}")
 
 

@@ -2,6 +2,13 @@
 
 A model directory holds `model.json` (kind, labels, thresholds, params) and `head.npz`, plus what the
 kind needs (a vocabulary, an encoder). No pickles: a model directory is safe to load from anyone.
+
+Three sets take part in training. `train` fits the weights. `val` (given, or split off `train` by
+groups, so a post and its rewrites stay together) tunes thresholds and, by default, model selection.
+`dev`, optional, is a small set of the text the model will meet (real posts): when given it does the
+model selection (the `c` grid, fine-tuning's early stopping) and the thresholds of the labels it
+annotates, and never fits a weight. Validation on synthetic posts rewards learning their voice; a dev
+set, or the `select: shift` proxies, reward what transfers.
 """
 
 from __future__ import annotations
@@ -9,7 +16,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -25,6 +32,13 @@ class BaseParams(StrictModel):
 
     thresholds: str = "val"  # "val": tuned per label on validation data; or a number such as "0.5"
     val_fraction: float = 0.1  # held out of the training data when no validation file is given
+    # where model selection is scored without a dev set: "val", the validation split (synthetic, like the
+    # training data); "shift", transfer proxies the data allows (a held-out style; posts with several
+    # symptoms for a model fitted on posts with one; see splits.shift_folds and docs/classifiers.md)
+    select: Literal["val", "shift"] = "val"
+    # tune thresholds on validation rewrites too; off: on the posts only, since the rewrites' share is a
+    # knob of the data (contrast.n), not how often such text appears where the model is used
+    thresholds_on_rewrites: bool = False
 
 
 class Classifier(ABC):
@@ -43,16 +57,29 @@ class Classifier(ABC):
         self.history: dict[str, Any] = {}
 
     # --- training ---------------------------------------------------------------------------------------
-    def fit(self, train: LabelledTexts, val: LabelledTexts | None = None, seed: int = 0) -> Classifier:
-        """Train from scratch; validation data (given, or split off the training data) tunes thresholds."""
-        train, val = _with_val(train, val, self.params.val_fraction, seed)
+    def fit(
+        self,
+        train: LabelledTexts,
+        val: LabelledTexts | None = None,
+        seed: int = 0,
+        dev: LabelledTexts | None = None,
+    ) -> Classifier:
+        """Train from scratch; validation data (given, or split off the training data) tunes thresholds;
+        `dev` (real text), when given, selects the model and tunes the thresholds of its labels."""
+        self.history = {}
+        dev = check_dev(dev, train.label_names)
+        train, val = self._with_val(train, val, seed)
         self.label_names = list(train.label_names)
-        self._fit(train, val.align(self.label_names), seed, warm=False)
-        self._tune(val.align(self.label_names))
+        self._fit(train, val.align(self.label_names), seed, warm=False, dev=dev)
+        self._tune(val.align(self.label_names), dev)
         return self
 
     def continue_fit(
-        self, train: LabelledTexts, val: LabelledTexts | None = None, seed: int = 0
+        self,
+        train: LabelledTexts,
+        val: LabelledTexts | None = None,
+        seed: int = 0,
+        dev: LabelledTexts | None = None,
     ) -> Classifier:
         """Keep training on new data (synthetic-then-real); labels the new data lacks are masked."""
         if not self.label_names:
@@ -63,13 +90,32 @@ class Classifier(ABC):
                 f"the new data's labels ({', '.join(train.label_names)}) share none with the model's "
                 f"({', '.join(self.label_names)}); map one label space onto the other first"
             )
-        train, val = _with_val(train, val, self.params.val_fraction, seed)
-        self._fit(train.align(self.label_names), val.align(self.label_names), seed, warm=True)
-        self._tune(val.align(self.label_names))
+        dev = check_dev(dev, self.label_names)
+        train, val = self._with_val(train, val, seed)
+        self._fit(train.align(self.label_names), val.align(self.label_names), seed, warm=True, dev=dev)
+        self._tune(val.align(self.label_names), dev)
         return self
 
     @abstractmethod
-    def _fit(self, train: LabelledTexts, val: LabelledTexts, seed: int, warm: bool) -> None: ...
+    def _fit(
+        self, train: LabelledTexts, val: LabelledTexts, seed: int, warm: bool, dev: LabelledTexts | None
+    ) -> None: ...
+
+    def _with_val(
+        self, train: LabelledTexts, val: LabelledTexts | None, seed: int
+    ) -> tuple[LabelledTexts, LabelledTexts]:
+        """(train, val): `val` as given, else a `val_fraction` of `train`, split by groups (a post and
+        its rewrites on one side) and stratified by label."""
+        if len(train) == 0:
+            raise InputError(f"{train.source or 'training data'} has no rows to train on")
+        if val is not None:
+            return train, val
+        from synsym.classify.splits import holdout
+
+        if len(train) < 10:
+            return train, train.subset([])
+        keep, held = holdout(train, self.params.val_fraction, seed)
+        return train.subset(keep), train.subset(held)
 
     @abstractmethod
     def predict_proba(self, texts: list[str]) -> np.ndarray: ...
@@ -77,12 +123,27 @@ class Classifier(ABC):
     def predict(self, texts: list[str]) -> np.ndarray:
         return (self.predict_proba(texts) >= self.thresholds).astype(np.float32)
 
-    def _tune(self, val: LabelledTexts) -> None:
+    def _tune(self, val: LabelledTexts, dev: LabelledTexts | None = None) -> None:
+        """Per-label thresholds from the dev set where it has positives of the label, else from val (its
+        posts; its rewrites too with `thresholds_on_rewrites`)."""
         fixed = _fixed_threshold(self.params.thresholds)
-        if fixed is not None or len(val) == 0:
-            self.thresholds = np.full(len(self.label_names), fixed if fixed is not None else 0.5, np.float32)
+        n = len(self.label_names)
+        if fixed is not None or (len(val) == 0 and dev is None):
+            self.thresholds = np.full(n, fixed if fixed is not None else 0.5, np.float32)
             return
-        self.thresholds = tune_thresholds(val.labels, self.predict_proba(val.texts), val.mask)
+        out = np.full(n, 0.5, np.float32)
+        if len(val.pairs) and not self.params.thresholds_on_rewrites:
+            val = val.subset(np.setdiff1d(np.arange(len(val)), val.pairs[:, 1]))
+        if len(val):
+            out = tune_thresholds(val.labels, self.predict_proba(val.texts), val.mask)
+        if dev is not None:
+            on_dev = (dev.labels * dev.mask).sum(0) > 0
+            tuned = tune_thresholds(dev.labels, self.predict_proba(dev.texts), dev.mask)
+            out = np.where(on_dev, tuned, out)
+            self.history["thresholds_from_dev"] = [
+                name for name, d in zip(self.label_names, on_dev, strict=True) if d
+            ]
+        self.thresholds = out.astype(np.float32)
 
     # --- persistence ------------------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
@@ -115,19 +176,35 @@ def _fixed_threshold(value: str) -> float | None:
         raise InputError(f"thresholds must be 'val' or a number like 0.5, got {value!r}") from None
 
 
-def _with_val(
-    train: LabelledTexts, val: LabelledTexts | None, fraction: float, seed: int
-) -> tuple[LabelledTexts, LabelledTexts]:
-    if len(train) == 0:
-        raise InputError(f"{train.source or 'training data'} has no rows to train on")
-    if val is not None:
-        return train, val
-    from synsym.classify.splits import holdout
+def check_dev(dev: LabelledTexts | None, names: list[str]) -> LabelledTexts | None:
+    """The dev set in the model's label order; refused when empty or when it has labels the model lacks
+    (a model cannot be selected, nor its threshold set, for a label it does not predict)."""
+    if dev is None:
+        return None
+    where = dev.source or "the dev set"
+    if len(dev) == 0:
+        raise InputError(f"{where} -> has no rows; a dev set needs labelled real posts")
+    unknown = [n for n in dev.label_names if n not in names]
+    if unknown:
+        raise InputError(
+            f"{where} -> label(s) {', '.join(unknown)} are not among the model's labels "
+            f"({', '.join(names)}); rename them, drop them, or pass --label-space to map both into one space"
+        )
+    return dev.align(names)
 
-    if len(train) < 10:
-        return train, train.subset([])
-    keep, held = holdout(train, fraction, seed)
-    return train.subset(keep), train.subset(held)
+
+def selection_score(gold: LabelledTexts, probs: np.ndarray) -> float:
+    """What model selection maximises: mean ROC-AUC over the labels `gold` annotates with both classes
+    (threshold-free, so selection and threshold tuning do not chase each other); NaN with none."""
+    from sklearn.metrics import roc_auc_score
+
+    scores = []
+    for j in range(gold.labels.shape[1]):
+        rows = gold.mask[:, j]
+        y = gold.labels[rows, j]
+        if 0 < y.sum() < len(y):
+            scores.append(roc_auc_score(y, probs[rows, j]))
+    return float(np.mean(scores)) if scores else float("nan")
 
 
 def tune_thresholds(gold: np.ndarray, probs: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:

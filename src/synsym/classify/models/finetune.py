@@ -11,6 +11,13 @@ Also available, and measured without a gain at one epoch (so off by default): fr
 (`freeze_layers`), L2-SP toward the starting weights (Li et al., ICML 2018; `l2sp`), and WiSE-FT
 (Wortsman et al., CVPR 2022; `wise_alpha` < 1 keeps alpha x fine-tuned + (1 - alpha) x starting weights,
 i.e. an interpolation toward `embed`). `lp_init: false` gives the naive recipe.
+
+Early stopping is scored on the dev set when one is given (real text: the point where fine-tuning stops
+helping transfer), else on the validation split; `select: shift` makes that split text unlike what the
+model trains on (a whole style; see splits.shift_folds). With contrastive rewrites in the data,
+`pairwise_weight` > 0 adds a ranking term: for each (source, rewrite, removed symptom) the source's logit
+should exceed the rewrite's (RankNet's log(1 + exp(-(z_source - z_rewrite)))), and batches keep a post
+with its rewrites so each pair meets.
 """
 
 from __future__ import annotations
@@ -18,12 +25,13 @@ from __future__ import annotations
 import copy
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
-from synsym.classify.models.base import BaseParams, Classifier, fit_logistic, sigmoid
+from synsym.classify.models.base import BaseParams, Classifier, fit_logistic, selection_score, sigmoid
+from synsym.classify.splits import shift_folds
 from synsym.classify.texts import LabelledTexts
 from synsym.core import encoders
 
@@ -41,10 +49,12 @@ class FinetuneParams(BaseParams):
     freeze_layers: int = 0  # this many lowest transformer layers stay frozen (token embeddings always do)
     l2sp: float = 0.0  # weight of ||theta - theta_start||^2 over trainable encoder weights
     lp_init: bool = True  # fit the head on frozen embeddings before fine-tuning (LP-FT)
-    c: float = 10.0  # L2 strength of the linear-probe head
+    c: float = 1.0  # L2 strength of the linear-probe head: embed's default, as LP-FT starts from embed
     evals_per_epoch: int = 4
     patience: int = 2
     wise_alpha: float = Field(1.0, ge=0, le=1)  # 1 keeps the fine-tuned weights as they are
+    stop_on: Literal["loss", "auc"] = "loss"  # early stopping: masked BCE or mean ROC-AUC of the stopping set
+    pairwise_weight: float = Field(0.0, ge=0)  # weight of the source-above-rewrite ranking term; 0: off
 
 
 class FinetuneClassifier(Classifier):
@@ -94,7 +104,24 @@ class FinetuneClassifier(Classifier):
         return trainable
 
     # --- training ----------------------------------------------------------------------------------------
-    def _fit(self, train: LabelledTexts, val: LabelledTexts, seed: int, warm: bool) -> None:
+    def _with_val(
+        self, train: LabelledTexts, val: LabelledTexts | None, seed: int
+    ) -> tuple[LabelledTexts, LabelledTexts]:
+        """With `select: shift` and no validation file, validation is one of `shift_folds`' held-out
+        parts (the one that leaves the most rows to train on: usually the smallest style): early stopping
+        and thresholds then see text unlike what the model trains on, at the cost of those rows."""
+        if val is not None or self.params.select != "shift":
+            return super()._with_val(train, val, seed)
+        name, (fit_rows, held) = max(
+            ((name, fold) for name, folds in shift_folds(train).items() for fold in folds),
+            key=lambda item: len(item[1][0]),
+        )
+        self.history["val_from"] = name
+        return train.subset(fit_rows), train.subset(held)
+
+    def _fit(
+        self, train: LabelledTexts, val: LabelledTexts, seed: int, warm: bool, dev: LabelledTexts | None
+    ) -> None:
         import torch
 
         encoders.set_threads()
@@ -118,6 +145,7 @@ class FinetuneClassifier(Classifier):
             ]
         )
         per_epoch = math.ceil(len(train) / p.batch_size)
+        stop_set = dev if dev is not None else val
         total = max(1, math.ceil(per_epoch * p.epochs))
         if p.max_steps:
             total = min(total, p.max_steps)
@@ -134,16 +162,18 @@ class FinetuneClassifier(Classifier):
         y_all = torch.as_tensor(train.labels)
         m_all = torch.as_tensor(train.mask, dtype=torch.float32)
         loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
-        has_val = len(val) > 0 and bool(val.mask.any())
-        best = (self._val_loss(val) if has_val else math.inf, 0, self._state() if has_val else {})
+        has_val = len(stop_set) > 0 and bool(stop_set.mask.any())
+        best = (self._criterion(stop_set) if has_val else math.inf, 0, self._state() if has_val else {})
         curve: list[tuple[int, float]] = [(0, best[0])]
         step, bad = 0, 0
         self.encoder.train()
         while step < total and bad < p.patience:
-            for batch in np.array_split(rng.permutation(len(train)), per_epoch):
+            for batch in batches(train, per_epoch, rng):
                 logits = self._logits([train.texts[i] for i in batch])
                 y, m = y_all[batch].to(logits.device), m_all[batch].to(logits.device)
                 loss = (loss_fn(logits, y) * m).sum() / m.sum().clamp(min=1)
+                if p.pairwise_weight and len(train.pairs):
+                    loss = loss + p.pairwise_weight * pairwise_loss(logits, batch, train.pairs, len(train))
                 if p.l2sp and trainable:
                     loss = loss + p.l2sp * sum(
                         ((t - a) ** 2).sum() for t, a in zip(trainable, anchor, strict=True)
@@ -154,7 +184,7 @@ class FinetuneClassifier(Classifier):
                 sched.step()
                 step += 1
                 if has_val and (step % every == 0 or step == total):
-                    vl = self._val_loss(val)
+                    vl = self._criterion(stop_set)
                     curve.append((step, vl))
                     self.encoder.train()
                     if vl < best[0] - 1e-4:
@@ -168,7 +198,13 @@ class FinetuneClassifier(Classifier):
         if start:
             self._interpolate(start, p.wise_alpha)
         self.encoder.eval()
-        self.history = {"steps": step, "best_step": best[1], "best_val_loss": best[0], "val_curve": curve}
+        self.history.update(
+            steps=step,
+            best_step=best[1],
+            stopped_on=(("dev" if dev is not None else "val") + f" {p.stop_on}") if has_val else None,
+            best_val_loss=best[0],
+            val_curve=curve,
+        )
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -189,9 +225,12 @@ class FinetuneClassifier(Classifier):
             }
             module.load_state_dict(mixed)
 
-    def _val_loss(self, val: LabelledTexts) -> float:
-        """Masked binary cross-entropy on validation data."""
+    def _criterion(self, val: LabelledTexts) -> float:
+        """What early stopping minimises on the stopping set: masked binary cross-entropy, or (with
+        `stop_on: auc`) minus the mean ROC-AUC."""
         probs = np.clip(self.predict_proba(val.texts), 1e-6, 1 - 1e-6)
+        if self.params.stop_on == "auc":
+            return -selection_score(val, probs)
         y, m = val.labels, val.mask
         loss = -(y * np.log(probs) + (1 - y) * np.log(1 - probs))
         return float((loss * m).sum() / m.sum())
@@ -227,3 +266,32 @@ class FinetuneClassifier(Classifier):
             self.head.bias.copy_(torch.as_tensor(head["b"]))
         self.head.to(self._device())
         self.encoder.eval()
+
+
+def batches(ds: LabelledTexts, n_batches: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """One epoch of row batches in random order; the rows of a group (a post and its rewrites) share a
+    batch, so every pair's two rows meet in one. Without groups: a plain shuffle."""
+    gid = ds.group_ids()
+    rank = np.empty(gid.max() + 1 if len(gid) else 0, dtype=np.int64)
+    rank[rng.permutation(len(rank))] = np.arange(len(rank))
+    rows = np.argsort(rank[gid], kind="stable")
+    first = np.r_[True, gid[rows][1:] != gid[rows][:-1]]  # where each group starts in `rows`
+    start = np.maximum.accumulate(np.where(first, np.arange(len(rows)), 0))
+    which = start * n_batches // max(1, len(rows))  # a group goes to the batch its first row falls in
+    return [rows[which == b] for b in np.unique(which)]
+
+
+def pairwise_loss(logits: Any, batch: np.ndarray, pairs: np.ndarray, n_rows: int) -> Any:
+    """Mean log(1 + exp(-(z_source - z_rewrite))) over the pairs whose two rows are in this batch."""
+    import torch
+
+    where = np.full(n_rows, -1, dtype=np.int64)
+    where[batch] = np.arange(len(batch))
+    here = pairs[(where[pairs[:, 0]] >= 0) & (where[pairs[:, 1]] >= 0)]
+    if not len(here):
+        return logits.sum() * 0.0
+    device = logits.device
+    src = torch.as_tensor(where[here[:, 0]], device=device)
+    rew = torch.as_tensor(where[here[:, 1]], device=device)
+    lab = torch.as_tensor(here[:, 2], device=device)
+    return torch.nn.functional.softplus(logits[rew, lab] - logits[src, lab]).mean()
