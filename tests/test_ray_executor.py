@@ -185,3 +185,56 @@ def test_an_unreachable_cluster_is_one_line_and_exit_2(tmp_path: Path) -> None:
         last.startswith("error: executor.address -> no Ray cluster answers at 127.0.0.1:")
         and "ray start" in last
     )
+
+
+def experiment_config(tmp_path: Path, name: str, executor: dict[str, Any]) -> Any:
+    from synsym.classify.experiment import ExperimentConfig
+    from test_classify_models import corpus
+
+    for part, ds in (("syn", corpus(90, 0)), ("real", corpus(60, 3))):
+        lines = [
+            f'"{t}","{[n for n, v in zip(ds.label_names, y, strict=True) if v]}"'
+            for t, y in zip(ds.texts, ds.labels, strict=True)
+        ]
+        (tmp_path / f"{part}.csv").write_text("text,labels\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    return ExperimentConfig.model_validate(
+        {
+            "synthetic": {"path": str(tmp_path / "syn.csv")},
+            "test_sets": [
+                {
+                    "name": "real",
+                    "data": {"path": str(tmp_path / "real.csv")},
+                    "split": {"kind": "kfold", "k": 2},
+                }
+            ],
+            "models": [{"kind": "tfidf"}, {"kind": "tfidf", "params": {"c": 1.0}, "name": "tfidf-c1"}],
+            "seeds": [0, 1],
+            "out_dir": str(tmp_path / name),
+            "executor": executor,
+        }
+    )
+
+
+@needs_ray
+def test_experiment_cells_on_ray_give_the_local_table(ray_cluster: Any, tmp_path: Path) -> None:
+    from synsym.classify.experiment import run_experiment
+
+    local = run_experiment(experiment_config(tmp_path, "local", {}))
+    said: list[str] = []
+    on_ray = run_experiment(
+        experiment_config(tmp_path, "ray", {"name": "ray", "workers": 2}), progress=said.append
+    )
+    assert on_ray["runs"] == local["runs"] and len(local["runs"]) == 3 * 2 * 2 * 2
+    assert on_ray["markdown"] == local["markdown"]
+    assert sum("done on Ray" in line for line in said) == 4  # (2 models x 2 seeds) cells
+
+
+@needs_ray
+def test_an_experiment_cells_error_is_the_local_error(ray_cluster: Any, tmp_path: Path) -> None:
+    from synsym.classify.experiment import run_experiment
+    from synsym.core.errors import InputError
+
+    cfg = experiment_config(tmp_path, "bad", {"name": "ray", "workers": 1})
+    cfg.models[0].params = {"thresholds": "often"}
+    with pytest.raises(InputError, match="thresholds must be"):
+        run_experiment(cfg)

@@ -8,6 +8,7 @@ can back off; anything no retry can fix raises `BackendError`.
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
@@ -93,6 +94,12 @@ class Backend(abc.ABC):
     def __init__(self, config: BackendConfig, where: str = "backend") -> None:
         self.config = config
         self.options = parse_options(type(self), config, where)
+        self.on_status: Callable[[str], None] | None = None  # the progress line, where the owner connects it
+
+    def say(self, text: str) -> None:
+        """Name a silent stretch on the progress line (a model loading); '' when it is over."""
+        if self.on_status is not None:
+            self.on_status(text)
 
     @property
     def endpoint(self) -> str:

@@ -90,6 +90,7 @@ class LlamaCppBackend(Backend):
                 raise BackendError(
                     f"llama-cpp-python is not installed ({exc}): pip install 'synsym[local]'"
                 ) from None
+            self.say(f"loading {self.model_path.name} into llama.cpp")
             try:
                 self._llm = Llama(
                     model_path=str(self.model_path),
@@ -100,6 +101,8 @@ class LlamaCppBackend(Backend):
                 )
             except (ValueError, RuntimeError) as exc:  # not a GGUF llama.cpp can load
                 raise EndpointError("model_load", f"llama.cpp cannot load {self.model_path}: {exc}") from None
+            finally:
+                self.say("")
         return self._llm
 
     def _complete_blocking(self, request: ChatRequest) -> ChatResponse:

@@ -3,7 +3,9 @@
 Rows are (protocol, model), columns are test sets, cells are mean ± std macro-F1 over seeds (and folds).
 Synthetic data trains one model per (model, seed); real test sets are split into train/test by a seeded
 multilabel-stratified holdout, k folds, or a split file; validation data for early stopping and thresholds
-is always carved from the training side, never the test side.
+is always carved from the training side, never the test side. A post and its contrastive rewrites (a
+synsym export's groups) always land on one side of every split. An optional `dev:` set of real text
+selects models and sets thresholds in every run (never trained on; it must not be a test set).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import csv
 import json
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +31,7 @@ from synsym.classify.sources import FORMATS, load_dataset
 from synsym.classify.texts import LabelledTexts
 from synsym.core.config import StrictModel
 from synsym.core.errors import InputError
+from synsym.core.executor import ExecutorConfig, first_line, ray_session
 
 log = logging.getLogger(__name__)
 Protocol = Literal["synthetic-only", "real-only", "synthetic-then-real"]
@@ -102,10 +106,16 @@ class ExperimentConfig(StrictModel):
     models: list[ModelSpec] = Field(default_factory=lambda: [ModelSpec(kind="tfidf")])
     protocols: list[Protocol] = Field(default_factory=_all_protocols)
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
+    dev: DataSource | None = Field(
+        None, description="real labelled text for model selection and thresholds only (never trained on)"
+    )
     label_space: str | None = None
     map_labels: Literal["gold", "predictions"] = "predictions"
     metric: Literal["macro_f1", "micro_f1", "macro_roc_auc"] = "macro_f1"  # what the table's cells show
     out_dir: str = "runs/experiment"
+    executor: ExecutorConfig = Field(
+        default_factory=ExecutorConfig, description="where cells run: local, or ray (cells as Ray tasks)"
+    )
 
     @field_validator("synthetic", mode="before")
     @classmethod
@@ -141,7 +151,7 @@ def _folds(ts: TestSet, ds: LabelledTexts, seed: int, base: Path) -> Iterator[tu
     else:
         if not s.file:
             raise InputError(f"test_sets.{ts.name}.split.file -> required when split.kind is 'file'")
-        parts = splits.read_split_file(base / s.file, len(ds))
+        parts = splits.read_split_file(base / s.file, len(ds), ds.groups)
         test = parts.get("test")
         if test is None:
             raise InputError(f"{s.file} -> needs test rows")
@@ -170,22 +180,103 @@ def run_experiment(
     for spec in cfg.models:
         MODELS[spec.kind](spec.params)  # fail on bad parameters before any training
     tests = {ts.name: _in_space(ts.data.load(base), gold_space) for ts in cfg.test_sets}
-    runs: list[dict[str, Any]] = []
+    dev = _in_space(cfg.dev.load(base), gold_space) if cfg.dev is not None else None
+    if dev is not None:
+        for name, test_data in tests.items():
+            shared = len(set(dev.texts) & set(test_data.texts))
+            if shared:
+                say(f"warning: the dev set shares {shared} texts with test set {name}; its scores flatter")
+    cells: list[Cell] = []
     for seed in cfg.seeds:
         syn_data = {name: _in_space(src.load(base, seed), gold_space) for name, src in sets.items()}
-        for spec in cfg.models:
-            syn_models = {}
-            for name, ds in syn_data.items():
-                say(f"seed {seed} · {spec.label}: training on {len(ds)} {name} rows")
-                syn_models[name] = create_model(spec.kind, spec.params).fit(ds, seed=seed)
-            for ts in cfg.test_sets:
-                for fold, (train_idx, test_idx) in enumerate(_folds(ts, tests[ts.name], seed, base)):
-                    where = {"model": spec.label, "test_set": ts.name, "seed": seed, "fold": fold}
-                    real = tests[ts.name]
-                    runs += _fold_runs(
-                        cfg, spec, syn_models, real.subset(train_idx), real.subset(test_idx), where, say
-                    )
+        folds = [
+            (ts.name, fold, tests[ts.name].subset(train_idx), tests[ts.name].subset(test_idx))
+            for ts in cfg.test_sets
+            for fold, (train_idx, test_idx) in enumerate(_folds(ts, tests[ts.name], seed, base))
+        ]
+        cells += [Cell(seed, spec, syn_data, folds) for spec in cfg.models]
+    if cfg.executor.name == "ray":
+        results = _on_ray(cfg, cells, dev, say)
+    else:
+        results = [run_cell(cfg, cell, dev, say) for cell in cells]
+    runs = [run for cell_runs in results for run in cell_runs]
     return write_results(cfg, runs)
+
+
+@dataclass
+class Cell:
+    """One model and seed: its synthetic training sets and the real folds of every test set, each
+    (test set, fold, real train, real test); what a Ray task receives."""
+
+    seed: int
+    spec: ModelSpec
+    syn_data: dict[str, LabelledTexts]
+    folds: list[tuple[str, int, LabelledTexts, LabelledTexts]]
+
+
+def run_cell(cfg: ExperimentConfig, cell: Cell, dev: LabelledTexts | None, say: Say) -> list[dict[str, Any]]:
+    """Train the cell's synthetic models, then every protocol on every fold: its rows of runs.csv."""
+    seed, spec = cell.seed, cell.spec
+    syn_models = {}
+    for name, ds in cell.syn_data.items():
+        say(f"seed {seed} · {spec.label}: training on {len(ds)} {name} rows")
+        model = create_model(spec.kind, spec.params)
+        syn_models[name] = model.fit(ds, seed=seed, dev=_dev_within(dev, ds.label_names))
+    runs = []
+    for test_set, fold, real_train, real_test in cell.folds:
+        where = {"model": spec.label, "test_set": test_set, "seed": seed, "fold": fold}
+        runs += _fold_runs(cfg, spec, syn_models, real_train, real_test, where, say, dev)
+    return runs
+
+
+def _on_ray(
+    cfg: ExperimentConfig, cells: list[Cell], dev: LabelledTexts | None, say: Say
+) -> list[list[dict[str, Any]]]:
+    """Each cell a Ray task (one CPU), `executor.workers` at a time; results in cell order, so the
+    table is the local run's (every cell is seeded by its own seed, not by where it ran)."""
+    ex = cfg.executor
+    with ray_session(ex.address, ex.workers) as ray:
+        task = ray.remote(num_cpus=1)(run_cell)
+        shared = ray.put(dev)
+        pending: dict[Any, int] = {}
+        results: dict[int, list[dict[str, Any]]] = {}
+        for i, cell in enumerate(cells):
+            while len(pending) >= ex.workers:
+                _collect(ray, pending, results, cells, say)
+            pending[task.remote(cfg, cell, shared, _quiet)] = i
+        while pending:
+            _collect(ray, pending, results, cells, say)
+    return [results[i] for i in range(len(cells))]
+
+
+def _collect(
+    ray: Any, pending: dict[Any, int], results: dict[int, list[dict[str, Any]]], cells: list[Cell], say: Say
+) -> None:
+    """Wait for one cell; a cell that failed (bad data, a worker lost) fails the experiment."""
+    (ref,), _ = ray.wait(list(pending), num_returns=1)
+    i = pending.pop(ref)
+    try:
+        results[i] = ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:  # the cell's own error, as a local run would raise it
+        raise exc.cause from None
+    except ray.exceptions.RayError as exc:
+        raise InputError(f"executor -> a Ray cell was lost ({first_line(exc)}); run it again") from None
+    cell = cells[i]
+    say(f"seed {cell.seed} · {cell.spec.label}: done on Ray ({len(results)}/{len(cells)} cells)")
+
+
+def _quiet(message: str) -> None:
+    """A Ray task's progress: logged on its worker (the driver says when each cell is done)."""
+    log.info(message)
+
+
+def _dev_within(dev: LabelledTexts | None, names: list[str]) -> LabelledTexts | None:
+    """The dev set's labels that a model predicts (None when it shares none): a real-only model of a
+    one-label test set is selected on that label alone."""
+    if dev is None:
+        return None
+    shared = [n for n in dev.label_names if n in names]
+    return dev.align(shared) if shared else None
 
 
 def _in_space(
@@ -202,6 +293,7 @@ def _fold_runs(
     test: LabelledTexts,
     where: dict[str, Any],
     say: Say,
+    dev: LabelledTexts | None = None,
 ) -> list[dict[str, Any]]:
     """Every protocol (and, for the synthetic ones, every named set) on one fold of one test set."""
     step = f"seed {where['seed']} · {spec.label} · {where['test_set']} fold {where['fold']}"
@@ -211,13 +303,18 @@ def _fold_runs(
         trained: dict[str, Classifier] = {}
         if protocol == "real-only":
             say(f"{step}: real-only")
-            trained[REAL_ONLY_SET] = create_model(spec.kind, spec.params).fit(real_train, seed=where["seed"])
+            model = create_model(spec.kind, spec.params)
+            trained[REAL_ONLY_SET] = model.fit(
+                real_train, seed=where["seed"], dev=_dev_within(dev, real_train.label_names)
+            )
         elif protocol == "synthetic-only":
             trained = syn_models
         else:
             for name, syn_model in syn_models.items():
                 say(f"{step}: {name}-then-real" if len(syn_models) > 1 else f"{step}: synthetic-then-real")
-                trained[name] = copy.deepcopy(syn_model).continue_fit(real_train, seed=where["seed"])
+                trained[name] = copy.deepcopy(syn_model).continue_fit(
+                    real_train, seed=where["seed"], dev=_dev_within(dev, syn_model.label_names)
+                )
         for name, model in trained.items():
             m = score_on(model, test, eval_space)
             runs.append(

@@ -19,8 +19,6 @@ synsym (and the backend's packages) installed, as workers import backends by the
 from __future__ import annotations
 
 import contextlib
-import logging
-import os
 import socket
 from typing import Any
 
@@ -35,25 +33,12 @@ from synsym.backends.base import (
 from synsym.backends.batch_base import BatchBackend
 from synsym.core.config import BackendConfig
 from synsym.core.errors import BackendError, ConfigError, InputError
+from synsym.core.executor import first_line, import_ray, join, leave
 from synsym.engine.dispatch import OVERLOAD_KINDS, make_dispatch
 from synsym.engine.endpoints import Lane, LaneGone, Spread
 from synsym.engine.limits import AdaptiveConcurrency, TokenBucket
 
-INSTALL_HINT = "pip install 'synsym[ray]'"
 START_TIMEOUT_S = 120.0
-_sessions = {"open": 0, "owned": False}  # RayDispatches of this process sharing one Ray connection
-
-
-def import_ray() -> Any:
-    """The `ray` module, or a ConfigError (exit 2) that says how to install it."""
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError(
-            f"executor.name -> ray is not installed; install it with: {INSTALL_HINT} "
-            "(or use executor.name: local)"
-        ) from None
-    return ray
 
 
 class _Worker:
@@ -99,11 +84,11 @@ class _ActorLane:
         try:
             out = await self.handle.complete.remote(request, key)
         except errors.RayActorError as exc:  # killed, crashed, its node gone: never again
-            raise LaneGone(f"{self.endpoint} died ({_first_line(exc)})") from None
+            raise LaneGone(f"{self.endpoint} died ({first_line(exc)})") from None
         except (errors.ActorUnavailableError, errors.ObjectLostError, errors.RaySystemError) as exc:
-            raise TransientError("connection", f"{self.endpoint}: {_first_line(exc)}") from None
+            raise TransientError("connection", f"{self.endpoint}: {first_line(exc)}") from None
         except errors.RayTaskError as exc:  # a bug in the worker, not a failure of the model
-            raise BackendError(f"{self.endpoint} failed: {_first_line(exc)}") from None
+            raise BackendError(f"{self.endpoint} failed: {first_line(exc)}") from None
         finally:
             self.limiter.release()
         if isinstance(out, tuple):
@@ -148,11 +133,11 @@ class RayDispatch(Spread):
             )
         # a model in the actor's process (llama.cpp) needs a CPU of its own; a client of a server does not
         in_process = cls.max_parallel == 1
-        _connect(ray, address, workers)
+        join(ray, address, workers)
         try:
             lanes = _start(ray, config, where, workers, 1 if in_process else 0, start_timeout_s)
         except BaseException:
-            _disconnect(ray)
+            leave(ray)
             raise
         super().__init__(lanes, what="ray worker")
         self.rpm = TokenBucket(config.requests_per_minute) if config.requests_per_minute else None
@@ -186,7 +171,7 @@ class RayDispatch(Spread):
         try:
             await super().aclose()
         finally:
-            _disconnect(self._ray)
+            leave(self._ray)
 
 
 def _start(
@@ -211,72 +196,8 @@ def _start(
         for h in handles:
             ray.kill(h)
         raise InputError(
-            f"executor -> a Ray worker could not start: {_first_line(exc)}; every node needs synsym and "
+            f"executor -> a Ray worker could not start: {first_line(exc)}; every node needs synsym and "
             "the backend's packages installed (the same version as here)"
         ) from None
     pairs = enumerate(zip(handles, started, strict=True))
     return [_ActorLane(ray, h, i, ceiling, host) for i, (h, (ceiling, host)) in pairs]
-
-
-def _connect(ray: Any, address: str | None, workers: int) -> None:
-    """Join (or start) the Ray session this process's dispatches share. A session already open here (a
-    test's, a notebook's) is used as it is and left open."""
-    if _sessions["open"] == 0 and not ray.is_initialized():
-        options: dict[str, Any] = {
-            "include_dashboard": False,
-            "log_to_driver": False,
-            "logging_level": logging.WARNING,
-        }
-        if address is None:
-            # at least a CPU per worker of each engine (generator and judge), whatever this machine has
-            options["num_cpus"] = max(os.cpu_count() or 1, 2 * workers)
-        else:
-            _reachable(address)
-            options["address"] = address
-        try:
-            ray.init(**options)
-        except (ConnectionError, ValueError, RuntimeError, SystemExit) as exc:
-            fix = (
-                "install Ray's client with: pip install 'ray[client]'"
-                if "ray[client]" in str(exc)
-                else "start one with `ray start --head` there, or leave executor.address unset for a local "
-                "cluster"
-            )
-            raise ConfigError(
-                f"executor.address -> cannot join a Ray cluster at {address}: {_first_line(exc)}; {fix}"
-            ) from None
-        _sessions["owned"] = True
-    _sessions["open"] += 1
-
-
-def _disconnect(ray: Any) -> None:
-    _sessions["open"] = max(0, _sessions["open"] - 1)
-    if _sessions["open"] == 0 and _sessions["owned"]:
-        _sessions["owned"] = False
-        ray.shutdown()
-
-
-def _reachable(address: str, timeout_s: float = 5.0) -> None:
-    """A head's host:port that does not accept a connection fails here in seconds, not in the minutes
-    `ray.init` spends retrying before it exits the process."""
-    if address == "auto" or "://" in address:
-        return
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise ConfigError(
-            f"executor.address -> {address!r} is not host:port (e.g. 10.0.0.5:6379), 'auto' or "
-            "ray://host:10001"
-        )
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout_s).close()
-    except OSError as exc:
-        raise ConfigError(
-            f"executor.address -> no Ray cluster answers at {address} ({exc}); start one with "
-            "`ray start --head` there, or leave executor.address unset for a local cluster"
-        ) from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    line = text[0] if text else type(exc).__name__
-    return line if len(line) <= 300 else line[:297] + "..."

@@ -17,6 +17,7 @@ from pydantic import Field, PositiveInt, field_validator, model_validator
 from synsym.backends.base import check_backend
 from synsym.core.config import KEYS_HINT, BackendConfig, StrictModel, apply_overrides, read_yaml, validate
 from synsym.core.errors import suggest
+from synsym.core.executor import ExecutorConfig
 from synsym.core.taxonomy import package_data_path, resolve_data_file
 from synsym.pipeline.rewrites import RULES
 from synsym.pipeline.transforms import TRANSFORM_NAMES
@@ -337,30 +338,6 @@ class ExportConfig(StrictModel):
 
     formats: list[ExportFormat] = Field(default_factory=_parquet_only, description="parquet: always")
     label_spaces: list[str] | None = Field(None, description="default: every label space of the taxonomy")
-
-
-class ExecutorConfig(StrictModel):
-    """Where the requests are answered: in this process (the engine's own workers), or sharded over Ray
-    actors, each owning one backend (a llama.cpp model loaded once per actor, a client of the server on
-    its node, an API client). Either way the answers come back here, where the cache and the stage files
-    are written, so a run and its resume are the same whichever executor answered."""
-
-    name: Literal["local", "ray"] = Field("local", description="local: this process; ray: Ray actors")
-    address: str | None = Field(
-        None,
-        description="ray: the cluster to join (host:port of its head, 'auto' for the one `ray start` "
-        "began here, ray://host:10001 with ray[client]); none: start a local cluster",
-    )
-    workers: PositiveInt = Field(
-        2, description="ray: actors, each with its own backend (llama.cpp: one model each; claims a CPU)"
-    )
-
-    @model_validator(mode="after")
-    def _ray_only(self) -> ExecutorConfig:
-        given = [k for k in ("address", "workers") if k in self.model_fields_set]
-        if self.name == "local" and given:
-            raise ValueError(f"executor.{given[0]} is for name: ray; the local executor takes no options")
-        return self
 
 
 class RunConfig(StrictModel):

@@ -27,12 +27,14 @@ from synsym.backends.base import create_backend
 from synsym.core.atomic import write_json
 from synsym.core.config import BackendConfig
 from synsym.core.errors import InputError
+from synsym.core.executor import import_ray
 from synsym.core.taxonomy import load_taxonomy
+from synsym.engine.batch import BatchDispatch
 from synsym.engine.cache import ResponseCache
 from synsym.engine.endpoints import Spread
 from synsym.engine.engine import Engine
 from synsym.engine.progress import RunProgress
-from synsym.engine.ray_dispatch import RayDispatch, import_ray
+from synsym.engine.ray_dispatch import RayDispatch
 from synsym.pipeline.config import RunConfig
 from synsym.pipeline.context import StageContext
 from synsym.pipeline.graph import STAGE_FORMAT, fingerprints, resolve_reads, upstream
@@ -164,8 +166,11 @@ def run_pipeline(
             ctx.progress.status(text)
 
         for e in engines:
+            e.backend.on_status = ctx.progress.status  # e.g. "loading the model"
             if isinstance(e.dispatch, Spread):
                 e.dispatch.on_note = note
+            elif isinstance(e.dispatch, BatchDispatch):  # each batch's status on the progress line
+                e.dispatch.on_status = ctx.progress.status
         try:
             for stage in stages:
                 stage.check(ctx)
