@@ -17,7 +17,7 @@ from synsym.backends.anthropic import AnthropicBackend, parse_message
 from synsym.backends.base import ChatRequest, EndpointError, TransientError, create_backend
 from synsym.core.config import BackendConfig
 from synsym.core.errors import BackendError, ConfigError
-from synsym.engine.batch import batch_records
+from synsym.engine.batch_ledger import batch_records
 from synsym.testing.anthropic_server import AnthropicServer, AnthropicServerConfig
 from test_batch_backends import ENV, KEY, Pump, answers, backend, baseline, crash_and_rerun, rows, run
 

@@ -24,7 +24,7 @@ import yaml
 
 from synsym.backends.openai_batch import OpenAIBatchBackend
 from synsym.core.errors import BudgetExceeded
-from synsym.engine.batch import LEDGER, batch_records
+from synsym.engine.batch_ledger import LEDGER, batch_records
 from synsym.engine.cache import ResponseCache
 from synsym.pipeline.config import RunConfig
 from synsym.pipeline.runner import run_pipeline

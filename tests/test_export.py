@@ -265,7 +265,7 @@ def test_atomic_writes_leave_no_temporaries(
     def boom(*args: Any, **kw: Any) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(export_mod, "_write_csv", boom)
+    monkeypatch.setattr(export_mod, "write_csv", boom)
     with pytest.raises(OSError):
         _write(tmp_path, kept[:1], dropped, tax, ("jsonl", "csv"))
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from synsym.cli.app import app, console
-from synsym.engine.batch import batch_records, cancel_batches
+from synsym.engine.batch_ledger import batch_records, cancel_batches
 
 batches_app = typer.Typer(
     help="A run's provider batches: list them, cancel the unfinished.", no_args_is_help=True

@@ -30,101 +30,26 @@ import asyncio
 import json
 import logging
 import os
-import sqlite3
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from synsym.backends.base import ChatRequest, ChatResponse, EndpointError, TransientError, create_backend
+from synsym.backends.base import ChatRequest, ChatResponse, EndpointError, TransientError
 from synsym.backends.batch_base import OTHERS, BatchBackend, BatchInfo, client_token, estimate_tokens, split
-from synsym.core.config import BackendConfig
-from synsym.core.errors import BackendError, InputError
+from synsym.core.errors import BackendError
+from synsym.engine.batch_ledger import LEDGER, LOOKBACK_S, OPEN, Ledger
 from synsym.engine.cache import ResponseCache
 from synsym.engine.limits import AdaptiveConcurrency
 from synsym.engine.structured import reask_messages
 from synsym.engine.usage import cost_of
 
 log = logging.getLogger("synsym.batch")
-LEDGER, HOLD_ENV = "batches.sqlite", "SYNSYM_BATCH_HOLD"
-OPEN = "state IN ('intent', 'uploaded', 'created')"  # a batch that may still bill or answer
+HOLD_ENV = "SYNSYM_BATCH_HOLD"
 _LIVE: set[str] = set()  # ledger owners alive in this process: their rows are theirs, not reconciled
-_LOOKBACK_S = 3600.0  # how far before an intent a lost batch is looked for
 _HEAD, _TAIL = reask_messages((), "", "\0")[-1][1].split("\0")
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS batches (
-    token TEXT PRIMARY KEY, backend TEXT NOT NULL, endpoint TEXT NOT NULL, config TEXT NOT NULL,
-    owner TEXT, n INTEGER NOT NULL, state TEXT NOT NULL, file_id TEXT, batch_id TEXT, status TEXT,
-    counts TEXT, prompt_tokens INTEGER DEFAULT 0, completion_tokens INTEGER DEFAULT 0, cost REAL DEFAULT 0,
-    created REAL NOT NULL, updated REAL NOT NULL, detail TEXT);
-CREATE TABLE IF NOT EXISTS batch_lines (token TEXT, pos INTEGER, custom_id TEXT, PRIMARY KEY (token, pos))
-    WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS batch_lines_id ON batch_lines (custom_id);
-"""
-
-
-class Ledger:
-    """A run's batches, one row each, and their lines. Every write is committed before it returns (WAL: a
-    killed process leaves whole rows)."""
-
-    def __init__(self, path: Path) -> None:
-        self.db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")  # durable against a killed process
-        self.db.executescript(_SCHEMA)
-
-    def intent(self, token: str, backend: BatchBackend, ids: list[str], owner: str) -> None:
-        now, config = time.time(), json.dumps(backend.list_config.model_dump(mode="json"))
-        self.db.execute("BEGIN IMMEDIATE")
-        self.db.execute(
-            "INSERT INTO batches (token, backend, endpoint, config, owner, n, state, created, updated) VALUES"
-            " (?, ?, ?, ?, ?, ?, 'intent', ?, ?) ON CONFLICT (token) DO UPDATE SET state = 'intent', owner ="
-            " excluded.owner, file_id = NULL, created = excluded.created, updated = excluded.updated",
-            (token, backend.name, backend.endpoint, config, owner, len(ids), now, now),
-        )
-        self.db.execute("DELETE FROM batch_lines WHERE token = ?", (token,))
-        self.db.executemany(
-            "INSERT INTO batch_lines VALUES (?, ?, ?)", [(token, i, c) for i, c in enumerate(ids)]
-        )
-        self.db.execute("COMMIT")
-
-    def update(self, token: str, unchanged_since: float | None = None, **values: Any) -> None:
-        """Set `values`; with `unchanged_since`, only if nobody wrote the row after that."""
-        sets, guard = ", ".join(f"{k} = ?" for k in values), " AND updated = ?" if unchanged_since else ""
-        args = (*values.values(), time.time(), token, *([unchanged_since] if unchanged_since else []))
-        self.db.execute(f"UPDATE batches SET {sets}, updated = ? WHERE token = ?{guard}", args)
-
-    def rows(self, where: str = "1", args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        return [
-            dict(r) for r in self.db.execute(f"SELECT * FROM batches WHERE {where} ORDER BY created", args)
-        ]
-
-    def lines(self, token: str) -> list[str]:
-        query = "SELECT custom_id FROM batch_lines WHERE token = ? ORDER BY pos"
-        return [r[0] for r in self.db.execute(query, (token,))]
-
-    def claimed(self) -> set[str]:
-        return {r[0] for r in self.db.execute("SELECT batch_id FROM batches WHERE batch_id IS NOT NULL")}
-
-    def rounds(self, ids: list[str]) -> int:
-        """How many finished batches already held one of these lines: the next round's number."""
-        most = 0
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            query = (
-                "SELECT COUNT(*) FROM batch_lines l JOIN batches b ON b.token = l.token WHERE b.state IN "
-                f"('collected', 'failed') AND l.custom_id IN ({marks}) GROUP BY l.custom_id"
-            )
-            most = max([most, *(r[0] for r in self.db.execute(query, chunk))])
-        return most
-
-    def close(self) -> None:
-        self.db.close()
 
 
 @dataclass
@@ -227,7 +152,7 @@ class BatchDispatch:
             if batch_id is None:
                 if listing is None:
                     self._say(f"batches: looking for {len(rows)} an earlier run left")
-                    listing = await self.backend.recent(min(r["created"] for r in rows) - _LOOKBACK_S)
+                    listing = await self.backend.recent(min(r["created"] for r in rows) - LOOKBACK_S)
                 found = self.backend.find(listing, row, ledger.claimed())
                 if found is None:
                     ledger.update(
@@ -278,7 +203,7 @@ class BatchDispatch:
         ledger, ids = self.ledger, [key for key, _ in group]
         token = client_token(ids, ledger.rounds(ids))
         for prior in ledger.rows(f"token = ? AND {OPEN}", (token,)):  # a create that failed may have made it
-            listing = await self.backend.recent(prior["created"] - _LOOKBACK_S)
+            listing = await self.backend.recent(prior["created"] - LOOKBACK_S)
             found = self.backend.find(listing, prior, ledger.claimed())
             if found is not None:
                 ledger.update(token, state="created", batch_id=found.id, owner=self.owner)
@@ -435,58 +360,3 @@ def is_reask(request: ChatRequest) -> bool:
         and m[-1][1].startswith(_HEAD)
         and m[-1][1].endswith(_TAIL)
     )
-
-
-def batch_records(run_dir: str | Path) -> list[dict[str, Any]]:
-    """Every batch of a run, oldest first, as its ledger has it."""
-    path = Path(run_dir) / LEDGER
-    if not path.is_file():
-        raise InputError(
-            f"{run_dir} -> no {LEDGER}: this run sent no provider batches (a batch backend keeps them)"
-        )
-    ledger = Ledger(path)
-    try:
-        return ledger.rows()
-    finally:
-        ledger.close()
-
-
-def cancel_batches(run_dir: str | Path) -> list[dict[str, Any]]:
-    """Cancel every unfinished batch of a run; its rows afterwards. A cancelled batch keeps what it
-    completed: a rerun collects that and sends only the rest."""
-    batch_records(run_dir)
-    ledger = Ledger(Path(run_dir) / LEDGER)
-
-    async def cancel_all() -> None:
-        made: dict[str, BatchBackend] = {}
-        try:
-            for row in ledger.rows(OPEN):
-                backend = made.get(row["config"])
-                if backend is None:
-                    created = create_backend(BackendConfig.model_validate(json.loads(row["config"])))
-                    assert isinstance(created, BatchBackend), f"{row['backend']} is not a batch backend"
-                    backend = made[row["config"]] = created
-                batch_id = row["batch_id"]
-                if batch_id is None:
-                    listing = await backend.recent(row["created"] - _LOOKBACK_S)
-                    found = backend.find(listing, row, ledger.claimed())
-                    if found is None:
-                        ledger.update(
-                            row["token"], state="abandoned", detail="never created: no batch matches"
-                        )
-                        continue
-                    batch_id = found.id
-                try:
-                    info = await backend.cancel(batch_id)
-                except BackendError:  # it ended meanwhile
-                    info = await backend.get(batch_id)
-                ledger.update(row["token"], state="created", batch_id=batch_id, status=info.status)
-        finally:
-            for backend in made.values():
-                await backend.aclose()
-
-    try:
-        asyncio.run(cancel_all())
-        return ledger.rows()
-    finally:
-        ledger.close()

@@ -16,24 +16,16 @@ map type); `style` and `symptoms` are ClassLabel features; label columns are fix
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import csv
-import datetime as dt
-import hashlib
 import json
-import os
 import platform
-import secrets
-import shutil
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from synsym import __version__
 from synsym.core.columns import COLUMNS, Post, is_kept
@@ -43,13 +35,24 @@ from synsym.core.funnel import funnel_counts
 from synsym.core.taxonomy import Taxonomy
 from synsym.pipeline.card import CardInfo, render_card
 from synsym.pipeline.context import StageContext
+from synsym.pipeline.export_files import (
+    PAPER_CSV_COLUMNS,
+    atomic,
+    clean_temporaries,
+    import_datasets,
+    json_default,
+    paper_csv_row,
+    sha256,
+    write_csv,
+    write_hf,
+    write_jsonl,
+    write_parquet,
+)
 from synsym.pipeline.stage import ROWS, Inputs, Output, ValueStage
 
-__all__ = ["EXPORT_FORMATS", "PAPER_CSV_COLUMNS", "CardInfo", "ExportStage", "write_dataset"]
+__all__ = ["EXPORT_FORMATS", "PAPER_CSV_COLUMNS", "CardInfo", "ExportStage", "paper_csv_row", "write_dataset"]
 
 EXPORT_FORMATS = ("parquet", "jsonl", "csv", "hf")
-PAPER_CSV_COLUMNS = ("post", "type", "symptom", "description", "label")
-ROW_COLUMNS = tuple(c for c in COLUMNS if not c.dropped_only)  # what a kept row's export holds
 
 
 def label_vectors(rows: Sequence[Post], taxonomy: Taxonomy, spaces: Sequence[str]) -> dict[str, np.ndarray]:
@@ -103,174 +106,6 @@ def _table(rows: Sequence[Post], schema: pa.Schema, labels: Mapping[str, np.ndar
     return pa.Table.from_pydict(cols, schema=schema)
 
 
-def _temp_name(final: Path) -> Path:
-    """`.NAME.<random>.tmp` beside `final`; not created here, so files get the usual mode (not 0600)."""
-    return final.parent / f".{final.name}.{secrets.token_hex(6)}.tmp"
-
-
-@contextlib.contextmanager
-def _atomic(final: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `final`; on success fsync it and `os.replace` it into place."""
-    tmp = _temp_name(final)
-    try:
-        yield tmp
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def _atomic_dir(final: Path) -> Iterator[Path]:
-    """Like `_atomic` for a folder: build it under a temporary name, then swap it in. The old folder is
-    moved aside first, so `final` is the complete old, briefly absent, or the complete new; never partial."""
-    tmp, old = _temp_name(final), _temp_name(final)
-    tmp.mkdir()
-    try:
-        yield tmp
-        if final.exists():
-            os.replace(final, old)
-        os.replace(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _clean_temporaries(run_dir: Path) -> None:
-    """Remove temporaries an earlier, killed export left behind (only names this module makes)."""
-    names = (
-        "dataset.parquet",
-        "dropped.parquet",
-        "dataset.jsonl",
-        "dataset.csv",
-        "hf",
-        "README.md",
-        "manifest.json",
-    )
-    for name in names:
-        for leftover in run_dir.glob(f".{name}.*.tmp"):
-            if leftover.is_dir():
-                shutil.rmtree(leftover, ignore_errors=True)
-            else:
-                leftover.unlink(missing_ok=True)
-
-
-def _write_parquet(path: Path, table: pa.Table) -> None:
-    with _atomic(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
-
-
-def _write_jsonl(path: Path, rows: Sequence[Post], labels: Mapping[str, np.ndarray]) -> None:
-    with _atomic(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-        for i, row in enumerate(rows):
-            out: dict[str, Any] = {}
-            for c in ROW_COLUMNS:
-                out[c.name] = row[c.name]  # type: ignore[literal-required]
-                if c.name == "symptoms":
-                    out.update({f"labels_{s}": vecs[i].tolist() for s, vecs in labels.items()})
-            fh.write(json.dumps(out, ensure_ascii=False) + "\n")
-
-
-def paper_csv_row(row: Post, taxonomy: Taxonomy) -> list[str]:
-    """(post, type, symptom, description, label) as the SynSym release writes them.
-
-    The paper writes a single symptom's name and a Python-list text for several (`['A', 'B']`); the
-    description is the sub-concept of a single-symptom post and empty otherwise (as in the release, where
-    multi-symptom rows and posts for a symptom itself have none); the label is the taxonomy-order
-    multi-hot vector as a Python-list text (`[0, 1, ...]`).
-    """
-    taxonomy.order(row["symptoms"])  # unknown names -> InputError
-    return _paper_row(row, taxonomy.names)
-
-
-def _paper_row(row: Post, names: Sequence[str]) -> list[str]:
-    symptoms = list(row["symptoms"])
-    symptom = symptoms[0] if len(symptoms) == 1 else str(symptoms)
-    description = (row["subconcept"] or "") if len(symptoms) == 1 else ""
-    on = set(symptoms)
-    return [row["text"], row["style"], symptom, description, str([1 if n in on else 0 for n in names])]
-
-
-def _write_csv(path: Path, rows: Sequence[Post], taxonomy: Taxonomy) -> None:
-    names = taxonomy.names
-    with _atomic(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(PAPER_CSV_COLUMNS)
-        writer.writerows(_paper_row(r, names) for r in rows)
-
-
-def _import_datasets() -> Any:
-    try:
-        import datasets
-    except ImportError:
-        raise InputError(
-            "the hf export needs the Hugging Face `datasets` library; install it with "
-            "pip install 'synsym[ml]' (or pip install datasets), or leave hf out of the formats"
-        ) from None
-    return datasets
-
-
-def _write_hf(path: Path, rows: Sequence[Post], taxonomy: Taxonomy, labels: Mapping[str, np.ndarray]) -> None:
-    ds = _import_datasets()
-    seq = getattr(ds, "List", None) or ds.Sequence  # `List` since datasets 4, `Sequence` before
-    styles = list(taxonomy.styles) + sorted({r["style"] for r in rows} - set(taxonomy.styles))
-    kinds = {"string": ds.Value("string"), "strings": seq(ds.Value("string")), "scores": ds.Value("string")}
-    special = {
-        "style": ds.ClassLabel(names=styles),
-        "symptoms": seq(ds.ClassLabel(names=list(taxonomy.names))),
-    }
-    features_: dict[str, Any] = {}
-    for c in ROW_COLUMNS:
-        features_[c.name] = special.get(c.name, kinds[c.kind])
-        if c.name == "symptoms":
-            features_.update(
-                {f"labels_{s}": seq(ds.Value("int8"), length=len(taxonomy.space(s).labels)) for s in labels}
-            )
-    features = ds.Features(features_)
-    style_index = {s: i for i, s in enumerate(styles)}
-    symptom_index = {s: i for i, s in enumerate(taxonomy.names)}
-    plain = [name for name in features_ if not name.startswith("labels_")]
-    cols: dict[str, list[Any]] = {name: [r[name] for r in rows] for name in plain}  # type: ignore[literal-required]
-    cols.update({f"labels_{s}": v.tolist() for s, v in labels.items()})
-    cols["style"] = [style_index[r["style"]] for r in rows]
-    cols["symptoms"] = [[symptom_index[s] for s in r["symptoms"]] for r in rows]
-    cols["judge_scores"] = [json.dumps(r["judge_scores"], sort_keys=True) for r in rows]
-    # Arrow columns already in the features' types: no per-value encoding (10x faster than from_dict),
-    # and a fingerprint from the rows, so the same rows save the same state.json.
-    table = pa.Table.from_pydict(cols, schema=features.arrow_schema)
-    fingerprint = hashlib.sha256("\n".join(r["id"] for r in rows).encode()).hexdigest()[:16]
-    train = ds.Dataset(
-        ds.table.InMemoryTable(table), info=ds.DatasetInfo(features=features), fingerprint=fingerprint
-    )
-    bars = ds.is_progress_bar_enabled()
-    ds.disable_progress_bars()
-    try:
-        with _atomic_dir(path) as tmp:
-            ds.DatasetDict({"train": train}).save_to_disk(str(tmp))
-    finally:
-        if bars:
-            ds.enable_progress_bars()
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, dt.datetime | dt.date):
-        return obj.isoformat()
-    if isinstance(obj, set | frozenset | tuple):
-        return sorted(obj) if isinstance(obj, set | frozenset) else list(obj)
-    raise TypeError(f"manifest value of type {type(obj).__name__} is not JSON-serialisable: {obj!r}")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _check_formats(formats: Sequence[str]) -> list[str]:
     bad = [f for f in formats if f not in EXPORT_FORMATS]
     if bad:
@@ -305,14 +140,14 @@ def write_dataset(
     for s in spaces:
         taxonomy.space(s)
     if "hf" in wanted:
-        _import_datasets()
+        import_datasets()
     _check_rows(kept, dropped=False)
     _check_rows(dropped, dropped=True)
     kept_labels = label_vectors(kept, taxonomy, spaces)
     dropped_labels = label_vectors(dropped, taxonomy, spaces)
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    _clean_temporaries(run_dir)
+    clean_temporaries(run_dir)
     paths: dict[str, Path] = {}
     rows: dict[str, int] = {}
 
@@ -322,29 +157,29 @@ def write_dataset(
             rows[name] = n
         return paths[key]
 
-    _write_parquet(
+    write_parquet(
         put("parquet", "dataset.parquet", len(kept)), _table(kept, post_schema(taxonomy, spaces), kept_labels)
     )
-    _write_parquet(
+    write_parquet(
         put("dropped", "dropped.parquet", len(dropped)),
         _table(dropped, post_schema(taxonomy, spaces, dropped=True), dropped_labels),
     )
     if "jsonl" in wanted:
-        _write_jsonl(put("jsonl", "dataset.jsonl", len(kept)), kept, kept_labels)
+        write_jsonl(put("jsonl", "dataset.jsonl", len(kept)), kept, kept_labels)
     if "csv" in wanted:
-        _write_csv(put("csv", "dataset.csv", len(kept)), kept, taxonomy)
+        write_csv(put("csv", "dataset.csv", len(kept)), kept, taxonomy)
     if "hf" in wanted:
-        _write_hf(put("hf", "hf", len(kept)), kept, taxonomy, kept_labels)
+        write_hf(put("hf", "hf", len(kept)), kept, taxonomy, kept_labels)
     listed = [p.name + ("/" if p.is_dir() else "") for p in paths.values()] + ["README.md", "manifest.json"]
     text = render_card(card, taxonomy, kept, dropped, kept_labels, listed)
-    with _atomic(put("card", "README.md", None)) as tmp:
+    with atomic(put("card", "README.md", None)) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
     files: dict[str, dict[str, Any]] = {}
     for path in paths.values():
         entry: dict[str, Any] = {"rows": rows[path.name]} if path.name in rows else {}
         if path.is_file():
-            entry.update(bytes=path.stat().st_size, sha256=_sha256(path))
+            entry.update(bytes=path.stat().st_size, sha256=sha256(path))
         files[path.name + ("/" if path.is_dir() else "")] = entry
     out = dict(manifest)
     out["export"] = {
@@ -354,8 +189,8 @@ def write_dataset(
         "label_spaces": {s: list(taxonomy.space(s).labels) for s in spaces},
         "format_version": FORMAT_VERSION,
     }
-    with _atomic(put("manifest", "manifest.json", None)) as tmp:
-        body = json.dumps(out, sort_keys=True, indent=2, ensure_ascii=False, default=_json_default)
+    with atomic(put("manifest", "manifest.json", None)) as tmp:
+        body = json.dumps(out, sort_keys=True, indent=2, ensure_ascii=False, default=json_default)
         tmp.write_text(body + "\n", encoding="utf-8")
     return paths
 
@@ -389,7 +224,7 @@ def _prepare(formats: Sequence[str]) -> None:
     pandas (a third of a second), and `datasets` takes longer."""
     pa.array([""], type=pa.string())
     if "hf" in formats:
-        _import_datasets()
+        import_datasets()
 
 
 _PACKAGES = (
