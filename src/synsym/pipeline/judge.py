@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -81,11 +82,10 @@ def verdict(
     return None
 
 
-def judge_tasks(ctx: StageContext, rows: list[Post]) -> list[Task]:
-    """One rubric question per row, scoring exactly its target symptoms."""
+def judge_tasks(ctx: StageContext, rows: list[Post]) -> Iterator[Task]:
+    """One rubric question per row, scoring exactly its target symptoms (built as they are queued)."""
     template = load_template("judge")
     cfg = ctx.config.judge
-    tasks = []
     listings: dict[tuple[str, ...], str] = {}
     for row in rows:
         names = tuple(targets(row, ctx.taxonomy.names))
@@ -102,8 +102,7 @@ def judge_tasks(ctx: StageContext, rows: list[Post]) -> list[Task]:
             json_schema=json_schema,
             schema_name="judge_scores",
         )
-        tasks.append(Task(f"judge|{row['id']}", request, schema, template=template.hash, payload=row))
-    return tasks
+        yield Task(f"judge|{row['id']}", request, schema, template=template.hash, payload=row)
 
 
 class JudgeStage(RowsFile):
@@ -163,7 +162,7 @@ class JudgeStage(RowsFile):
                      template="", request_key="")
             for symptoms in ([ctx.taxonomy.names[0]], [])
         ]  # fmt: skip
-        one, every = (worst_cost(ctx.judge_engine, judge_tasks(ctx, [p])) for p in posts)
+        one, every = (worst_cost(ctx.judge_engine, list(judge_tasks(ctx, [p]))) for p in posts)
         cost = None if one is None or every is None else one * (rows - unlabelled) + every * unlabelled
         return StagePlan(self.name, rows, cost, rows, exact=False, known=False)
 
@@ -206,9 +205,10 @@ async def judge_block(
         method = "both" if cfg.method == "both" else "llm"
         tasks = judge_tasks(ctx, [out[i] for i in todo])
         if bar is not None:
-            bar.add_total(len(tasks))
+            bar.add_total(len(todo))
+        order = iter(todo)
         async for result in ctx.answers(tasks, engine=ctx.judge_engine, bar=bar):
-            i = todo.pop(0)
+            i = next(order)
             if not result.ok:
                 failed = with_fields(out[i], judge_method=method)
                 out[i] = dropped(failed, stage, DropClass(result.failure), f"judge request: {result.error}")
