@@ -51,8 +51,11 @@ def test_llamacpp_backend_answers_a_structured_request() -> None:
     backend = create_backend(BackendConfig(name="llamacpp", n_threads=1, n_ctx=512, max_reasks=1))
     assert isinstance(backend, LlamaCppBackend) and backend.max_parallel == 1
     assert backend.identity()["model"] == path.name and backend.identity()["bytes"] == path.stat().st_size
+    said: list[str] = []
+    backend.on_status = said.append  # the run's progress line names the load, then clears it
     engine = Engine(backend, progress=False)
     [result] = engine.run_sync([feeling_task()])
+    assert said == [f"loading {path.name} into llama.cpp", ""]
     assert result.ok, (result.failure, result.error, result.text)
     assert isinstance(json.loads(result.text or ""), dict)  # the grammar makes it parse as it stands
     assert isinstance(result.value, Feeling) and result.value.feeling.strip()
