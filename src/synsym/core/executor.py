@@ -74,8 +74,8 @@ def ray_session(address: str | None, workers: int) -> Iterator[Any]:
 
 
 def join(ray: Any, address: str | None, workers: int) -> None:
-    """Join (or start) the Ray session this process's dispatches share. A session already open here (a
-    test's, a notebook's) is used as it is and left open."""
+    """Join (or start) the Ray session this process's users share (Ray dispatches, experiment cells). A
+    session already open here (a test's, a notebook's) is used as it is and left open."""
     if _sessions["open"] == 0 and not ray.is_initialized():
         options: dict[str, Any] = {
             "include_dashboard": False,

@@ -7,7 +7,7 @@ import asyncio
 import itertools
 import random
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,11 +66,13 @@ class StageContext:
         other stage waited unread."""
         engine = engine or self.engine
         futures: list[asyncio.Future[Result]] = []
-        source, own = iter(tasks), bar is None
+        if bar is None and isinstance(tasks, Sized) and len(tasks):
+            bar = self.progress.bar(label, len(tasks))
+        source, grows = iter(tasks), bar is None  # a generator's bar grows slice by slice
         while chunk := list(itertools.islice(source, SUBMIT_SLICE)):
             if bar is None:
                 bar = self.progress.bar(label, len(chunk))
-            elif own:
+            elif grows:
                 bar.add_total(len(chunk))
             futures += engine.submit(chunk)
             await asyncio.sleep(0)

@@ -22,7 +22,7 @@ import numpy as np
 from datasketch import MinHash, MinHashLSH
 from datasketch import minhash as _datasketch
 
-_ROWS_PER_CHUNK = 20_000  # shingles per permutation product: 20k x 128 x 4 bytes = 10 MB
+_SHINGLES_PER_CHUNK = 20_000  # shingles per permutation product: 20k x 128 x 4 bytes = 10 MB
 
 
 def _hash32(shingles: Sequence[bytes], dtype: type) -> np.ndarray:
@@ -43,7 +43,7 @@ def _vectorised(sets: Sequence[Sequence[bytes]], num_perm: int, seed: int) -> np
     start = 0
     while start < len(sets):
         stop, total = start, 0
-        while stop < len(sets) and (total < _ROWS_PER_CHUNK or stop == start):
+        while stop < len(sets) and (total < _SHINGLES_PER_CHUNK or stop == start):
             total += int(lens[stop])
             stop += 1
         hv = _hash32([h for s in sets[start:stop] for h in s], dtype)[:, None]
