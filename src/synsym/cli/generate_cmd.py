@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from synsym.cli.app import SetOption, app, console
+from synsym.core.errors import RunFailed
 from synsym.pipeline.config import load_run_config
 from synsym.pipeline.plan import RunPlan, plan_pipeline
 from synsym.pipeline.runner import RunResult, run_pipeline
@@ -61,7 +62,12 @@ def generate(
     render_plan(plan, restart)
     if dry_run:
         return
-    result = run_pipeline(run_config, out, subconcepts_file=subconcepts, restart=restart)
+    try:
+        result = run_pipeline(run_config, out, subconcepts_file=subconcepts, restart=restart)
+    except RunFailed as failed:  # made nothing or far less than planned: the summary, then the one line
+        if isinstance(failed.result, RunResult):
+            render_summary(failed.result)
+        raise
     render_summary(result)
 
 

@@ -57,3 +57,14 @@ class EndpointUnavailable(SynsymError):
     model); the message names the failure, the endpoint and what to check."""
 
     exit_code = 4
+
+
+class RunFailed(SynsymError):
+    """The run finished but made nothing, or far less than planned (most requests failed); the message
+    says why in one line and what to try. `result` is what it did make, for a summary."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, result: object = None) -> None:
+        super().__init__(message)
+        self.result = result

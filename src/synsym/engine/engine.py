@@ -11,8 +11,9 @@ answer, or a failure class and reason. None is dropped.
 
 The engine stops early, instead of failing every request alike, when the endpoint cannot be used: after
 `stop_after_failures` requests in a row fail for a reason waiting cannot fix, or when more than
-`stop_failure_share` of the last `stop_window` requests failed. `stopped` then says why; what was not
-sent ends as a failure of that class, and everything answered so far stays in the cache.
+`stop_failure_share` of the last `stop_window` requests failed (in transport, or with an answer that never
+became valid). `stopped` then says why; what was not sent ends as a failure of that class, and everything
+answered so far stays in the cache.
 """
 
 from __future__ import annotations
@@ -39,10 +40,13 @@ from synsym.engine.structured import InvalidAnswer, parse_answer, reask_messages
 from synsym.engine.usage import Budget, UsageMeter, cost_of
 
 FAILURE_CLASSES = tuple(d.value for d in DropClass if d in ENGINE_FAILURES)
-# transport failures that count towards `stop_failure_share` (a model's refusals or bad JSON do not)
+# transport failures that count towards `stop_failure_share` (a model's refusals do not: they are its choice)
 _TRANSPORT_FAILURES = frozenset(
     {"rate_limit", "overloaded", "server_error", "timeout", "connection", "bad_response", "client_error"}
 )
+# answers that never became valid (after every re-ask) count too: a model that cannot write the JSON asked
+# for fails every request alike, and a run of them is no more use than a dead endpoint's
+_COUNTED_FAILURES = _TRANSPORT_FAILURES | {"invalid_output", "truncated"}
 _UNREACHABLE_GRACE_S = 30.0  # an endpoint that answered this recently may be restarting: keep retrying
 
 
@@ -126,7 +130,7 @@ class Engine:
         self._running: set[asyncio.Task[None]] = set()
         self._strikes = 0  # endpoint failures in a row
         self._last_success: float | None = None
-        self._recent: deque[bool] = deque(maxlen=cfg.stop_window)  # True: a transport failure
+        self._recent: deque[bool] = deque(maxlen=cfg.stop_window)  # True: a failure that counts
         self.on_result: Callable[[Result], None] | None = None
 
     @property
@@ -210,10 +214,11 @@ class Engine:
             self._workers -= 1
 
     def _record(self, result: Result) -> None:
+        self.meter.tasks += 1
         if result.failure:
             self.meter.failures[result.failure] += 1
         if result.calls or result.failure in _TRANSPORT_FAILURES:
-            self._recent.append(result.failure in _TRANSPORT_FAILURES)
+            self._recent.append(result.failure in _COUNTED_FAILURES)
             cfg = self.backend.config
             failed = sum(self._recent)
             if len(self._recent) == self._recent.maxlen and failed > cfg.stop_failure_share * len(

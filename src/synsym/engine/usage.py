@@ -18,6 +18,7 @@ def cost_of(prices: Prices, prompt_tokens: float, completion_tokens: float) -> f
 class UsageMeter:
     """Counters a run reports in its manifest and progress line."""
 
+    tasks: int = 0  # tasks ended, answered or failed: what `failures` is a share of
     calls: int = 0  # answers paid for (not from cache)
     cache_hits: int = 0
     prompt_tokens: int = 0
@@ -35,6 +36,7 @@ class UsageMeter:
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "tasks": self.tasks,
             "calls": self.calls,
             "cache_hits": self.cache_hits,
             "prompt_tokens": self.prompt_tokens,

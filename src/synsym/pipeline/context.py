@@ -18,6 +18,7 @@ from synsym.core.taxonomy import Taxonomy
 from synsym.engine.engine import Engine, Result, Task
 from synsym.engine.progress import Bar, RunProgress
 from synsym.pipeline.config import Persona, RunConfig
+from synsym.pipeline.outcome import diagnose
 
 SUBMIT_SLICE = 256  # tasks queued per turn of the event loop
 
@@ -112,11 +113,10 @@ def check_engine(engine: Engine, result: Result) -> None:
     """Raise when a result says the run cannot go on: the budget is spent or the endpoint is unusable."""
     if engine.stopped is not None:
         stop = engine.stopped
+        hint = diagnose({stop.failure: 1}, engine.backend.config)
         raise EndpointUnavailable(
-            f"stopped: requests to {stop.endpoint} keep failing ({stop.failure}): {stop.message}. Check "
-            "that the server runs and that backend.base_url, backend.model and the API key are right; "
-            "`synsym probe --config CONFIG` sends a few requests to check. Answers so far are kept in the "
-            "cache; no dataset was written."
+            f"stopped: requests to {stop.endpoint} keep failing ({stop.failure}): {stop.message}. "
+            f"{hint[0].upper()}{hint[1:]}. Answers so far are kept in the cache; no dataset was written."
         )
     if result.failure == "budget":
         raise BudgetExceeded(

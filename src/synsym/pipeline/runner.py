@@ -26,7 +26,7 @@ from typing import Any
 from synsym.backends.base import create_backend
 from synsym.core.atomic import write_json
 from synsym.core.config import BackendConfig
-from synsym.core.errors import InputError
+from synsym.core.errors import InputError, RunFailed
 from synsym.core.executor import import_ray
 from synsym.core.taxonomy import load_taxonomy
 from synsym.engine.batch import BatchDispatch
@@ -38,6 +38,7 @@ from synsym.engine.ray_dispatch import RayDispatch
 from synsym.pipeline.config import RunConfig
 from synsym.pipeline.context import StageContext
 from synsym.pipeline.graph import STAGE_FORMAT, fingerprints, resolve_reads, upstream
+from synsym.pipeline.outcome import run_outcome
 from synsym.pipeline.stage import Inputs, Output, Stage
 from synsym.pipeline.stages import STAGES
 
@@ -177,7 +178,11 @@ def run_pipeline(
             manifest = asyncio.run(_loop(stages, ctx, state, engines))
         finally:
             cache.close()
-    return RunResult(run_dir, manifest, ctx.notes)
+    result = RunResult(run_dir, manifest, ctx.notes)
+    problem = run_outcome(manifest, config.backend, config.backend.stop_failure_share)
+    if problem is not None:
+        raise RunFailed(f"{problem}; what it made is in {run_dir}", result)
+    return result
 
 
 def _engine(config: RunConfig, backend: BackendConfig, where: str, cache: ResponseCache) -> Engine:
