@@ -4,8 +4,9 @@ quoted speech). And the word-level similarity every rewrite's minimal-edit check
 
 - `person_swap`: "I haven't slept all week." -> "My sister says she hasn't slept all week." First-person
   pronouns become the third person of a relation drawn per row, with the verb right after the subject
-  agreed ("I feel" -> "she feels", "I don't" -> "she doesn't"); crude ("... and come home" stays as it is),
-  which is still what measured best.
+  agreed ("I feel" -> "she feels", "I don't" -> "she doesn't", "I got" -> "she got") by lemminflect's
+  lexicon (`synsym.pipeline.english`), and a bare verb joined to it ("and cry") agreed where it is surely
+  a verb.
 - `reported_speech`: the post quoted as someone else's words: 'My friend keeps telling me: "..."'.
 
 Both are seeded by the source row's id, so a rerun writes the same rewrite, and both are minimal by
@@ -20,6 +21,8 @@ import difflib
 import random
 import re
 from collections.abc import Callable
+
+from synsym.pipeline import english
 
 _WORD = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)?|[^A-Za-z]+")
 RELATIONS = (
@@ -38,19 +41,15 @@ _CONTRACTIONS = {
     "i'd": "{p}'d",
     "i'll": "{p}'ll",
 }
-_AGREE = {
-    "am": "is", "have": "has", "do": "does", "don't": "doesn't", "dont": "doesnt", "haven't": "hasn't",
-    "havent": "hasnt", "was": "was", "wasn't": "wasn't", "are": "is", "aren't": "isn't",
-}  # fmt: skip
-_ADVERBS = frozenset(
-    {"just", "really", "always", "never", "still", "even", "also", "honestly", "literally", "barely", "only",
-     "sometimes", "often", "usually", "totally", "actually", "genuinely", "probably"}
+# after one of these joints a bare verb shares the clause's subject: "I lie awake and cry"
+_JOINTS = frozenset({"and", "or", "but", "then", "yet"})
+# words after a verb that only a verb takes there: "and want to sleep", "and hate my life"
+_VERB_CUES = frozenset(
+    {"to", "like", "my", "me", "myself", "the", "a", "an", "up", "out", "about", "no", "nothing", "it",
+     "that", "so", "all", "at", "in", "on", "for", "of", "through", "everything", "everyone", "how", "what",
+     "around", "awake", "over", "off", "away", "back", "down"}
 )  # fmt: skip
-# words after the subject that take no third-person -s: modals, past forms, and adverbs (the verb follows)
-_NO_S = _ADVERBS | {
-    "can", "can't", "cant", "could", "couldn't", "will", "won't", "would", "wouldn't", "should", "shouldn't",
-    "might", "must", "may", "did", "didn't", "had", "kind", "sort",
-}  # fmt: skip
+_SENTENCE_END = re.compile(r"[.!?;:\n]")
 FRAMES = (
     'My {relation} keeps telling me: "{text}"',
     'My {relation} texted me this last night: "{text}"',
@@ -67,46 +66,98 @@ def similarity(a: str, b: str) -> float:
     return difflib.SequenceMatcher(None, a.lower(), b.lower(), autojunk=False).ratio()
 
 
-def _third_person(verb: str) -> str:
-    low = verb.lower()
-    if low in _AGREE:
-        return _case(_AGREE[low], verb)
-    if low in _NO_S or low.endswith("ed") or not low.isalpha():
-        return verb
-    if re.search(r"(s|sh|ch|x|z|o)$", low):
-        return verb + "es"
-    if re.search(r"[^aeiou]y$", low):
-        return verb[:-1] + "ies"
-    return verb + "s"
-
-
 def _case(word: str, like: str) -> str:
     return word.capitalize() if (like[:1].isupper() and like[1:2].islower()) or like == "I" else word
 
 
 def swap_person(text: str, pronoun: str) -> str:
-    """The post with its writer's first person made the third person `pronoun` (she or he)."""
+    """The post with its writer's first person made the third person `pronoun` (she or he): pronouns
+    swapped, the verb after the subject agreed through `english` (a lexicon, not a suffix rule), also
+    where the subject comes after its verb ("am I" -> "is she") and for a bare verb joined to an agreed
+    one ("I lie awake and cry" -> "she lies awake and cries")."""
     tokens = _WORD.findall(text)
     out: list[str] = []
     agree = False  # the next verb follows the new subject
-    for token in tokens:
+    present = False  # the clause's verb was agreed in the present: a joined bare verb agrees too
+    for n, token in enumerate(tokens):
         low = token.lower().replace("’", "'")
         if not token[0].isalpha():
             out.append(token)
+            if _SENTENCE_END.search(token):
+                agree = present = False
             continue
         if low in _CONTRACTIONS:
             out.append(_case(_CONTRACTIONS[low].format(p=pronoun), token))
-            agree = False
+            agree, present = False, low not in ("i'd", "i'll")
         elif low in _FORMS[pronoun]:
+            inverted = low == "i" and _invert(out)
             out.append(_case(_FORMS[pronoun][low], token) if low != "i" else pronoun)
-            agree = low == "i"
+            agree, present = low == "i" and not inverted, present and low != "i"
         elif agree:
-            out.append(_third_person(token))
-            agree = low in _ADVERBS  # "I just feel": the verb is one further
+            agree, present = _agree_next(token, out, present)
+        elif present and _joined_verb(tokens, n, out):
+            pass
         else:
             out.append(token)
+            if english.is_modal(low) or (low == "to" and _infinitive(tokens, n)):
+                present = False
     joined = "".join(out)
     return joined if text == text.lower() else _sentence_case(joined)
+
+
+def _agree_next(token: str, out: list[str], present: bool) -> tuple[bool, bool]:
+    """Append the word after the new subject, agreed; (agree, present) for the words after it."""
+    if english.is_skipped(token):
+        out.append(token)
+        return True, present  # "I just feel": the verb is one further
+    prev = [t for t in out if t[:1].isalpha()][-1:]
+    agreed = english.third_person(token, habitual=bool(prev) and english.is_habitual(prev[0]))
+    out.append(token if agreed is None else agreed)
+    changed = agreed is not None and agreed != token
+    keeps_present = token.lower() in ("am", "have", "do", "don't", "dont", "are")
+    return False, (changed or keeps_present) and not english.is_modal(token)
+
+
+def _joined_verb(tokens: list[str], n: int, out: list[str]) -> bool:
+    """After "and" (or "but", "then", a comma; adverbs between) in a clause agreed in the present, a bare
+    verb agrees too, when it is surely a verb: no noun reading, or after "and" a verb's cue ("and want
+    to", "and hate my")."""
+    k = n - 1
+    while k >= 0 and (tokens[k].isspace() or english.is_adverb(tokens[k])):  # "and often feel"
+        k -= 1
+    comma = k >= 0 and tokens[k].strip() == ","  # "I can't sleep, feel sick, and have no energy"
+    if k < 0 or not (comma or tokens[k].lower() in _JOINTS):
+        return False
+    agreed = english.third_person(tokens[n])
+    if agreed is None or agreed == tokens[n]:
+        return False
+    after = [t.lower() for t in tokens[n + 1 : n + 4] if t[0].isalpha()]
+    cue = bool(after) and after[0] in _VERB_CUES and not comma
+    if english.noun_too(tokens[n]) and not cue:
+        return False
+    out.append(agreed)
+    return True
+
+
+def _infinitive(tokens: list[str], n: int) -> bool:
+    """Whether the `to` at `n` starts an infinitive a joined verb may belong to ("want to sleep and
+    forget"), rather than a place ("go to bed at 3 and wake up"): a verb follows that is no noun, or one
+    that "and" or "or" follows at once."""
+    after = [t for t in tokens[n + 1 : n + 6] if not t.isspace()]
+    if not after or not after[0][0].isalpha() or english.third_person(after[0]) is None:
+        return False
+    return not english.noun_too(after[0]) or (len(after) > 1 and after[1].lower() in ("and", "or"))
+
+
+def _invert(out: list[str]) -> bool:
+    """The auxiliary before the subject ("am I", "do I") agrees with it; True when one did."""
+    k = len(out) - 1
+    while k >= 0 and out[k].isspace():
+        k -= 1
+    if k >= 0 and out[k][:1].isalpha() and out[k].lower() in ("am", "do", "have", "are", "don't", "haven't"):
+        out[k] = english.third_person(out[k]) or out[k]
+        return True
+    return False
 
 
 def _sentence_case(text: str) -> str:
