@@ -15,6 +15,7 @@ from aiohttp import web
 
 from synsym.backends.anthropic import AnthropicBackend, parse_message
 from synsym.backends.base import ChatRequest, EndpointError, TransientError, create_backend
+from synsym.backends.schemas import to_dialect
 from synsym.core.config import BackendConfig
 from synsym.core.errors import BackendError, ConfigError
 from synsym.engine.batch_ledger import batch_records
@@ -81,13 +82,16 @@ def test_body_is_the_native_messages_shape() -> None:
     assert body["system"] == "You judge.\n\nBe brief."  # system turns go to the top level
     assert body["messages"] == [{"role": "user", "content": "Rate it.\n\nNow."}]  # turns alternate
     assert body["temperature"] == 1.0 and body["stop_sequences"] == ["END"] and "seed" not in body
-    assert body["output_config"] == {"format": {"type": "json_schema", "schema": SCHEMA}}
-    legacy = anthropic("http://127.0.0.1:9", structured_output="output_format").body(ASK)
-    assert (
-        legacy["output_format"] == {"type": "json_schema", "schema": SCHEMA} and "output_config" not in legacy
-    )
+    sent = to_dialect(SCHEMA, "anthropic")  # Anthropic's documented subset of the full schema
+    assert sent is not None and sent["additionalProperties"] is False
+    assert body["output_config"] == {"format": {"type": "json_schema", "schema": sent}}
+    legacy_backend = anthropic("http://127.0.0.1:9", structured_output="output_format")
+    legacy = legacy_backend.body(ASK)
+    assert legacy["output_format"] == {"type": "json_schema", "schema": sent}
+    assert "output_config" not in legacy
+    assert "structured-outputs-2025-11-13" in legacy_backend.headers()["anthropic-beta"]  # its beta header
     tool = anthropic("http://127.0.0.1:9", structured_output="tool", extra_body={"top_k": 5}).body(ASK)
-    assert tool["tools"][0]["input_schema"] == SCHEMA and tool["top_k"] == 5
+    assert tool["tools"][0]["input_schema"] == sent and tool["top_k"] == 5
     assert tool["tool_choice"] == {"type": "tool", "name": "judge"}
     assert "output_config" not in anthropic("http://127.0.0.1:9", structured_output="none").body(ASK)
 

@@ -5,7 +5,9 @@ refusal semantics live, and because `anthropic-batch` sends exactly these reques
 (both cache under one family, so online and batch runs share answers):
 - system turns go to the top-level `system`; `stop` becomes `stop_sequences`; there is no `seed`.
 - a JSON schema is sent as `output_config.format` (type `json_schema`), or as the older beta
-  `output_format`, or as a forced tool whose input is the answer (`structured_output: tool`).
+  `output_format` (with its `structured-outputs-2025-11-13` beta header), or as a forced tool whose input
+  is the answer (`structured_output: tool`); always in Anthropic's documented subset of JSON Schema
+  (synsym.backends.schemas), the full schema being checked when the answer arrives.
 - `stop_reason: refusal` is a refusal (ChatResponse.refusal), `max_tokens` a "length" finish.
 - 429, 529 and 5xx are transient; 401/403/404 say the endpoint cannot be used; other 4xx are the
   request's own.
@@ -32,11 +34,15 @@ from synsym.backends.base import (
     Usage,
 )
 from synsym.backends.batch_base import ENV_NAME, redact, redact_text
-from synsym.backends.openai_http import http_error
+from synsym.backends.openai_http import http_error, retry_after
+from synsym.backends.schemas import Dialect
 from synsym.core.config import BackendConfig
 from synsym.core.errors import BackendError, ConfigError
 
 _STOPS = {"max_tokens": "length", "model_context_window_exceeded": "length"}
+# "The old beta header (structured-outputs-2025-11-13) and output_format parameter will continue working
+# for a transition period" (Anthropic, structured outputs): the older mode needs its header.
+OUTPUT_FORMAT_BETA = "structured-outputs-2025-11-13"
 
 
 class AnthropicOptions(BackendOptions):
@@ -84,6 +90,10 @@ class AnthropicBackend(Backend):
     def identity(self) -> dict[str, Any]:
         return {"backend": self.family, "model": self.config.model, "extra_body": self.options.extra_body}
 
+    @property
+    def schema_dialect(self) -> Dialect:  # type: ignore[override]
+        return "none" if self.options.structured_output == "none" else "anthropic"
+
     def body(self, request: ChatRequest) -> dict[str, Any]:
         system = "\n\n".join(c for role, c in request.messages if role == "system")
         messages: list[dict[str, Any]] = []
@@ -104,7 +114,7 @@ class AnthropicBackend(Backend):
             body["system"] = system
         if request.stop:
             body["stop_sequences"] = list(request.stop)
-        schema, mode = request.json_schema, self.options.structured_output
+        schema, mode = self.wire_schema(request), self.options.structured_output
         if schema is not None and mode == "output_config":
             body["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
         elif schema is not None and mode == "output_format":
@@ -118,8 +128,11 @@ class AnthropicBackend(Backend):
 
     def headers(self) -> dict[str, str]:
         out = {"anthropic-version": self.options.anthropic_version, **self.options.headers}
-        if self.options.beta:
-            out["anthropic-beta"] = ",".join(self.options.beta)
+        beta = list(self.options.beta)
+        if self.options.structured_output == "output_format" and OUTPUT_FORMAT_BETA not in beta:
+            beta.append(OUTPUT_FORMAT_BETA)
+        if beta:
+            out["anthropic-beta"] = ",".join(beta)
         env = self.options.api_key_env
         if env is not None:
             key = os.environ.get(env)
@@ -153,7 +166,7 @@ class AnthropicBackend(Backend):
                 raw = await resp.read()
                 if resp.status != 200:
                     raw = redact(raw, self.options.api_key_env)
-                    raise http_error(resp.status, raw, resp.headers.get("retry-after"))
+                    raise http_error(resp.status, raw, retry_after(resp.headers))
         except TimeoutError:
             raise TransientError("timeout", f"no answer within {self.config.timeout_s} s") from None
         except aiohttp.ClientConnectorError as exc:

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from pydantic import ConfigDict
 
+from synsym.backends.schemas import Dialect, to_dialect
 from synsym.core.config import KEYS_HINT, TRANSPORT_SETTINGS, BackendConfig, StrictModel, validate
 from synsym.core.errors import BackendError, ConfigError, suggest
 
@@ -90,6 +91,7 @@ class Backend(abc.ABC):
     Options: ClassVar[type[BackendOptions]] = BackendOptions
     max_parallel: ClassVar[int | None] = None  # None: as many as config allows; 1 for in-process models
     supports_json_schema: ClassVar[bool] = True
+    schema_dialect: Dialect = "full"  # how a request's JSON schema is sent (synsym.backends.schemas)
 
     def __init__(self, config: BackendConfig, where: str = "backend") -> None:
         self.config = config
@@ -109,6 +111,11 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def complete(self, request: ChatRequest) -> ChatResponse:
         """Send one request and return the answer, or raise TransientError / BackendError."""
+
+    def wire_schema(self, request: ChatRequest) -> dict[str, Any] | None:
+        """The request's JSON schema as this backend's enforcer takes it (None: send none); answers are
+        still validated against the full schema by the engine."""
+        return to_dialect(request.json_schema, self.schema_dialect)
 
     def identity(self) -> dict[str, Any]:
         """What makes this backend's answers this backend's: part of every cache key. Never a secret."""

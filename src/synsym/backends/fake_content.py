@@ -330,6 +330,25 @@ def instance_for_schema(schema: dict[str, Any], rng: random.Random, prompt: str 
     return _Builder(rng, prompt, schema).value(schema, "", 0)
 
 
+_MOVED = re.compile(r"\{(\w+: [^{}]+)\}$")
+
+
+def _with_moved(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with the constraints a dialect moved into its description (`{minimum: 0, maximum: 5}`,
+    synsym.backends.schemas) put back: a model reads them there, so a fake model honours them."""
+    found = _MOVED.search(str(schema.get("description") or ""))
+    if not found:
+        return schema
+    moved: dict[str, Any] = {}
+    for part in found.group(1).split(", "):
+        key, _, raw = part.partition(": ")
+        try:
+            moved[key] = int(raw) if raw.lstrip("-").isdigit() else float(raw)
+        except ValueError:
+            moved[key] = raw
+    return {**moved, **schema}
+
+
 def _is_null(schema: dict[str, Any]) -> bool:
     return schema.get("type") == "null" or (schema.get("const", 0) is None and "type" not in schema)
 
@@ -358,7 +377,7 @@ class _Builder:
             self.open_refs.pop()
 
     def plain(self, schema: dict[str, Any], field: str, depth: int) -> Any:
-        schema = _resolve(schema, self.root)
+        schema = _with_moved(_resolve(schema, self.root))
         if "const" in schema:
             return schema["const"]
         if "enum" in schema:

