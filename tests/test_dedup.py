@@ -154,6 +154,21 @@ def test_copies_of_examples_and_seeds_are_dropped_as_their_own_class() -> None:
     assert "copies an example" in (dropped[0]["drop_detail"] or "")
 
 
+def test_a_long_run_of_an_examples_words_is_an_example_copy() -> None:
+    """A post that lifts 12 words of an example and writes its own around them is far from the example
+    by Jaccard over the whole post, and still a copy (issue 18, finding 4)."""
+    example = "I lie awake every night until three and drag myself through the next day at work."
+    lifted = (
+        "Honestly the worst part is that I lie awake every night until three and drag myself through the "
+        "next day, and my manager keeps asking me whether everything is fine at home these days."
+    )
+    seven = "Most weeks I lie awake every night until three, then sleep through my alarm twice."
+    kept, dropped = deduplicate([post(0, lifted), post(1, seven)], references=[example])
+    assert [r["id"] for r in dropped] == ["p000"] and [r["id"] for r in kept] == ["p001"]
+    assert dropped[0]["drop_class"] == "example_copy"
+    assert "words in a row" in (dropped[0]["drop_detail"] or "")
+
+
 def test_a_run_drops_copies_of_its_examples_and_inspect_reports_the_rate(tmp_path: Path) -> None:
     """A model that answers with the taxonomy's own few-shot example (the best example there is, so
     every judge passes it) is caught by dedup, and `inspect` says how often it happened."""
