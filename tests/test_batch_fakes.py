@@ -564,3 +564,26 @@ def test_subprocess_prints_base_url(module: str, suffix: str) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_the_batch_fakes_refuse_what_the_providers_refuse(openai_fake: Any, anthropic_fake: Any) -> None:
+    """A reasoning model's line sent max_tokens fails as on OpenAI; an Anthropic line whose schema is
+    outside the structured-output subset is errored, as the API refuses it (testing.contracts)."""
+    server = openai_fake(reasoning_models=["o4-mini"], shuffle_output=False)
+    rows = [chat_line("old", model="o4-mini", max_tokens=50), chat_line("new", model="o4-mini")]
+    rows[1]["body"]["max_completion_tokens"] = 50
+    batch = submit(server, rows)
+    server.advance(100)
+    done = get(server, batch["id"])
+    errors = content(server, done["error_file_id"])
+    assert [e["custom_id"] for e in errors] == ["old"]
+    assert "Use 'max_completion_tokens' instead" in errors[0]["response"]["body"]["error"]["message"]
+    fake = anthropic_fake()
+    base = f"{fake.url}/v1/messages/batches"
+    fmt = {"format": {"type": "json_schema", "schema": SCHEMA}}  # no additionalProperties: false
+    reqs = {"requests": [{"custom_id": "raw", "params": message_params(output_config=fmt)}]}
+    batch = call("POST", base, reqs, ANTHROPIC)[1]
+    fake.advance(100)
+    result = read_jsonl(call("GET", f"{base}/{batch['id']}/results", headers=ANTHROPIC)[1])[0]["result"]
+    assert result["type"] == "errored"
+    assert "'additionalProperties' must be explicitly set to false" in result["error"]["error"]["message"]

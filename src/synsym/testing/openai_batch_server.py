@@ -36,6 +36,7 @@ from synsym.testing.batch_common import (
     read_json,
     serve_forever,
 )
+from synsym.testing.contracts import openai_params_problem
 from synsym.testing.server import REFUSAL, answer_for, prompt_of
 
 __all__ = ["LINE_FAULTS", "BatchServerConfig", "OpenAIBatchServer", "build_app", "main"]
@@ -84,6 +85,7 @@ class BatchServerConfig:
     azure_missing_version_status: int = 404  # what Azure answers (with "Resource not found")
     azure_expires: bool = False  # Azure: "we do not expire the jobs that take longer" than 24h
     models: list[str] = field(default_factory=list)  # the models batches may use (empty: any)
+    reasoning_models: list[str] = field(default_factory=list)  # lines sent max_tokens fail, as on OpenAI
 
     def probs(self) -> dict[str, float]:
         return {k: float(getattr(self, f"p_{k}")) for k in LINE_FAULTS}
@@ -234,14 +236,14 @@ class _State(BatchState[_Batch]):
                 "system_fingerprint": "fp_synsym"}  # fmt: skip
 
     def run_line(self, line: _Line) -> None:
-        fault = self.die.pick()
+        problem = openai_params_problem(line.body, set(self.config.reasoning_models))
+        fault = "4xx" if problem else self.die.pick()
         response: dict[str, Any] = {"status_code": 200, "request_id": self.new_id("req_")}
         if fault in ("4xx", "5xx"):
             status, kind = (400, "invalid_request_error") if fault == "4xx" else (500, "server_error")
             response["status_code"] = status
-            response["body"] = {
-                "error": {"message": f"Injected {status}.", "type": kind, "param": None, "code": None}
-            }
+            message = problem or f"Injected {status}."
+            response["body"] = {"error": {"message": message, "type": kind, "param": None, "code": None}}
             self.ledger.lines_failed += 1
         else:
             response["body"] = self.completion(line.body, fault)
