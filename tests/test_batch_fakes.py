@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from synsym.backends.schemas import to_dialect
 from synsym.testing.anthropic_server import AnthropicServer, AnthropicServerConfig
 from synsym.testing.openai_batch_server import BatchServerConfig, OpenAIBatchServer
 
@@ -372,10 +373,16 @@ def test_anthropic_messages_shapes_and_errors(anthropic_fake: Any) -> None:
     assert set(msg["usage"]) >= {"input_tokens", "output_tokens"}
     assert call("POST", url, message_params(), ANTHROPIC)[1] == msg  # deterministic in the body
 
-    fmt = {"format": {"type": "json_schema", "schema": SCHEMA}}
+    fmt = {"format": {"type": "json_schema", "schema": to_dialect(SCHEMA, "anthropic")}}
     structured = call("POST", url, message_params(output_config=fmt), ANTHROPIC)[1]
     assert set(json.loads(structured["content"][0]["text"])) == {"score", "reason"}
-    legacy = call("POST", url, message_params(output_format=fmt["format"]), ANTHROPIC)[1]
+    raw = {"format": {"type": "json_schema", "schema": SCHEMA}}  # outside the documented subset
+    status, error = call("POST", url, message_params(output_config=raw), ANTHROPIC)
+    assert status == 400 and "'additionalProperties' must be explicitly set to false" in str(error)
+    status, error = call("POST", url, message_params(output_format=fmt["format"]), ANTHROPIC)
+    assert status == 400 and "structured-outputs-2025-11-13" in str(error)  # the beta mode needs its header
+    beta = {**ANTHROPIC, "anthropic-beta": "structured-outputs-2025-11-13"}
+    legacy = call("POST", url, message_params(output_format=fmt["format"]), beta)[1]
     assert set(json.loads(legacy["content"][0]["text"])) == {"score", "reason"}
     tool = {"name": "judge", "description": "d", "input_schema": SCHEMA}
     forced = message_params(tools=[tool], tool_choice={"type": "tool", "name": "judge"})
