@@ -7,18 +7,24 @@ batch, whichever comes first; both are options. Results are one JSONL stream onc
 `ended`; each is `succeeded` (a Message), `errored`, `canceled` or `expired`.
 
 The API keeps no metadata on a batch, so a client token cannot travel with it: the ledger saves the
-batch id the moment create returns. A kill between create returning and that save (a few milliseconds:
-parsing the answer and one SQLite commit) would lose the id; a rerun then narrows the account's recent
-batches to those created since the intent was recorded (less `adopt_skew_s` for clock skew), with the
-intent's number of requests, and not claimed by any other ledger row, and adopts the earliest. It can
-only go wrong if another client created a batch of exactly that size in the same moment; then the
-adopted batch's results hold none of this run's custom_ids, its lines count as missing and are sent
-again, so the cost is at most that one batch's lines billed twice (at the batch price).
+batch id the moment create returns. When that id is lost (a kill between create returning and the
+save, or a create whose answer never arrived), the batch is looked for among the Workspace's batches,
+which the docs say include every batch "created in the Workspace your API key belongs to": teammates'
+and other runs' too. So a candidate must have the intent's number of requests, be created between the
+intent (less `adopt_skew_s`) and the last create attempt plus the create timeout (plus the skew), and
+be claimed by no other row; the earliest is adopted, but only provisionally: `batches cancel` leaves
+it alone, and once it ends its results must carry exactly this row's custom_ids, or it is recorded as
+another's and the search goes on.
+
+The processing queue is counted in requests ("a limit on the number of batch requests that can be in
+the processing queue at the same time", tier 1: 100,000), so `max_enqueued_requests` defaults to that,
+and a create refused with 429 waits for room. Results "are available for 29 days after creation";
+after that (or once `archived_at` is set) a batch reports `results_gone`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import time
 from typing import Any, ClassVar
 
 import orjson
@@ -26,7 +32,7 @@ from pydantic import Field, PositiveInt
 
 from synsym.backends.anthropic import AnthropicBackend, AnthropicOptions, parse_message
 from synsym.backends.base import ChatRequest, ChatResponse, TransientError
-from synsym.backends.batch_base import BatchBackend, BatchInfo, BatchOptions, online_config
+from synsym.backends.batch_base import BatchBackend, BatchInfo, BatchOptions, epoch, online_config
 from synsym.backends.openai_http import http_error
 from synsym.core.config import BackendConfig
 from synsym.core.errors import BackendError
@@ -38,6 +44,7 @@ _ERRORS = {
     "timeout_error": "timeout",
 }
 _COUNTS = ("processing", "succeeded", "errored", "canceled", "expired")
+_RETENTION_S = 29 * 86_400  # "Results ... are available for 29 days after creation"
 
 
 class AnthropicBatchOptions(AnthropicOptions, BatchOptions):
@@ -49,6 +56,9 @@ class AnthropicBatchOptions(AnthropicOptions, BatchOptions):
     )
     adopt_skew_s: float = Field(
         300.0, ge=0, description="clock skew allowed when a rerun looks for a batch whose id was not saved"
+    )
+    max_enqueued_requests: PositiveInt | None = Field(
+        100_000, description="requests in unfinished batches (Anthropic tier 1: 100,000; tier 4: 500,000)"
     )
 
     transport: ClassVar[frozenset[str]] = (
@@ -85,10 +95,10 @@ class AnthropicBatchBackend(BatchBackend):
 
     async def create(self, lines: list[bytes], file_id: str | None, token: str) -> BatchInfo:
         body = b'{"requests":[' + b",".join(lines) + b"]}"
-        return info(await self.http.json("POST", self.batches, body=body, kind="create"))
+        return readable(await self.http.json("POST", self.batches, body=body, kind="create"), "create")
 
     async def get(self, batch_id: str) -> BatchInfo:
-        return info(await self.http.json("GET", f"{self.batches}/{batch_id}"))
+        return readable(await self.http.json("GET", f"{self.batches}/{batch_id}"), "get")
 
     async def recent(self, since: float) -> list[BatchInfo]:
         found: list[BatchInfo] = []
@@ -96,14 +106,16 @@ class AnthropicBatchBackend(BatchBackend):
         while True:
             params = {"limit": "100", **({"after_id": after} if after else {})}
             page = await self.http.json("GET", self.batches, params=params, kind="list")
-            batches = [info(b) for b in page.get("data") or []]
+            batches = [b for b in map(_tolerant, page.get("data") or []) if b is not None]
             found += [b for b in batches if b.created_at >= since]
             if not page.get("has_more") or not batches or batches[-1].created_at < since:
                 return found
             after = batches[-1].id
 
     async def cancel(self, batch_id: str) -> BatchInfo:
-        return info(await self.http.json("POST", f"{self.batches}/{batch_id}/cancel", kind="cancel"))
+        return readable(
+            await self.http.json("POST", f"{self.batches}/{batch_id}/cancel", kind="cancel"), "cancel"
+        )
 
     async def download(self, batch: BatchInfo) -> list[bytes]:
         lines: list[bytes] = []
@@ -112,8 +124,13 @@ class AnthropicBatchBackend(BatchBackend):
             lines += [row for row in raw.splitlines() if row.strip()]
         return lines
 
-    def matches(self, info: BatchInfo, token: str, file_id: str | None, n: int, since: float) -> bool:
-        return info.total == n and info.created_at >= since - self.options.adopt_skew_s
+    def proves(self, info: BatchInfo, row: dict[str, Any]) -> bool:
+        return False  # no metadata: only the results' custom_ids can prove it (engine.batch checks them)
+
+    def matches(self, info: BatchInfo, row: dict[str, Any]) -> bool:
+        skew, last = self.options.adopt_skew_s, row.get("attempted") or row["created"]
+        window = (row["created"] - skew, last + self.options.create_timeout_s + skew)
+        return info.total == row["n"] and window[0] <= info.created_at <= window[1]
 
     def parse(self, raw: bytes) -> tuple[str, ChatResponse | Exception]:
         try:
@@ -143,15 +160,27 @@ class AnthropicBatchBackend(BatchBackend):
         return custom_id, TransientError("server_error", f"the request was {kind} before it ran")
 
 
-def _time(value: Any) -> float:
-    if not value:
-        return 0.0
-    return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+def readable(b: Any, call: str) -> BatchInfo:
+    """`info(b)`, or a TransientError for an answer that does not read as a batch (see openai_batch)."""
+    try:
+        return info(b)
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raw = orjson.dumps(b)[:300].decode("utf-8", "replace")
+        why = f"{call} answered a batch synsym cannot read ({exc}): {raw}"
+        raise TransientError("bad_response", why) from None
+
+
+def _tolerant(b: Any) -> BatchInfo | None:
+    try:
+        return info(b)
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return None
 
 
 def info(b: dict[str, Any]) -> BatchInfo:
     counts = {k: int((b.get("request_counts") or {}).get(k) or 0) for k in _COUNTS}
-    ended = b.get("processing_status") == "ended"
+    ended = str(b.get("processing_status")).lower() == "ended"
+    created = epoch(b.get("created_at"))
     return BatchInfo(
         id=str(b["id"]),
         status=str(b.get("processing_status")),
@@ -159,6 +188,7 @@ def info(b: dict[str, Any]) -> BatchInfo:
         total=sum(counts.values()),
         done=sum(counts.values()) - counts["processing"],
         failed=counts["errored"] + counts["canceled"] + counts["expired"],
-        created_at=_time(b.get("created_at")),
+        created_at=created,
         results=(str(b["results_url"]),) if ended and b.get("results_url") else (),
+        results_gone=ended and (b.get("archived_at") is not None or 0 < created < time.time() - _RETENTION_S),
     )

@@ -13,6 +13,7 @@ reserves (`--max-cost`) and records cost at the batch price. `complete()` sends 
 from __future__ import annotations
 
 import abc
+import datetime as dt
 import hashlib
 import os
 import re
@@ -25,7 +26,7 @@ import orjson
 from pydantic import Field, PositiveFloat, PositiveInt
 
 from synsym.backends.base import Backend, BackendOptions, ChatRequest, ChatResponse, TransientError
-from synsym.backends.openai_http import http_error
+from synsym.backends.openai_http import http_error, retry_after
 from synsym.core.config import BackendConfig, Prices
 from synsym.core.errors import BackendError, ConfigError
 
@@ -58,8 +59,19 @@ class BatchOptions(BackendOptions):
         "batch", description="re-asks after a failed schema: in a further batch, or online at list price"
     )
     max_enqueued_tokens: PositiveInt | None = Field(
-        None, description="cap on estimated prompt tokens in unfinished batches (the provider's queue limit)"
+        None, description="cap on estimated prompt tokens in unfinished batches (OpenAI's queue limit)"
     )
+    max_enqueued_requests: PositiveInt | None = Field(
+        None, description="cap on requests in unfinished batches (Anthropic's processing-queue limit)"
+    )
+    upload_timeout_s: PositiveFloat = Field(
+        1800.0, description="seconds for one upload of an input file (up to 200 MB)"
+    )
+    create_timeout_s: PositiveFloat = Field(
+        1800.0, description="seconds for one create (Anthropic's carries the lines: up to 256 MB)"
+    )
+    poll_timeout_s: PositiveFloat = Field(60.0, description="seconds for one status check, list or cancel")
+    download_timeout_s: PositiveFloat = Field(1800.0, description="seconds for one download of results")
 
     transport: ClassVar[frozenset[str]] = frozenset(
         {
@@ -71,6 +83,11 @@ class BatchOptions(BackendOptions):
             "max_requests_per_batch",
             "max_bytes_per_batch",
             "max_enqueued_tokens",
+            "max_enqueued_requests",
+            "upload_timeout_s",
+            "create_timeout_s",
+            "poll_timeout_s",
+            "download_timeout_s",
         }
     )
 
@@ -90,6 +107,15 @@ class BatchInfo:
     input_file: str | None = None
     results: tuple[str, ...] = ()  # where its result lines are: file ids, or a results URL
     errors: tuple[tuple[int | None, str, str], ...] = ()  # (line, code, message): why validation failed
+    results_gone: bool = False  # ended so long ago (or archived) that the provider deleted its results
+
+
+class QueueFull(TransientError):
+    """The provider refused a batch because its queue for the model is full (OpenAI's enqueued-token
+    limit, Anthropic's processing-queue limit): nothing was created; the lines wait for room."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__("rate_limit", message, retry_after)
 
 
 class BatchBackend(Backend):
@@ -155,15 +181,19 @@ class BatchBackend(Backend):
     def parse(self, raw: bytes) -> tuple[str, ChatResponse | Exception]:
         """(custom_id, the answer or the error for it) from one result line; ValueError if malformed."""
 
-    def matches(self, info: BatchInfo, token: str, file_id: str | None, n: int, since: float) -> bool:
-        """Whether `info` is the batch a create for this intent made (the ledger lost its id)."""
-        return info.token == token or (file_id is not None and info.input_file == file_id)
+    def proves(self, info: BatchInfo, row: dict[str, Any]) -> bool:
+        """Whether `info` is provably the batch a create for ledger `row` made: its token or its file."""
+        file_id = row["file_id"]
+        return info.token == row["token"] or (file_id is not None and info.input_file == file_id)
+
+    def matches(self, info: BatchInfo, row: dict[str, Any]) -> bool:
+        """Whether `info` may be the batch a create for `row` made (the ledger lost its id)."""
+        return self.proves(info, row)
 
     def find(self, listing: list[BatchInfo], row: dict[str, Any], claimed: set[str]) -> BatchInfo | None:
         """The batch a create for ledger `row` made, whose id was never saved: the earliest that matches
-        and no other row claims."""
-        args = (row["token"], row["file_id"], row["n"], row["created"])
-        found = [b for b in listing if b.id not in claimed and self.matches(b, *args)]
+        and no other row claims (nor was proven another's)."""
+        found = [b for b in listing if b.id not in claimed and self.matches(b, row)]
         return min(found, key=lambda b: b.created_at) if found else None
 
     def outcomes(self, info: BatchInfo, raw: list[bytes], ids: list[str]) -> tuple[dict[str, Outcome], int]:
@@ -203,6 +233,8 @@ class BatchBackend(Backend):
         if not info.errors or any(line is not None for line, _, _ in info.errors):
             return None
         message = "; ".join(f"{code}: {text}" for _, code, text in info.errors[:3])
+        if any(code == "token_limit_exceeded" for _, code, _ in info.errors):  # OpenAI: queue full
+            return QueueFull(f"the batch {info.id} was refused: {message}")
         if _MODEL_WORDS.search(message):
             return self.model_error(message)
         return BackendError(f"the batch {info.id} failed: {message}")
@@ -247,17 +279,20 @@ class Http:
     ) -> bytes:
         b = self.backend
         if self._session is None:
-            timeout = aiohttp.ClientTimeout(total=b.config.timeout_s)
-            self._session = aiohttp.ClientSession(timeout=timeout)
+            self._session = aiohttp.ClientSession()
         headers = b.auth()
         if body is not None:
             data, headers = body, {**headers, "Content-Type": "application/json"}
+        seconds = self.timeout(kind)
+        timeout = aiohttp.ClientTimeout(total=seconds)
         try:
-            async with self._session.request(method, url, data=data, headers=headers, params=params) as r:
+            async with self._session.request(
+                method, url, data=data, headers=headers, params=params, timeout=timeout
+            ) as r:
                 raw = await r.read()
-                status, retry = r.status, r.headers.get("retry-after")
+                status, retry = r.status, retry_after(r.headers)
         except TimeoutError:
-            raise TransientError("timeout", f"no answer from {url} within {b.config.timeout_s} s") from None
+            raise TransientError("timeout", f"no answer from {url} within {seconds:g} s ({kind})") from None
         except aiohttp.ClientConnectorError as exc:
             raise TransientError("unreachable", f"cannot reach {url}: {exc.os_error}") from None
         except aiohttp.ClientError as exc:
@@ -274,7 +309,16 @@ class Http:
         if status == 404 and kind in ("upload", "create", "list"):
             raise b.unsupported(status, path, detail)
         error.args = (f"{method} {path}: HTTP {status}: {detail}",)
+        if kind == "create" and status == 429 and isinstance(error, TransientError):  # an answer: not made
+            raise QueueFull(str(error), error.retry_after)
         raise error
+
+    def timeout(self, kind: str) -> float:
+        """Each kind of call has its own limit: a 200 MB upload needs minutes, a status check does not."""
+        opts = self.backend.options
+        by_kind = {"upload": opts.upload_timeout_s, "create": opts.create_timeout_s}
+        by_kind["download"] = opts.download_timeout_s
+        return float(by_kind.get(kind, opts.poll_timeout_s))
 
     async def json(self, method: str, url: str, **kwargs: Any) -> Any:
         raw = await self.call(method, url, **kwargs)
@@ -297,6 +341,26 @@ def redact(raw: bytes, env: str | None) -> bytes:
 def redact_text(text: str, env: str | None) -> str:
     key = os.environ.get(env or "")
     return text.replace(key, "***") if key else text
+
+
+def epoch(value: Any) -> float:
+    """Epoch seconds from a number or an ISO 8601 string (Azure's preview API and some compatible
+    servers send `created_at` as "2024-07-19T17:13:57.2491382+00:00"); 0 when absent."""
+    if value is None or value == "":
+        return 0.0
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value).strip().replace("Z", "+00:00")
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    head, dot, rest = text.partition(".")
+    if dot:  # Python before 3.11 reads at most 6 fractional digits; Azure sends 7
+        digits = "".join(c for c in rest if c.isdigit())
+        text = f"{head}.{digits[:6]}{rest[len(digits) :]}"
+    when = dt.datetime.fromisoformat(text)
+    return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).timestamp()
 
 
 def client_token(custom_ids: Iterable[str], round_: int) -> str:

@@ -7,10 +7,19 @@ answers cache under the same family, so a batch run and an online run share ever
 uploaded as one file (purpose `batch`), then one batch is created from it with the client token in
 `metadata.synsym_token`; the ledger keeps the file id too, so a batch whose id was never saved is found
 again by either. Limits (the docs): 50,000 requests and 200 MB per input file; both are options.
+
+What the docs say can go wrong, and what this does about it: an uploaded file is `pending` until it is
+`processed` ("Once your file has uploaded successfully by reaching a status of processed you can submit
+the file for batch processing", Azure), so create waits for that, and a create answered "Cannot find
+file" is retried; Azure's preview API answers ISO `created_at` and capitalised statuses, read here;
+"The output file will automatically be deleted 30 days after the batch is complete", so a batch ended
+longer ago than that reports `results_gone`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any, ClassVar
 
 import aiohttp
@@ -18,13 +27,16 @@ import orjson
 from pydantic import Field, PositiveInt
 
 from synsym.backends.base import ChatResponse, TransientError
-from synsym.backends.batch_base import BatchBackend, BatchInfo, BatchOptions, online_config
+from synsym.backends.batch_base import BatchBackend, BatchInfo, BatchOptions, epoch, online_config
 from synsym.backends.openai_http import OpenAIBackend, OpenAIOptions, http_error, parse_completion
 from synsym.core.config import BackendConfig
-from synsym.core.errors import ConfigError
+from synsym.core.errors import BackendError, ConfigError
 
 _ENDED = frozenset({"completed", "failed", "expired", "cancelled"})
 _LINE_ERRORS = {"batch_expired": "timeout", "batch_cancelled": "server_error"}
+_RETENTION_S = 30 * 86_400  # "The output file will automatically be deleted 30 days after ..."
+_NOT_READY = ("cannot find file", "not processed", "not ready")  # create before the file is processed
+_FILE_WAIT_S = 600.0  # how long create waits for an upload to be processed before trying anyway
 
 
 class OpenAIBatchOptions(OpenAIOptions, BatchOptions):
@@ -86,7 +98,22 @@ class OpenAIBatchBackend(BatchBackend):
         made = await self.http.json(
             "POST", f"{self.base}/files", data=form, params=self._params(), kind="upload"
         )
+        await self._processed(str(made["id"]), str(made.get("status") or "processed"))
         return str(made["id"])
+
+    async def _processed(self, file_id: str, status: str) -> None:
+        """Wait (bounded) until the file is `processed`; a file the service could not read fails the
+        lines with its reason. Create is tried after the bound anyway; "not ready" is retried there."""
+        deadline, pause = time.monotonic() + _FILE_WAIT_S, 0.05
+        while status.lower() != "processed":  # as openai-python's files.wait_for_processing
+            if status.lower() in ("error", "deleted"):
+                raise BackendError(f"the uploaded batch file {file_id} is {status}: the service cannot read")
+            if time.monotonic() > deadline:
+                return
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, self.options.poll_interval_s, 5.0)
+            made = await self.http.json("GET", f"{self.base}/files/{file_id}", params=self._params())
+            status = str(made.get("status") or "processed")
 
     async def create(self, lines: list[bytes], file_id: str | None, token: str) -> BatchInfo:
         body = {
@@ -96,12 +123,20 @@ class OpenAIBatchBackend(BatchBackend):
             "metadata": {"synsym_token": token},
         }
         url = f"{self.base}/batches"
-        return info(
-            await self.http.json("POST", url, body=orjson.dumps(body), params=self._params(), kind="create")
-        )
+        try:
+            made = await self.http.json(
+                "POST", url, body=orjson.dumps(body), params=self._params(), kind="create"
+            )
+        except BackendError as exc:
+            if type(exc) is BackendError and any(w in str(exc).lower() for w in _NOT_READY):
+                raise TransientError("server_error", f"the input file is not ready yet: {exc}") from None
+            raise
+        return readable(made, "create")
 
     async def get(self, batch_id: str) -> BatchInfo:
-        return info(await self.http.json("GET", f"{self.base}/batches/{batch_id}", params=self._params()))
+        return readable(
+            await self.http.json("GET", f"{self.base}/batches/{batch_id}", params=self._params()), "get"
+        )
 
     async def recent(self, since: float) -> list[BatchInfo]:
         found: list[BatchInfo] = []
@@ -111,7 +146,7 @@ class OpenAIBatchBackend(BatchBackend):
             page = await self.http.json(
                 "GET", f"{self.base}/batches", params=self._params(**extra), kind="list"
             )
-            batches = [info(b) for b in page.get("data") or []]
+            batches = [b for b in map(_tolerant, page.get("data") or []) if b is not None]
             found += [b for b in batches if b.created_at >= since]
             if not page.get("has_more") or not batches or batches[-1].created_at < since:
                 return found
@@ -119,7 +154,7 @@ class OpenAIBatchBackend(BatchBackend):
 
     async def cancel(self, batch_id: str) -> BatchInfo:
         url = f"{self.base}/batches/{batch_id}/cancel"
-        return info(await self.http.json("POST", url, params=self._params(), kind="cancel"))
+        return readable(await self.http.json("POST", url, params=self._params(), kind="cancel"), "cancel")
 
     async def download(self, batch: BatchInfo) -> list[bytes]:
         lines: list[bytes] = []
@@ -150,19 +185,40 @@ class OpenAIBatchBackend(BatchBackend):
         return custom_id, TransientError(_LINE_ERRORS.get(code, "server_error"), f"{code}: {message}")
 
 
+def readable(b: Any, call: str) -> BatchInfo:
+    """`info(b)`, or, for an answer that does not read as a batch, a TransientError: the call may have
+    made the batch, so the engine looks for it by its token instead of giving up on it."""
+    try:
+        return info(b)
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raw = orjson.dumps(b)[:300].decode("utf-8", "replace")
+        why = f"{call} answered a batch synsym cannot read ({exc}): {raw}"
+        raise TransientError("bad_response", why) from None
+
+
+def _tolerant(b: Any) -> BatchInfo | None:
+    try:
+        return info(b)
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return None
+
+
 def info(b: dict[str, Any]) -> BatchInfo:
     counts = b.get("request_counts") or {}
     errors = ((b.get("errors") or {}).get("data")) or []
+    status = str(b["status"]).lower()  # Azure's preview API: "Validating", "Completed"
+    ended_at = max(epoch(b.get(k)) for k in ("completed_at", "expired_at", "cancelled_at", "failed_at"))
     return BatchInfo(
         id=str(b["id"]),
-        status=str(b["status"]),
-        ended=b["status"] in _ENDED,
+        status=status,
+        ended=status in _ENDED,
         total=int(counts.get("total") or 0),
         done=int(counts.get("completed") or 0) + int(counts.get("failed") or 0),
         failed=int(counts.get("failed") or 0),
-        created_at=float(b.get("created_at") or 0),
+        created_at=epoch(b.get("created_at")),
         token=(b.get("metadata") or {}).get("synsym_token"),
         input_file=b.get("input_file_id"),
         results=tuple(f for f in (b.get("output_file_id"), b.get("error_file_id")) if f),
         errors=tuple((e.get("line"), str(e.get("code")), str(e.get("message"))) for e in errors),
+        results_gone=status in _ENDED and 0 < ended_at < time.time() - _RETENTION_S,
     )

@@ -1,7 +1,12 @@
 """A run's provider batches, in `batches.sqlite` beside the response cache: one row per batch (its client
 token, state, file and batch ids, status, usage) and its lines' custom_ids, every write committed before
 it returns, so the intent of a batch is on disk before anything is uploaded or created. `BatchDispatch`
-(engine.batch) writes it; `synsym batches list|cancel` reads it here."""
+(engine.batch) writes it; `synsym batches list|cancel` reads it here.
+
+`proof` says how a row knows its batch is its own: `reply` (create answered with the id), `token` or
+`file` (found again by the token in its metadata or by its input file), or `size` (Anthropic, which
+keeps no metadata: found by size and time only, so not yet proven; `batches cancel` leaves it alone,
+and its results' custom_ids decide). A batch proven another's goes to `foreign`, never claimed again."""
 
 from __future__ import annotations
 
@@ -12,13 +17,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from synsym.backends.base import create_backend
+from synsym.backends.base import TransientError, create_backend
 from synsym.backends.batch_base import BatchBackend
 from synsym.core.config import BackendConfig
 from synsym.core.errors import BackendError, InputError
 
 LEDGER = "batches.sqlite"
 OPEN = "state IN ('intent', 'uploaded', 'created')"  # a batch that may still bill or answer
+ROUND_ENDS = ("collected", "failed", "gone")  # a batch that held these lines and is over
 LOOKBACK_S = 3600.0  # how far before an intent a lost batch is looked for
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -29,7 +35,9 @@ CREATE TABLE IF NOT EXISTS batches (
 CREATE TABLE IF NOT EXISTS batch_lines (token TEXT, pos INTEGER, custom_id TEXT, PRIMARY KEY (token, pos))
     WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS batch_lines_id ON batch_lines (custom_id);
+CREATE TABLE IF NOT EXISTS foreign_batches (batch_id TEXT PRIMARY KEY, token TEXT, noted REAL);
 """
+_ADDED = {"attempted": "REAL", "proof": "TEXT"}  # columns newer than the first ledgers
 
 
 class Ledger:
@@ -42,14 +50,20 @@ class Ledger:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")  # durable against a killed process
         self.db.executescript(_SCHEMA)
+        have = {r[1] for r in self.db.execute("PRAGMA table_info(batches)")}
+        for column, kind in _ADDED.items():
+            if column not in have:
+                self.db.execute(f"ALTER TABLE batches ADD COLUMN {column} {kind}")
 
     def intent(self, token: str, backend: BatchBackend, ids: list[str], owner: str) -> None:
+        """Record (or renew) the intent to send `ids` as one batch. A renewal keeps the first intent's
+        time and file: a batch an earlier attempt may have made stays findable by both."""
         now, config = time.time(), json.dumps(backend.list_config.model_dump(mode="json"))
         self.db.execute("BEGIN IMMEDIATE")
         self.db.execute(
             "INSERT INTO batches (token, backend, endpoint, config, owner, n, state, created, updated) VALUES"
             " (?, ?, ?, ?, ?, ?, 'intent', ?, ?) ON CONFLICT (token) DO UPDATE SET state = 'intent', owner ="
-            " excluded.owner, file_id = NULL, created = excluded.created, updated = excluded.updated",
+            " excluded.owner, updated = excluded.updated",
             (token, backend.name, backend.endpoint, config, owner, len(ids), now, now),
         )
         self.db.execute("DELETE FROM batch_lines WHERE token = ?", (token,))
@@ -69,12 +83,34 @@ class Ledger:
             dict(r) for r in self.db.execute(f"SELECT * FROM batches WHERE {where} ORDER BY created", args)
         ]
 
+    def row(self, token: str) -> dict[str, Any]:
+        found = self.rows("token = ?", (token,))
+        if not found:
+            raise KeyError(token)
+        return found[0]
+
     def lines(self, token: str) -> list[str]:
         query = "SELECT custom_id FROM batch_lines WHERE token = ? ORDER BY pos"
         return [r[0] for r in self.db.execute(query, (token,))]
 
     def claimed(self) -> set[str]:
-        return {r[0] for r in self.db.execute("SELECT batch_id FROM batches WHERE batch_id IS NOT NULL")}
+        """Batch ids no row may adopt: held by a row, or proven another's."""
+        held = {r[0] for r in self.db.execute("SELECT batch_id FROM batches WHERE batch_id IS NOT NULL")}
+        return held | {r[0] for r in self.db.execute("SELECT batch_id FROM foreign_batches")}
+
+    def foreign(self, batch_id: str, token: str) -> None:
+        """`batch_id` was adopted by `token` on size alone and its results proved it another's: the row
+        looks again, and no row adopts it again."""
+        self.db.execute("BEGIN IMMEDIATE")
+        self.db.execute(
+            "INSERT OR IGNORE INTO foreign_batches VALUES (?, ?, ?)", (batch_id, token, time.time())
+        )
+        self.db.execute(
+            "UPDATE batches SET batch_id = NULL, proof = NULL, status = NULL, state = CASE WHEN file_id IS"
+            " NULL THEN 'intent' ELSE 'uploaded' END, detail = ?, updated = ? WHERE token = ?",
+            (f"{batch_id} proved another's (its results hold other custom_ids)", time.time(), token),
+        )
+        self.db.execute("COMMIT")
 
     def rounds(self, ids: list[str]) -> int:
         """How many finished batches already held one of these lines: the next round's number."""
@@ -84,7 +120,7 @@ class Ledger:
             marks = ",".join("?" * len(chunk))
             query = (
                 "SELECT COUNT(*) FROM batch_lines l JOIN batches b ON b.token = l.token WHERE b.state IN "
-                f"('collected', 'failed') AND l.custom_id IN ({marks}) GROUP BY l.custom_id"
+                f"{ROUND_ENDS} AND l.custom_id IN ({marks}) GROUP BY l.custom_id"
             )
             most = max([most, *(r[0] for r in self.db.execute(query, chunk))])
         return most
@@ -108,8 +144,9 @@ def batch_records(run_dir: str | Path) -> list[dict[str, Any]]:
 
 
 def cancel_batches(run_dir: str | Path) -> list[dict[str, Any]]:
-    """Cancel every unfinished batch of a run; its rows afterwards. A cancelled batch keeps what it
-    completed: a rerun collects that and sends only the rest."""
+    """Cancel every unfinished batch of a run that is provably its own; its rows afterwards. A
+    cancelled batch keeps what it completed: a rerun collects that and sends only the rest. A batch
+    found on size alone (Anthropic) is left running: it may be a teammate's (see `proof` above)."""
     batch_records(run_dir)
     ledger = Ledger(Path(run_dir) / LEDGER)
 
@@ -122,21 +159,7 @@ def cancel_batches(run_dir: str | Path) -> list[dict[str, Any]]:
                     created = create_backend(BackendConfig.model_validate(json.loads(row["config"])))
                     assert isinstance(created, BatchBackend), f"{row['backend']} is not a batch backend"
                     backend = made[row["config"]] = created
-                batch_id = row["batch_id"]
-                if batch_id is None:
-                    listing = await backend.recent(row["created"] - LOOKBACK_S)
-                    found = backend.find(listing, row, ledger.claimed())
-                    if found is None:
-                        ledger.update(
-                            row["token"], state="abandoned", detail="never created: no batch matches"
-                        )
-                        continue
-                    batch_id = found.id
-                try:
-                    info = await backend.cancel(batch_id)
-                except BackendError:  # it ended meanwhile
-                    info = await backend.get(batch_id)
-                ledger.update(row["token"], state="created", batch_id=batch_id, status=info.status)
+                await _cancel_one(ledger, backend, row)
         finally:
             for backend in made.values():
                 await backend.aclose()
@@ -146,3 +169,27 @@ def cancel_batches(run_dir: str | Path) -> list[dict[str, Any]]:
         return ledger.rows()
     finally:
         ledger.close()
+
+
+async def _cancel_one(ledger: Ledger, backend: BatchBackend, row: dict[str, Any]) -> None:
+    token, batch_id, proof = row["token"], row["batch_id"], row["proof"]
+    if batch_id is None:
+        listing = await backend.recent(row["created"] - LOOKBACK_S)
+        found = backend.find(listing, row, ledger.claimed())
+        if found is None:
+            ledger.update(token, state="abandoned", detail="never created: no batch matches")
+            return
+        batch_id, proof = found.id, "token" if backend.proves(found, row) else "size"
+        ledger.update(token, state="created", batch_id=batch_id, proof=proof)
+    if proof == "size":
+        ledger.update(token, detail=f"not cancelled: {batch_id} matches by size only; it may be another's")
+        return
+    try:
+        info = await backend.cancel(batch_id)
+    except (BackendError, TransientError) as exc:  # it ended meanwhile (OpenAI's fake answers 409)
+        try:
+            info = await backend.get(batch_id)
+        except (BackendError, TransientError):
+            ledger.update(token, detail=f"not cancelled: {exc}")
+            return
+    ledger.update(token, state="created", batch_id=batch_id, status=info.status)
