@@ -63,7 +63,9 @@ class Deduplicator:
     """Dedup in input order, fed chunk by chunk as rows arrive: a row's fate depends only on the rows
     before it, so the result is the same however the rows were chunked. `references` are texts no row may
     copy (the prompts' few-shot examples, the taxonomy's seeds): a row that repeats one, exactly or nearly,
-    is dropped as an example copy. Only kept rows are compared; dropped ones pass through unchanged."""
+    is dropped as an example copy, and so is one that holds EXAMPLE_RUN words in a row of one of
+    `examples` (default: every reference; a stage passes the example posts only, as a post may well name
+    its seed's description). Only kept rows are compared; dropped ones pass through unchanged."""
 
     def __init__(
         self,
@@ -72,6 +74,7 @@ class Deduplicator:
         seed: int = 1,
         references: Sequence[str] = (),
         stage: str = "dedup",
+        examples: Sequence[str] | None = None,
     ) -> None:
         if threshold <= 0.0:
             raise InputError(
@@ -89,7 +92,8 @@ class Deduplicator:
         near = threshold <= 1.0
         self._index = BandIndex(threshold, num_perm, weights=(0.05, 0.95)) if near else None
         self._references = list(references)
-        self._runs = {run: n for n, text in enumerate(self._references) for run in _runs(normalise(text))}
+        lifted = self._references if examples is None else list(examples)
+        self._runs = {run: text for text in lifted for run in _runs(normalise(text))}
         self._decide([(f"example:{i}", text) for i, text in enumerate(self._references)])
 
     def feed(self, rows: Sequence[Post]) -> list[Post]:
@@ -140,7 +144,7 @@ class Deduplicator:
         """Why `text` copies an example: the first run of EXAMPLE_RUN words it shares with one; None."""
         for run in _runs(normalise(text)):
             if run in self._runs:
-                example = self._references[self._runs[run]][:80]
+                example = self._runs[run][:80]
                 return f"copies an example or seed text, {EXAMPLE_RUN} words in a row ({run!r}): {example!r}"
         return None
 
@@ -182,7 +186,13 @@ class DedupStage(RowsFile):
 
     async def run(self, ctx: StageContext, inputs: Inputs, out: Output) -> None:
         cfg = ctx.config.dedup
-        dedup = Deduplicator(cfg.near_threshold, cfg.num_perm, ctx.config.seed, reference_texts(ctx))
+        dedup = Deduplicator(
+            cfg.near_threshold,
+            cfg.num_perm,
+            ctx.config.seed,
+            reference_texts(ctx),
+            examples=example_posts(ctx),
+        )
         async for chunk in inputs.chunks():
             out.extend(await asyncio.to_thread(dedup.feed, chunk))
         out.close()
@@ -190,6 +200,13 @@ class DedupStage(RowsFile):
     async def estimate(self, ctx: StageContext, upstream: dict[str, list[StagePlan]]) -> StagePlan:
         rows, known = rows_in(upstream)
         return StagePlan(self.name, rows=rows, known=known)
+
+
+def example_posts(ctx: StageContext) -> list[str]:
+    """The example posts the prompts show (the taxonomy's and the negative kinds'), not the seeds."""
+    texts = [e for s in ctx.taxonomy.symptoms for v in s.examples.values() for e in v]
+    texts += [e for kind in ctx.config.negatives.kinds for e in kind.examples]
+    return list(dict.fromkeys(texts))
 
 
 def reference_texts(ctx: StageContext) -> list[str]:
