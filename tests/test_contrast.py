@@ -56,7 +56,9 @@ def test_similarity_tells_a_minimal_rewrite_from_a_copy_and_a_new_post() -> None
 class Judging(FakeBackend):
     """The fake backend, except that the judge scores a post 0 on every symptom when someone else's or
     a quoted state is its topic (a rewrite that worked) and 5 otherwise; rewrites copy the post (a model
-    that cannot rewrite) when the post mentions sleep."""
+    that cannot rewrite) when the post mentions sleep, and give it to someone else otherwise (right for
+    other_person, wrong for every other kind): as her words (the judge hears it) or as her state without
+    a frame (the judge does not)."""
 
     name = "fake-judging"
 
@@ -69,10 +71,12 @@ class Judging(FakeBackend):
             )
             names = [n for n in NAMES if f"- {n}:" in prompt]
             return ChatResponse(text=json.dumps({n: 0 if other else 5 for n in names}))
-        if request.schema_name == "rewrite" and "sleep" in prompt.split("Post:")[-1].lower():
-            return ChatResponse(
-                text=json.dumps({"rewrite": prompt.split("Post:")[-1].split("\n")[0].strip()})
-            )
+        if request.schema_name == "rewrite":
+            post = prompt.split("Post:")[-1].split("\n")[0].strip()
+            rng = random.Random(post)
+            text = swap_person(post, "she") if rng.random() < 0.5 else person_swap(post, rng)
+            text = post if "sleep" in post.lower() else text
+            return ChatResponse(text=json.dumps({"rewrite": text}))
         return await super().complete(request)
 
 
@@ -124,9 +128,10 @@ def test_the_llm_judge_drops_a_rewrite_that_still_expresses_what_it_removed(
     kept, dropped = run
     still = [r for r in dropped if r["stage"] == "contrast" and r["drop_class"] == "expressed_in_negative"]
     assert still and all(r["judge_scores"] for r in still)
-    assert all(
-        max(r["judge_scores"].values()) < 3 for r in kept if r["stage"] == "contrast" and not r["symptoms"]
-    )
+    judged = [r for r in kept if r["stage"] == "contrast" and not r["symptoms"] and r["backend"] != "rules"]
+    assert judged and all(max(r["judge_scores"].values()) < 3 for r in judged)
+    ruled = [r for r in kept if r["stage"] == "contrast" and r["backend"] == "rules"]
+    assert ruled and not any(r["judge_scores"] for r in ruled)  # rule-made rewrites need no judge
 
 
 def write_taxonomy(tmp_path: Path, **convention: Any) -> Path:

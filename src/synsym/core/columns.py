@@ -54,11 +54,13 @@ class DropClass(str, Enum):
     NEAR_DUPLICATE = "near_duplicate"
     EXAMPLE_COPY = "example_copy"
     NO_FIRST_PERSON = "no_first_person"
+    INCOHERENT = "incoherent"  # no statement at all: a repetition loop, cut off, word salad, chat
     BELOW_THRESHOLD = "below_threshold"
     EXPRESSED_IN_NEGATIVE = "expressed_in_negative"
     UNUSED_CONTEXT = "unused_context"
     USED_IN_LONG_POST = "used_in_long_post"
     NOT_MINIMAL = "not_minimal"
+    KIND_NOT_MET = "kind_not_met"  # a rewrite that does not make the change its kind names
 
     def __str__(self) -> str:
         return self.value
@@ -117,6 +119,14 @@ COLUMNS: tuple[Column, ...] = (
     Column("drop_class", "string", "why the row was dropped (a DropClass)", True, None, True),
     Column("drop_detail", "string", "the drop's particulars, for people", True, None, True),
     Column("dropped_by", "string", "the stage that dropped the row", True, None, True),
+    Column(
+        "drop_thresholds",
+        "scores",
+        "judge drops: symptom -> the threshold it missed (a negative's: reached)",
+        False,
+        {},
+        True,
+    ),
 )
 _BY_NAME = {c.name: c for c in COLUMNS}
 
@@ -146,6 +156,7 @@ class Post(TypedDict):
     drop_class: str | None
     drop_detail: str | None
     dropped_by: str | None
+    drop_thresholds: dict[str, float]
 
 
 if set(Post.__annotations__) != set(_BY_NAME):  # pragma: no cover - a developer's mistake, caught at import

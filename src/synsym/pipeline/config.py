@@ -189,7 +189,11 @@ class ContrastConfig(StrictModel):
         description="the kinds and their shares; a default kind may be given by its name alone",
     )
     min_similarity: float = Field(
-        0.5, ge=0, le=1, description="a model's rewrite less similar to its source than this is not minimal"
+        0.3,
+        ge=0,
+        le=1,
+        description="a model's rewrite less similar to its source than this is a different post (good "
+        "hypothetical and feared rewrites measured 0.36-0.5; copies of the examples are caught on their own)",
     )
     max_similarity: float = Field(
         0.97, ge=0, le=1, description="a model's rewrite more similar than this is an unchanged copy"
@@ -314,6 +318,11 @@ class JudgeConfig(StrictModel):
         True,
         description="a post that states a symptom must be in the first person (I, me, my, we, ...); "
         "checked by every judge (not `method: none`) before scoring",
+    )
+    calibration: str | None = Field(
+        None,
+        description="thresholds fitted to your raters (`synsym review calibrate`); replace threshold and "
+        "negative_threshold (or embedding_threshold) per symptom; changing it re-filters from cached scores",
     )
 
 

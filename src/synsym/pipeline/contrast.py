@@ -7,10 +7,12 @@ its rewrite, where negatives in another voice teach it the voice.
 A rewrite is a negative (all-zero; `removed` lists the source's symptoms) unless it is partial (labels:
 the source's minus the one removed). Which kinds are negatives follows from the taxonomy's convention: a
 kind whose change the convention counts is refused before anything is asked. Model-written rewrites must
-be minimal (`contrast.min_similarity` to `max_similarity` of their source, else re-asked, then dropped);
-every rewrite is then judged: the LLM judge requires what was removed to score under
-`judge.negative_threshold` and what was kept to reach `judge.threshold`; the embedding judge, which cannot
-hear person or tense, checks what a partial rewrite kept.
+be minimal and make the change their kind names, checked in the words whatever the judge
+(synsym.pipeline.rewrite_checks; else re-asked, then dropped); rule-made rewrites need no judge (they are
+minimal and make their change by construction); every model-written rewrite is then judged: the LLM
+judge requires what was removed to score under `judge.negative_threshold` and what was kept to reach
+`judge.threshold`; the embedding judge, which cannot hear person or tense, checks what a partial rewrite
+kept.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from synsym.pipeline.context import StageContext
 from synsym.pipeline.judge import judge_block, load_embedding_judge
 from synsym.pipeline.negatives import split_counts
 from synsym.pipeline.prompts import load_template
-from synsym.pipeline.rewrites import RULES, similarity
+from synsym.pipeline.rewrite_checks import rewrite_problem
+from synsym.pipeline.rewrites import RULES
 from synsym.pipeline.stage import ROWS, Inputs, Output, RowsFile, StagePlan, rows_in, worst_cost
 from synsym.pipeline.statements import symptom_phrase
 
@@ -64,7 +67,7 @@ class ContrastStage(RowsFile):
         n = cfg.n or round((cfg.share or 0) * rows)
         llm = sum(c for k, c in zip(cfg.kinds, split_counts(n, [k.share for k in cfg.kinds]), strict=True)
                   if k.method == "llm")  # fmt: skip
-        judged = n if ctx.config.judge.method in ("llm", "both") else 0
+        judged = llm if ctx.config.judge.method in ("llm", "both") else 0  # rule-made ones need none
         example = [rewrite_task(ctx, _PLACEHOLDER, cfg.kinds[0], [], 0)] if llm else []
         per = worst_cost(ctx.engine, example) if example else 0.0
         cost = None if per is None else per * llm
@@ -83,8 +86,8 @@ class ContrastStage(RowsFile):
                 tasks.append(rewrite_task(ctx, source, kind, removed, len(tasks)))
         async for result in ctx.answers(tasks, "contrast"):
             made.append(from_answer(ctx, result))
-        made = await self._judge(ctx, inputs, made)
-        out.extend(made)
+        ruled = [r for r in made if r["backend"] == "rules"]  # minimal and changed by construction
+        out.extend(ruled + await self._judge(ctx, inputs, [r for r in made if r["backend"] != "rules"]))
         out.close()
 
     async def _judge(self, ctx: StageContext, inputs: Inputs, rows: list[Post]) -> list[Post]:
@@ -181,24 +184,18 @@ def rewrite_task(ctx: StageContext, source: Post, kind: ContrastKind, removed: l
         schema_name="rewrite",
         seed=ctx.request_seed(j),
     )
-    low, high = cfg.min_similarity, cfg.max_similarity
+    bounds = (cfg.min_similarity, cfg.max_similarity)
+    pairs = [(e.post, e.rewrite) for e in kind.examples]
 
-    def minimal(answer: BaseModel) -> None:
-        text = str(getattr(answer, "rewrite", ""))
-        ratio = similarity(source["text"], text)
-        if ratio > high:
-            raise InvalidAnswer(
-                f"the rewrite is the post unchanged (similarity {ratio:.2f}); {change}", "not_minimal"
-            )
-        if ratio < low:
-            raise InvalidAnswer(
-                f"the rewrite is a different post (similarity {ratio:.2f} to the original); keep its words "
-                "and change only what the instruction says",
-                "not_minimal",
-            )
+    def verified(answer: BaseModel) -> None:
+        problem = rewrite_problem(
+            kind.dimension, source["text"], str(getattr(answer, "rewrite", "")), pairs, bounds
+        )
+        if problem is not None:
+            raise InvalidAnswer(f"{problem[1]}; {change}", problem[0])
 
     payload = {"kind": kind, "source": source, "removed": removed}
-    return Task(f"contrast|{kind.name}|{source['id']}", request, Rewrite, 0, template.hash, payload, minimal)
+    return Task(f"contrast|{kind.name}|{source['id']}", request, Rewrite, 0, template.hash, payload, verified)
 
 
 def from_answer(ctx: StageContext, result: Result) -> Post:

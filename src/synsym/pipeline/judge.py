@@ -26,6 +26,7 @@ from synsym.engine.engine import Task
 from synsym.engine.progress import Bar
 from synsym.pipeline.config import JudgeConfig
 from synsym.pipeline.context import StageContext
+from synsym.pipeline.garbage import garbage
 from synsym.pipeline.prompts import bullet_list, load_template
 from synsym.pipeline.stage import ROWS, Inputs, Output, RowsFile, StagePlan, rows_in, worst_cost
 
@@ -180,6 +181,11 @@ async def judge_block(
         for i in todo:
             if rows[i]["symptoms"] and not first_person(rows[i]["text"]):
                 out[i] = dropped(out[i], stage, DropClass.NO_FIRST_PERSON, "no I, me, my, we, ... in it")
+        todo = [i for i in todo if is_kept(out[i])]
+    if cfg.method != "none":  # no statement at all (a loop, cut off, word salad): no judge scores it
+        for i in todo:
+            if (wrong := garbage(rows[i]["text"])) is not None:
+                out[i] = dropped(out[i], stage, DropClass.INCOHERENT, wrong)
         todo = [i for i in todo if is_kept(out[i])]
     if embedding is not None and todo:
         async with lock:
