@@ -109,7 +109,8 @@ def test_parquet_columns_types_and_labels(
     spaces = list(tax.label_spaces)
     assert table.column_names[:3] == ["text", "style", "symptoms"]
     assert [c for c in table.column_names if c.startswith("labels_")] == [f"labels_{s}" for s in spaces]
-    assert {c.name for c in COLUMNS} - set(table.column_names) == {"drop_class", "drop_detail", "dropped_by"}
+    dropped_only = {"drop_class", "drop_detail", "dropped_by", "drop_thresholds"}
+    assert {c.name for c in COLUMNS} - set(table.column_names) == dropped_only
     schema = table.schema
     assert schema.field("symptoms").type == pa.list_(pa.string())
     for s in spaces:
@@ -133,7 +134,8 @@ def test_round_trip_and_dropped(tmp_path: Path, tax: Taxonomy, rows: tuple[list[
     paths = _write(tmp_path, kept, dropped, tax, ())
     assert read_export(tmp_path).rows == kept
     assert read_export(paths["dropped"]).rows == dropped
-    assert pq.read_table(paths["dropped"]).column_names[-3:] == ["drop_class", "drop_detail", "dropped_by"]
+    last = pq.read_table(paths["dropped"]).column_names[-4:]
+    assert last == ["drop_class", "drop_detail", "dropped_by", "drop_thresholds"]
 
 
 def test_empty_dropped_is_a_typed_file(

@@ -10,6 +10,7 @@ from rich.markup import escape
 # command modules register themselves on import; add one line per module here
 from synsym.cli import (  # noqa: F401
     batches_cmd,
+    calibrate_cmd,
     classify_cmd,
     config_cmd,
     contrast_cmd,

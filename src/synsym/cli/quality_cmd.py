@@ -17,7 +17,8 @@ out = Console(soft_wrap=True)
 if not out.is_terminal:  # piped or captured: wide enough for full symptom names and every column
     out.width = max(out.width, 120)
 review_app = typer.Typer(
-    help="Expert review: export a sample, import ratings, report agreement.", no_args_is_help=True
+    help="Expert review: export a sample, import ratings, report agreement, calibrate the judge.",
+    no_args_is_help=True,
 )
 app.add_typer(review_app, name="review")
 
@@ -82,16 +83,23 @@ def review_export(
         int | None, typer.Option("--n-subconcepts", help="Sub-concepts to sample (default n/5).")
     ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    near_threshold: Annotated[
+        bool,
+        typer.Option(
+            "--near-threshold",
+            help="Sample posts nearest the judge's threshold, dropped ones too (for `review calibrate`).",
+        ),
+    ] = False,
     fmt: FormatOption = "auto",
     text_column: TextColumn = None,
     label_column: LabelColumn = None,
 ) -> None:
-    """Write a stratified sample as items.csv and a Label Studio project, with the rubric."""
+    """Write a stratified sample (or one near the judge's threshold) as items.csv and a Label Studio
+    project, with the rubric."""
     from synsym.review.sample import export_review
 
-    summary = export_review(
-        source, out_dir, n, n_subconcepts, seed, fmt=fmt, text_column=text_column, label_column=label_column
-    )
+    load = {"fmt": fmt, "text_column": text_column, "label_column": label_column}
+    summary = export_review(source, out_dir, n, n_subconcepts, seed, near_threshold, **load)
     parts = ", ".join(f"{k} {v}" for k, v in summary["by_component"].items())
     console.print(
         f"wrote {summary['n_items']} items ({parts}) to {out_dir}: items.csv, labelstudio_tasks.json, "

@@ -137,8 +137,10 @@ def _post(rec: dict[str, Any], path: Path) -> Post:
             raise InputError(f"{path} is not a synsym export: rows lack the `{c.name}` column")
         else:
             out[c.name] = c.fresh_default()
-    scores = out["judge_scores"]
-    out["judge_scores"] = dict(scores) if isinstance(scores, dict) else dict(scores or [])
+    for c in COLUMNS:  # a Parquet map reads back as (key, value) pairs
+        if c.kind == "scores":
+            scores = out[c.name]
+            out[c.name] = dict(scores) if isinstance(scores, dict) else dict(scores or [])
     return cast(Post, out)
 
 

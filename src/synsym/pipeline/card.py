@@ -20,6 +20,7 @@ import yaml
 from synsym.core.columns import COLUMNS, Post
 from synsym.core.funnel import funnel_counts
 from synsym.core.taxonomy import Taxonomy
+from synsym.pipeline.calibrated import calibration_text
 
 PAPER = (
     'Kang et al., "SynSym: A Synthetic Data Generation Framework for Psychiatric Symptom '
@@ -88,6 +89,7 @@ class CardInfo:
     title: str | None = None
     license: str | None = None  # the user's choice; None writes `unknown`
     language: str = "en"
+    calibration: Mapping[str, Any] | None = None  # the judge's calibration (pipeline.calibrated)
 
 
 def _pct(n: int, total: int) -> str:
@@ -248,6 +250,7 @@ def render_card(
         "6. **export**: this folder.",
         f"Seed: {seed}. The recipe as run (resolved configuration, no secrets):",
         f"```yaml\n{recipe}\n```",
+        *([calibration_text(info.calibration)] if info.calibration else []),
         "## Funnel",
         _funnel(info, kept, dropped),
         "## Composition",

@@ -33,6 +33,7 @@ from synsym.core.dataset import FORMAT_VERSION, post_schema
 from synsym.core.errors import InputError, suggest
 from synsym.core.funnel import funnel_counts
 from synsym.core.taxonomy import Taxonomy
+from synsym.pipeline.calibrated import calibration_effect, card_summary
 from synsym.pipeline.card import CardInfo, render_card
 from synsym.pipeline.context import StageContext
 from synsym.pipeline.export_files import (
@@ -48,6 +49,7 @@ from synsym.pipeline.export_files import (
     write_jsonl,
     write_parquet,
 )
+from synsym.pipeline.judge import embedding_threshold
 from synsym.pipeline.stage import ROWS, Inputs, Output, ValueStage
 
 __all__ = ["EXPORT_FORMATS", "PAPER_CSV_COLUMNS", "CardInfo", "ExportStage", "paper_csv_row", "write_dataset"]
@@ -85,7 +87,8 @@ def _label_array(matrix: np.ndarray) -> pa.Array:
 
 
 def _check_rows(rows: Sequence[Post], dropped: bool) -> None:
-    names = [c.name for c in COLUMNS]
+    # drop_thresholds may be missing from rows of stage files written before it (then it is empty)
+    names = [c.name for c in COLUMNS if c.name != "drop_thresholds"]
     for i, row in enumerate(rows):
         missing = [c for c in names if c not in row]
         if missing:
@@ -99,8 +102,8 @@ def _table(rows: Sequence[Post], schema: pa.Schema, labels: Mapping[str, np.ndar
     for name in schema.names:
         if name.startswith("labels_") and name[len("labels_") :] in labels:
             cols[name] = _label_array(labels[name[len("labels_") :]])
-        elif name == "judge_scores":
-            cols[name] = [list((r["judge_scores"] or {}).items()) for r in rows]
+        elif name in ("judge_scores", "drop_thresholds"):
+            cols[name] = [list((cast(dict[str, Any], r).get(name) or {}).items()) for r in rows]
         else:
             cols[name] = [r[name] for r in rows]  # type: ignore[literal-required]
     return pa.Table.from_pydict(cols, schema=schema)
@@ -272,12 +275,17 @@ def export_run(ctx: StageContext, rows: list[Post]) -> dict[str, Any]:
         "stage_seconds": ctx.stage_seconds,
         "notes": ctx.notes,
     }
+    calibration = card_summary(config.judge)
+    if calibration is not None:
+        calibration["effect"] = calibration_effect(rows, config.judge, embedding_threshold(config.judge))
+        manifest["calibration"] = calibration
     card = CardInfo(
         recipe=config.public_dict(),
         stages=ctx.stage_names,
         seed=config.seed,
         taxonomy_name=taxonomy.name,
         taxonomy_version=taxonomy.version,
+        calibration=calibration,
     )
     write_dataset(
         ctx.run_dir,

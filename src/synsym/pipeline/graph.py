@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from synsym.backends.base import answer_settings
+from synsym.core.calibration import calibration_digest
 from synsym.core.errors import InputError
 from synsym.pipeline.config import RunConfig
 from synsym.pipeline.stage import ROWS, Stage
@@ -74,6 +75,10 @@ def fingerprints(
     data["backend"] = answer_settings(config.backend)
     if config.judge.backend is not None:
         data["judge"]["backend"] = answer_settings(config.judge.backend)
+    # a calibration counts by its content; unset, it is left out so earlier runs keep their fingerprints
+    calibration = data["judge"].pop("calibration", None)
+    if calibration is not None:
+        data["judge"]["calibration"] = calibration_digest(calibration)
     data.update(extra or {})
     reads = resolve_reads(stages)
     prints: dict[str, str] = {}

@@ -20,10 +20,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from synsym.backends.base import ChatRequest
+from synsym.core.calibration import Rule, decide
 from synsym.core.columns import DropClass, Post, dropped, is_kept, new_post, with_fields
 from synsym.core.subconcepts import Subconcepts
 from synsym.engine.engine import Task
 from synsym.engine.progress import Bar
+from synsym.pipeline.calibrated import check_calibration, drop, rules
 from synsym.pipeline.config import JudgeConfig
 from synsym.pipeline.context import StageContext
 from synsym.pipeline.garbage import garbage
@@ -65,22 +67,10 @@ def verdict(
     row: Post, scores: dict[str, float], threshold: float, negative_threshold: float | None
 ) -> tuple[DropClass, str] | None:
     """None to keep, else why not: every stated symptom must reach `threshold`; a denied symptom, or any
-    symptom of a negative, must stay under `negative_threshold` (None: not checked)."""
-    stated = set(row["symptoms"])
-    low = [f"{k} {v:g} < {threshold:g}" for k, v in scores.items() if k in stated and v < threshold]
-    if low:
-        return DropClass.BELOW_THRESHOLD, "; ".join(low)
-    if negative_threshold is None:
-        return None
-    high = [
-        f"{k} {v:g} >= {negative_threshold:g}"
-        for k, v in scores.items()
-        if k not in stated and v >= negative_threshold
-    ]
-    if high:
-        what = "denies" if row["negative_kind"] == "negated" else "is a negative"
-        return DropClass.EXPRESSED_IN_NEGATIVE, f"{what} but expresses {'; '.join(high)}"
-    return None
+    symptom of a negative, must stay under `negative_threshold` (None: not checked). The uncalibrated
+    form of `synsym.core.calibration.decide`, which the stage applies."""
+    fate = decide(row, scores, Rule(threshold, negative_threshold))
+    return None if fate is None else (fate.drop_class, fate.detail)
 
 
 def judge_tasks(ctx: StageContext, rows: list[Post]) -> Iterator[Task]:
@@ -116,6 +106,9 @@ class JudgeStage(RowsFile):
     sections = ("judge",)
     reads = ("expand", ROWS)
     BLOCK = 256
+
+    def check(self, ctx: StageContext) -> None:
+        check_calibration(ctx.config.judge, ctx.taxonomy)
 
     async def run(self, ctx: StageContext, inputs: Inputs, out: Output) -> None:
         cfg = ctx.config.judge
@@ -175,6 +168,7 @@ async def judge_block(
     `embedding` is the loaded embedding judge (None when the method has none); `lock` keeps one block
     on the encoder at a time; `bar` counts the LLM questions."""
     cfg = ctx.config.judge
+    embedding_rule, llm_rule = rules(cfg, embedding_threshold(cfg))  # a calibration's, else the config's
     out = list(rows)
     todo = [i for i, r in enumerate(rows) if is_kept(r)]
     if cfg.first_person and cfg.method != "none":  # the recipe asks for first person: cheapest check first
@@ -201,11 +195,11 @@ async def judge_block(
             # Embeddings cannot tell whose symptom it is, when, or whether it is denied: they score a true
             # hard negative ("my roommate hasn't slept in days") 4.5-5. So they check what a row states,
             # and record, without acting on, the scores of what a negative must not express.
-            fate = verdict(out[i], got, embedding_threshold(cfg), None)
+            fate = decide(out[i], got, embedding_rule)
             if fate is None:
                 passed.append(i)
             else:
-                out[i] = dropped(out[i], stage, fate[0], f"embedding: {fate[1]}")
+                out[i] = drop(out[i], stage, fate, "embedding")
         todo = passed
     if cfg.method in ("llm", "both") and todo:
         method = "both" if cfg.method == "both" else "llm"
@@ -222,9 +216,9 @@ async def judge_block(
             answer = {k: float(v) for k, v in result.value.model_dump(by_alias=True).items()}  # type: ignore[union-attr]
             earlier = {f"embedding:{k}": v for k, v in out[i]["judge_scores"].items()}
             out[i] = with_fields(out[i], judge_scores={**earlier, **answer}, judge_method=method)
-            fate = verdict(out[i], answer, cfg.threshold, cfg.negative_threshold)
+            fate = decide(out[i], answer, llm_rule)
             if fate is not None:
-                out[i] = dropped(out[i], stage, fate[0], f"llm: {fate[1]}")
+                out[i] = drop(out[i], stage, fate, "llm")
     return out
 
 

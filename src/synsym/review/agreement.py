@@ -111,10 +111,21 @@ def read_rater_file(path: Path) -> list[dict[str, Any]]:
                 "item_id": r["item_id"],
                 "score": r["score"],
                 "comment": r.get("comment") or "",
+                "text": r.get("text"),
                 "_where": f"{path} line {n + 2}",
             }
             for n, r in enumerate(reader)
         ]
+
+
+def _same_text(row: dict[str, Any], item: dict[str, Any]) -> None:
+    """A row whose text is not its item's comes from another sample (or a re-sorted sheet)."""
+    text = row.get("text")
+    if text is not None and " ".join(str(text).split()) != " ".join(str(item["text"]).split()):
+        raise InputError(
+            f"{row['_where']} -> its text differs from item {row['item_id']!r} of this review's sample; "
+            "rate the items.csv exported to this folder"
+        )
 
 
 def import_ratings(review_dir: Path, files: list[Path], names: list[str] | None = None) -> dict[str, int]:
@@ -136,6 +147,7 @@ def import_ratings(review_dir: Path, files: list[Path], names: list[str] | None 
         for r in rows:
             if r["item_id"] not in key:
                 raise InputError(f"{r['_where']} -> item {r['item_id']!r} is not in this review's sample")
+            _same_text(r, key[r["item_id"]])
             score = _score(r["score"], r["_where"])
             rater = f"{name}-{r['rater']}" if len(annotators) > 1 else name
             if score is not None:

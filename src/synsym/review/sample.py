@@ -8,7 +8,9 @@ sample covers every symptom and style instead of mirroring the set's skew.
 
 Written to DIR: `items.csv` (for spreadsheets: fill `score` 1-5 and an optional `comment`),
 `labelstudio_tasks.json` and `labelstudio_config.xml` (a Label Studio project whose instructions are the
-rubric), `rubric.md`, and `sample.json` (the key the import checks ratings against).
+rubric), `rubric.md`, and `sample.json` (the key the import checks ratings against; for a synsym run also
+each post's judge scores and the run's thresholds, which `review calibrate` refits). `near_threshold`
+samples posts nearest the judge's threshold instead, dropped ones included (see `synsym.review.judged`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ SCALE = {
     5: "fully: clear, specific and natural",
 }
 CSV_COLUMNS = ("item_id", "component", "symptoms", "style", "text", "score", "comment")
+SCALE_RANGE = (min(SCALE), max(SCALE))
 
 
 def rubric_text() -> str:
@@ -75,18 +78,10 @@ def sample_items(
         # a multi-symptom post is filed under one of its symptoms, chosen by id, so it is counted once
         anchor = syms[sum(map(ord, data.ids[i])) % len(syms)] if syms else ""
         strata[(anchor, data.styles[i] or "", kind)].append(i)
-    items: list[dict[str, Any]] = []
-    for i in sorted(_round_robin(strata, n, rng)):
-        syms = data.symptoms_of(i)
-        items.append(
-            {
-                "item_id": f"p-{data.ids[i]}",
-                "component": _component(syms),
-                "symptoms": "; ".join(syms),
-                "style": data.styles[i] or "",
-                "text": data.texts[i],
-            }
-        )
+    items = [
+        post_item(data.ids[i], data.symptoms_of(i), data.styles[i], data.texts[i])
+        for i in sorted(_round_robin(strata, n, rng))
+    ]
     pairs = list(
         dict.fromkeys(
             (data.symptoms_of(i)[0], str(data.subconcepts[i]))
@@ -111,6 +106,40 @@ def sample_items(
     return items
 
 
+def post_item(row_id: str, symptoms: list[str], style: str | None, text: str) -> dict[str, Any]:
+    """One post to rate, as items.csv and Label Studio show it."""
+    return {
+        "item_id": f"p-{row_id}",
+        "component": _component(symptoms),
+        "symptoms": "; ".join(symptoms),
+        "style": style or "",
+        "text": text,
+    }
+
+
+def _judge_key(data: QualityData, items: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The judge's side of a stratified sample of a synsym run (None for other datasets)."""
+    from synsym.core.dataset import read_export
+    from synsym.review.judged import judge_key
+
+    if not data.rows or data.run_dir is None or not any(r["judge_scores"] for r in data.rows):
+        return None
+    wanted = {it["item_id"] for it in items}
+    export = read_export(data.run_dir / "dataset.parquet")
+    return judge_key(export, [r for r in data.rows if f"p-{r['id']}" in wanted])
+
+
+def _near_sample(path: str | Path, n: int, seed: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    from synsym.review.judged import default_rule, judge_key, judge_settings, near_source, near_threshold
+
+    export, rows = near_source(path)
+    settings = judge_settings(export)
+    step = 1.0 if settings["judge"] == "llm" else 0.0  # the LLM judge scores in whole points
+    picked = near_threshold(rows, default_rule(settings), n, seed, step)
+    items = [post_item(r["id"], list(r["symptoms"]), r["style"], r["text"]) for r in picked]
+    return items, judge_key(export, picked)
+
+
 def _labelstudio_config() -> str:
     header = " ".join(f"{c}: {q}" for c, q in RUBRIC.items())
     choices = "\n".join(f'    <Choice value="{k}" hint="{escape(v)}"/>' for k, v in SCALE.items())
@@ -132,12 +161,19 @@ def export_review(
     n: int = 300,
     n_subconcepts: int | None = None,
     seed: int = 0,
+    near_threshold: bool = False,
     **load_args: Any,
 ) -> dict[str, Any]:
     """Write the sample (CSV, Label Studio tasks and config, rubric, key) to `out`; return a summary.
-    `load_args` (fmt, text_column, label_column) go to `load_quality_data`."""
-    data = load_quality_data(path, **load_args)
-    items = sample_items(data, n, n_subconcepts, seed)
+    `load_args` (fmt, text_column, label_column) go to `load_quality_data`. `near_threshold`: posts
+    nearest the judge's threshold (kept and dropped) instead of the stratified sample."""
+    judge: dict[str, Any] | None
+    if near_threshold:
+        items, judge = _near_sample(path, n, seed)
+    else:
+        data = load_quality_data(path, **load_args)
+        items = sample_items(data, n, n_subconcepts, seed)
+        judge = _judge_key(data, items)
     out.mkdir(parents=True, exist_ok=True)
     with (out / "items.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
@@ -149,7 +185,10 @@ def export_review(
     )
     (out / "labelstudio_config.xml").write_text(_labelstudio_config(), encoding="utf-8")
     (out / "rubric.md").write_text(rubric_text(), encoding="utf-8")
-    key = {"source": str(path), "seed": seed, "items": items}
+    key: dict[str, Any] = {"source": str(path), "seed": seed, "scale": list(SCALE_RANGE), "items": items}
+    key["mode"] = "near_threshold" if near_threshold else "stratified"
+    if judge is not None:
+        key["judge"] = judge
     (out / "sample.json").write_text(json.dumps(key, indent=1, ensure_ascii=False), encoding="utf-8")
     counts: dict[str, int] = defaultdict(int)
     for it in items:
