@@ -3,15 +3,17 @@
 A simulated panel rates the posts of a review sample (its `sample.json`) by an accept rule that differs
 from the judge's: its own threshold per symptom on the judge's scores (stricter for some symptoms,
 looser for others), plus item noise (the panel's decision flips with probability `noise`, something the
-judge's scores cannot see) and a second rater who disagrees with the first at rate `disagree`. An
-accepted post gets 4 or 5, a rejected one 1 to 3, so the consensus (the mean) accepts when both accept
-and, now and then, when they split.
+judge's scores cannot see) and two raters, neither of them the truth, who each flip the panel's
+decision on their own with the probability that makes them disagree with each other at rate
+`disagree`. An accepted post gets 4 or 5, a rejected one 1 to 3, so the consensus (the mean) accepts
+when both accept and, now and then, when they split.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +32,7 @@ class Panel:
     threshold: float = 4.0
     negative: float = 3.0
     noise: float = 0.05
-    disagree: float = 0.1
+    disagree: float = 0.1  # at most 0.5: independent raters cannot disagree more often
 
     def accepts(self, row: dict[str, Any]) -> bool:
         """The panel's noiseless decision on a post of `sample.json`'s judge rows."""
@@ -46,11 +48,12 @@ def _likert(accept: bool, rng: random.Random) -> int:
 def rate(sample: dict[str, Any], panel: Panel, seed: int = 0) -> dict[str, dict[str, int]]:
     """{rater: {item_id: score}} for raters `a` and `b` on every post with judge scores."""
     rng = random.Random(seed)
+    flip = (1 - math.sqrt(1 - 2 * panel.disagree)) / 2  # 2 flip (1 - flip) = disagree
     a: dict[str, int] = {}
     b: dict[str, int] = {}
     for item_id, row in sorted(sample["judge"]["rows"].items()):
-        first = panel.accepts(row) != (rng.random() < panel.noise)
-        second = first != (rng.random() < panel.disagree)
+        truth = panel.accepts(row) != (rng.random() < panel.noise)
+        first, second = (truth != (rng.random() < flip) for _ in range(2))
         a[item_id], b[item_id] = _likert(first, rng), _likert(second, rng)
     return {"a": a, "b": b}
 
