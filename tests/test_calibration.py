@@ -131,6 +131,11 @@ def test_calibrated_rerun_pays_for_nothing(calibrated: dict[str, Path]) -> None:
     assert "## Judge calibration" in card and "2 rater(s) (a, b)" in card
     effect = result.manifest["calibration"]["effect"]
     assert effect["dropped_not_by_default"] + effect["kept_not_by_default"] > 0
+    from synsym.report.html import build_report
+
+    path, _ = build_report(calibrated["run"], embed=False, per_cell=1)
+    html = path.read_text()
+    assert '<h2 id="calibration">' in html and 'alt="calibration"' in html
 
 
 def _one_line(capsys: pytest.CaptureFixture) -> str:

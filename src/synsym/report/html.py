@@ -144,6 +144,34 @@ def _samples_section(data: QualityData, per_cell: int) -> str:
 <th>text</th></tr></thead><tbody>{"".join(body)}</tbody></table>"""
 
 
+def _calibration_section(manifest: dict[str, Any]) -> str:
+    """A calibrated run: the fitted thresholds, agreement before and after, and the curve."""
+    cal = manifest.get("calibration")
+    if not cal:
+        return ""
+    agreement = cal.get("agreement") or {}
+    rows = [
+        [
+            kind,
+            f["n"],
+            *(f[side][k] for side in ("before", "after") for k in ("kappa", "precision", "recall")),
+        ]
+        for kind, f in agreement.items()
+        if isinstance(f, dict) and "before" in f
+    ]
+    head = ["posts", "n", "kappa before", "precision before", "recall before"]
+    head += ["kappa after", "precision after", "recall after"]
+    fits = [[k, f["pooled"], f["default"], ", ".join(f"{s} {t:g}" for s, t in f["symptoms"].items())]
+            for k, f in cal["kinds"].items()]  # fmt: skip
+    html = f'<h2 id="calibration">Judge calibration</h2><p>{escape(str(cal["n_posts"]))} posts rated by '
+    html += f"{escape(', '.join(cal['raters']))} ({escape(cal['rule'])}); figures in-sample.</p>"
+    html += _table(["kind", "pooled", "default", "per symptom"], fits) + _table(head, rows)
+    positive, curve = cal["kinds"].get("positive"), agreement.get("curve")
+    if positive and curve:
+        html += _img(plots.calibration_plot(curve, positive["default"], positive["pooled"]), "calibration")
+    return html
+
+
 def render_report(
     data: QualityData, quality: dict[str, Any], results: Path | None = None, per_cell: int = 15
 ) -> str:
@@ -297,6 +325,7 @@ def render_report(
         scores = judge_scores(data.run_dir)
         if any(scores.values()):
             parts.append('<h2 id="judge">Judge scores</h2>' + _img(plots.judge_plot(scores), "judge scores"))
+        parts.append(_calibration_section(data.manifest or {}))
     leak = quality.get("leakage")
     if leak:
         parts.append(

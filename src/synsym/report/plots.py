@@ -122,6 +122,23 @@ def judge_plot(scores: dict[str, list[float]]) -> str:
     return _png(fig)
 
 
+def calibration_plot(curve: Sequence[dict[str, Any]], default: float, fitted: float) -> str:
+    """Agreement with the raters at every threshold (one for every symptom), the run's default and the
+    pooled threshold `review calibrate` fitted marked."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 2.8))
+    ts = [r["threshold"] for r in curve]
+    for k, name in enumerate(("kappa", "precision", "recall", "kept")):
+        vals = [np.nan if r[name] is None else r[name] for r in curve]
+        ax.plot(ts, vals, marker="o", ms=3, label=name, color=f"C{k}", ls="--" if name == "kept" else "-")
+    ax.axvline(default, color="grey", lw=1, ls=":", label=f"default {default:g}")
+    ax.axvline(fitted, color="black", lw=1, label=f"fitted (pooled) {fitted:g}")
+    ax.set_xlabel("judge threshold for positive posts")
+    ax.set_title("Judge vs raters by threshold (the calibration sample)")
+    ax.legend(frameon=False, fontsize=7, ncol=3)
+    return _png(fig)
+
+
 def length_plot(lengths_by_style: dict[str, list[int]]) -> str:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 2.6))

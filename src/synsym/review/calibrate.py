@@ -254,6 +254,7 @@ def calibrate(
     after = with_fits(before, fits)
     figures = agreement(items, before, after, reps)
     raters = sorted({r for it in items for r in it.by_rater})
+    curve_rows = threshold_curve(items, before, grid_for(judged))
     cal = Calibration(
         synsym_calibration=FORMAT,
         taxonomy=judged.get("taxonomy") or "",
@@ -266,13 +267,13 @@ def calibrate(
         n_posts=len(items),
         review=str(review_dir),
         kinds=fits,
-        agreement={"in_sample": True, **_short(figures)},
+        agreement={"in_sample": True, **_short(figures), "curve": curve_rows},
     )
     result = {
         "calibration": cal,
         "figures": figures,
         "raters": raters_agreement(items, reps),
-        "curve": threshold_curve(items, before, grid_for(judged)),
+        "curve": curve_rows,
     }
     text = yaml.safe_dump(cal.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
     write_text(out, text)
