@@ -93,22 +93,41 @@ class Ledger:
         query = "SELECT custom_id FROM batch_lines WHERE token = ? ORDER BY pos"
         return [r[0] for r in self.db.execute(query, (token,))]
 
-    def claimed(self) -> set[str]:
-        """Batch ids no row may adopt: held by a row, or proven another's."""
-        held = {r[0] for r in self.db.execute("SELECT batch_id FROM batches WHERE batch_id IS NOT NULL")}
+    def claimed(self, proven: bool = False) -> set[str]:
+        """Batch ids no row may adopt: held by a row (with `proven`, only rows that know it is theirs),
+        or proven another's."""
+        query = (
+            "SELECT batch_id FROM batches WHERE batch_id IS NOT NULL" + " AND proof IS NOT 'size'" * proven
+        )
+        held = {r[0] for r in self.db.execute(query)}
         return held | {r[0] for r in self.db.execute("SELECT batch_id FROM foreign_batches")}
 
-    def foreign(self, batch_id: str, token: str) -> None:
-        """`batch_id` was adopted by `token` on size alone and its results proved it another's: the row
-        looks again, and no row adopts it again."""
+    def owner_of(self, ids: set[str], batch_id: str) -> str | None:
+        """The open row whose lines are exactly `ids`, and which holds no batch, or `batch_id`, or one
+        on size alone (it may hold another of the same size, provisionally)."""
+        first = next(iter(ids), None)
+        tokens = [
+            r[0] for r in self.db.execute("SELECT token FROM batch_lines WHERE custom_id = ?", (first,))
+        ]
+        for token in tokens:
+            free = "(batch_id IS NULL OR batch_id = ? OR proof = 'size')"
+            row = self.rows(f"token = ? AND {OPEN} AND {free}", (token, batch_id))
+            if row and set(self.lines(token)) == ids:
+                return token
+        return None
+
+    def release(self, batch_id: str, token: str, foreign: bool) -> None:
+        """`batch_id` was adopted by `token` on size alone and its results proved it not this row's: the
+        row looks again; a batch that is no row's (`foreign`) is never adopted again."""
         self.db.execute("BEGIN IMMEDIATE")
-        self.db.execute(
-            "INSERT OR IGNORE INTO foreign_batches VALUES (?, ?, ?)", (batch_id, token, time.time())
-        )
+        if foreign:
+            self.db.execute(
+                "INSERT OR IGNORE INTO foreign_batches VALUES (?, ?, ?)", (batch_id, token, time.time())
+            )
         self.db.execute(
             "UPDATE batches SET batch_id = NULL, proof = NULL, status = NULL, state = CASE WHEN file_id IS"
             " NULL THEN 'intent' ELSE 'uploaded' END, detail = ?, updated = ? WHERE token = ?",
-            (f"{batch_id} proved another's (its results hold other custom_ids)", time.time(), token),
+            (f"{batch_id} proved not this row's (its results hold other custom_ids)", time.time(), token),
         )
         self.db.execute("COMMIT")
 

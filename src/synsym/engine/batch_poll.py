@@ -159,6 +159,8 @@ class BatchPoller(abc.ABC):
             self._adopt(token, found, row, batch)
             log.info("batch %s: found again for %s", found.id, token)
             return
+        if self.backend.find(listing, row, self.ledger.claimed(proven=True)) is not None:
+            return  # another row holds a candidate on size alone: it may be this row's; wait for its results
         if batch.lines is None:  # adopted by a rerun, then proven another's: nothing to create it from
             self.ledger.update(token, state="abandoned", detail="never created: no batch matches")
             self._open.pop(token)
@@ -185,14 +187,8 @@ class BatchPoller(abc.ABC):
             self._gone(token, batch, str(exc))
             return
         self._hold("downloaded")
-        if not batch.proven:
-            if not self._ours(raw, batch.ids):
-                self.ledger.foreign(info.id, token)
-                log.warning("batch %s holds another client's requests: looking again for %s", info.id, token)
-                batch.batch_id, batch.info, batch.proven = None, None, True
-                return
-            self.ledger.update(token, proof="results")
-            batch.proven = True
+        if not batch.proven and not self._verify(token, batch, info, raw):
+            return
         refused = self.backend.failure(info)
         if isinstance(refused, QueueFull) and batch.lines is not None:  # OpenAI: token_limit_exceeded
             self.ledger.update(token, state="failed", detail=str(refused))
@@ -219,15 +215,31 @@ class BatchPoller(abc.ABC):
             token, state="collected", detail=detail + f", {malformed} malformed" * bool(malformed), **done
         )
 
-    def _ours(self, raw: list[bytes], ids: list[str]) -> bool:
-        """Whether result lines carry only `ids`: proof that a batch adopted by size is this row's."""
+    def _verify(self, token: str, batch: Open, info: BatchInfo, raw: list[bytes]) -> bool:
+        """Whether a batch adopted on size alone is this row's: its results carry exactly its lines. If
+        not, it goes to the row of this run whose lines it carries (two unanswered creates of one size),
+        or is recorded as another client's; either way this row looks again."""
+        assert self.ledger is not None
         seen: set[str] = set()
         for line in raw:
             try:
                 seen.add(self.backend.parse(line)[0])
             except ValueError:
                 continue
-        return bool(seen) and seen <= set(ids)
+        if seen and seen == set(batch.ids):
+            self.ledger.update(token, proof="results")
+            batch.proven = True
+            return True
+        owner = self.ledger.owner_of(seen, info.id) if seen else None
+        self.ledger.release(info.id, token, foreign=owner is None)
+        batch.batch_id, batch.info, batch.proven = None, None, True
+        if owner is not None:
+            self.ledger.update(owner, state="created", batch_id=info.id, proof="results")
+            theirs = self._open.get(owner)
+            if theirs is not None:
+                theirs.batch_id, theirs.proven = info.id, True
+        log.warning("batch %s is not %s's (%s): looking again", info.id, token, owner or "another client's")
+        return False
 
     def _gone(self, token: str, batch: Open, why: str) -> None:
         """The provider deleted this batch's results: only its lines go again, and the run says so."""

@@ -172,6 +172,7 @@ def run_pipeline(
                 e.dispatch.on_note = note
             elif isinstance(e.dispatch, BatchDispatch):  # each batch's status on the progress line
                 e.dispatch.on_status = ctx.progress.status
+                e.dispatch.on_note = note  # a batch whose results the provider deleted
         try:
             for stage in stages:
                 stage.check(ctx)

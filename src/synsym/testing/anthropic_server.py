@@ -10,6 +10,19 @@ delete, results JSONL) run on the server's clock, simulated unless `simulated_cl
 `canceling` for `canceling_s`. As documented, `request_counts` keep every request under `processing`
 until the batch ends. Every request needs `x-api-key` (when a key is set) and `anthropic-version`.
 
+The batch failures the docs describe, each a knob:
+- `max_processing_requests`: "a limit on the number of batch requests that can be in the processing
+  queue at the same time ... A batch request is considered part of the processing queue when it has
+  yet to be successfully processed by the model" (rate limits; tier 1: 100,000); over it, create
+  answers 429 `rate_limit_error` with `retry-after`.
+- `results_retention_s` (default 29 days): "Batch results are available for 29 days after creation.
+  After that, you can still view the batch, but its results can no longer be downloaded": then
+  `archived_at` is set and the results are a 404.
+- `foreign_batches`: "Batches are scoped to a Workspace. You can view all batches ... created within
+  the Workspace your API key belongs to": other clients' batches of the same size, made a second
+  before each of ours, appear in the listing (not billed here).
+- `p_drop_create`: the batch is made, then the connection drops before the answer.
+
 In process: `with AnthropicServer(AnthropicServerConfig(...)) as s: s.url, s.advance(60), s.stats()`;
 `s.url` is the SDK's base URL (no /v1). Subprocess: `python -m synsym.testing.anthropic_server
 --port 0` prints it on the first line of stdout.
@@ -18,6 +31,7 @@ In process: `with AnthropicServer(AnthropicServerConfig(...)) as s: s.url, s.adv
 from __future__ import annotations
 
 import json
+import random
 import re
 import sys
 from dataclasses import dataclass, field
@@ -81,6 +95,10 @@ class AnthropicServerConfig:
     shuffle_results: bool = True  # the docs: results are not guaranteed to be in request order
     honor_max_tokens: bool = True  # ~4 chars per token, then stop_reason "max_tokens"
     models: list[str] = field(default_factory=list)  # the models batches may use (empty: any)
+    max_processing_requests: int | None = None  # unprocessed batch requests the queue holds
+    results_retention_s: float | None = 29 * 86_400.0  # after creation; then archived
+    foreign_batches: int = 0  # other clients' batches of the same size, made just before each of ours
+    p_drop_create: float = 0.0  # create makes the batch, then drops the connection
 
     def probs(self, kinds: tuple[str, ...]) -> dict[str, float]:
         return {k: float(getattr(self, f"p_{k}")) for k in kinds}
@@ -105,6 +123,7 @@ class _Batch:
     status: str = "in_progress"
     done: int = 0
     times: dict[str, float] = field(default_factory=dict)
+    foreign: bool = False  # another client's: listed, never billed here
 
 
 class _State(BatchState[_Batch]):
@@ -115,6 +134,17 @@ class _State(BatchState[_Batch]):
         self.config = config
         self.die = Die(config.seed, config.probs(RESULT_FAULTS), config.script)
         self.online_die = Die(config.seed + 1, config.probs(ONLINE_FAULTS), [])
+        self.drops = random.Random(config.seed + 3)
+
+    def archived(self, b: _Batch) -> bool:
+        keep = self.config.results_retention_s
+        return keep is not None and self.clock.now() >= b.created + keep
+
+    def queued(self) -> int:
+        """Batch requests not yet processed, over the Workspace's unfinished batches."""
+        for b in self.batches.values():
+            self.tick(b)
+        return sum(len(b.requests) - b.done for b in self.batches.values() if b.status != "ended")
 
     def message(self, params: dict[str, Any], fault: str | None) -> dict[str, Any]:
         """A Message for `params`, deterministic in (seed, params), bent by `fault`."""
@@ -155,7 +185,10 @@ class _State(BatchState[_Batch]):
                 "stop_reason": stop, "stop_sequence": None, "stop_details": details,
                 "usage": usage}  # fmt: skip
 
-    def run(self, req: _Request) -> None:
+    def run(self, req: _Request, foreign: bool = False) -> None:
+        if foreign:  # another client's request: answered, billed to them, no roll of this run's dice
+            req.result = {"type": "succeeded", "message": self.message(req.params, None)}
+            return
         problem = _invalid(req.params)
         fault = None if problem else self.die.pick()
         if problem or fault == "errored":
@@ -174,7 +207,7 @@ class _State(BatchState[_Batch]):
         if b.status == "in_progress":
             target = due(n, b.created, now, c.processing_s, deadline, c.expire_fraction)
             while b.done < target:
-                self.run(b.requests[b.done])
+                self.run(b.requests[b.done], b.foreign)
                 b.done += 1
             if b.done == n:
                 self.end(b, "", b.created + max(0.0, c.processing_s))
@@ -198,12 +231,13 @@ class _State(BatchState[_Batch]):
         else:
             counts["processing"] = len(b.requests)
         ended = b.status == "ended"
+        archived = rfc3339(b.created + (self.config.results_retention_s or 0)) if self.archived(b) else None
         times = {
             k: rfc3339(b.times[k]) if k in b.times else None for k in ("ended_at", "cancel_initiated_at")
         }
         return {"id": b.id, "type": "message_batch", "processing_status": b.status, "request_counts": counts,
                 **times, "created_at": rfc3339(b.created),
-                "expires_at": rfc3339(b.created + self.config.completion_window_s), "archived_at": None,
+                "expires_at": rfc3339(b.created + self.config.completion_window_s), "archived_at": archived,
                 "results_url": f"{origin}/v1/messages/batches/{b.id}/results" if ended else None}  # fmt: skip
 
 
@@ -301,11 +335,23 @@ async def _create(request: web.Request) -> web.Response:
         model = item["params"].get("model") if isinstance(item["params"], dict) else None
         if c.models and model not in c.models:
             return _err(request, 404, "not_found_error", f"model: {model}")
+    limit = c.max_processing_requests
+    if limit is not None and state.queued() + len(items) > limit:
+        message = f"Number of batch requests in the processing queue would exceed your limit of {limit:,}."
+        state.ledger.creates_refused += 1
+        return _err(request, 429, "rate_limit_error", message, **{"retry-after": "60"})
+    for _ in range(c.foreign_batches):  # someone else in the Workspace, a second earlier
+        tag = state.new_id("")[:12]
+        theirs = [_Request(f"other-{tag}-{n}", i["params"]) for n, i in enumerate(items)]
+        other = _Batch(state.new_id("msgbatch_"), state.clock.now() - 1.0, theirs, foreign=True)
+        state.batches[other.id] = other
     b = _Batch(
         state.new_id("msgbatch_"), state.clock.now(), [_Request(i["custom_id"], i["params"]) for i in items]
     )
     state.batches[b.id] = b
     state.ledger.batches_created += 1
+    if state.drops.random() < c.p_drop_create and request.transport is not None:
+        request.transport.close()  # made, but the answer never arrives
     return web.json_response(state.obj(b, str(request.url.origin())))
 
 
@@ -338,6 +384,10 @@ async def _batch(request: web.Request) -> web.StreamResponse:
             b.status, b.times["cancel_initiated_at"] = "canceling", state.clock.now()
             state.ledger.cancels += 1
     elif request.path.endswith("/results"):
+        if state.archived(b):
+            return _err(
+                request, 404, "not_found_error", f"The results of Message Batch {bid!r} have expired."
+            )
         if b.status != "ended":
             return _err(request, 400, "invalid_request_error", "Results are available once processing ends.")
         rows = [{"custom_id": r.custom_id, "result": r.result} for r in b.requests]

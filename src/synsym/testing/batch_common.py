@@ -102,6 +102,7 @@ class Ledger:
     def reset(self) -> None:
         self.batches_created = self.files_uploaded = self.cancels = 0
         self.lines_billed = self.lines_failed = self.online_requests = 0
+        self.creates_refused = 0  # creates answered 429 or failed for a full queue
         self.batches_by_metadata: Counter[str] = Counter()
         self.billed_by_custom_id: Counter[str] = Counter()
 
@@ -120,6 +121,7 @@ class Ledger:
             "lines_failed": self.lines_failed,
             "cancels": self.cancels,
             "online_requests": self.online_requests,
+            "creates_refused": self.creates_refused,
         }
 
 

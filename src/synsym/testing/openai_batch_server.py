@@ -10,13 +10,36 @@ in_progress -> finalizing -> completed on the server's clock (simulated unless
 unless `azure_expires`, as Azure documents); its state is brought up to the clock's now whenever it
 is read, so a test advances the clock instead of sleeping.
 
+The failures the providers document, each a knob (off by default unless the docs make it the default):
+- `max_enqueued_tokens`: "Queued prompt tokens per model: Each model has a maximum number of prompt
+  tokens that can be queued for batch processing" (OpenAI Batch guide, Rate limits). Over it, create
+  still answers 200 and the batch then fails as openai-python#2084 shows: `token_limit_exceeded`,
+  "Enqueued token limit reached for <model> in organization ... Please try again once some
+  in_progress batches have been completed."
+- `file_processing_s`: "Once your file has uploaded successfully by reaching a status of `processed`
+  you can submit the file for batch processing" (Azure global batch): the upload answers `pending`
+  (`uploaded` on OpenAI) and a create before then gets the 400 bespokelabsai/curator#116 saw: "Cannot
+  find file ..., or project ... does not have access to it."
+- `output_retention_s` (default 30 days): "The output file will automatically be deleted 30 days
+  after the batch is complete"; then its content is a 404.
+- `foreign_batches`: the listing is the whole project's, so other runs' batches of the same size (with
+  their own tokens, other custom_ids, billed to nobody here) are created just before each of ours.
+- `p_drop_create`: the batch is made, then the connection drops before the answer (a lost reply).
+- `azure_preview`: the 2024-07-01-preview shapes on `/openai/...`: `"created_at":
+  "2024-07-19T17:13:57.2491382+00:00"`, `"status": "Validating"` / `"Completed"`.
+- `quota_lines`: once that many lines are billed, every POST answers 429 `insufficient_quota` ("You
+  exceeded your current quota, please check your plan and billing details."), until `POST /_quota`
+  raises it.
+
 In process: `with OpenAIBatchServer(BatchServerConfig(...)) as s: s.url, s.advance(60), s.stats()`.
 Subprocess: `python -m synsym.testing.openai_batch_server --port 0` prints the base URL (ending in /v1).
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
+import random
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +73,16 @@ _TIMES = ("in_progress_at", "finalizing_at", "completed_at", "failed_at", "expir
 _DUPLICATE = "The custom_id for this request is a duplicate of another request."
 _AZURE_401 = "Access denied due to invalid subscription key or wrong API endpoint."
 _NO_KEY = "You didn't provide an API key. Provide it in an Authorization header (Bearer YOUR_KEY)."
+_QUEUE_FULL = (
+    "Enqueued token limit reached for {model} in organization org-fake. Limit: {limit:,} enqueued tokens. "
+    "Please try again once some in_progress batches have been completed."
+)
+_NO_FILE = "Cannot find file {id}, or project proj_fake does not have access to it."
+_QUOTA = (
+    "You exceeded your current quota, please check your plan and billing details. For more information on "
+    "this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors."
+)
+_AZURE_STATUS = {"in_progress": "InProgress"}  # the rest: capitalised ("Validating", "Completed")
 
 
 @dataclass
@@ -85,6 +118,13 @@ class BatchServerConfig:
     azure_missing_version_status: int = 404  # what Azure answers (with "Resource not found")
     azure_expires: bool = False  # Azure: "we do not expire the jobs that take longer" than 24h
     models: list[str] = field(default_factory=list)  # the models batches may use (empty: any)
+    max_enqueued_tokens: int | None = None  # per model, over unfinished batches (see the docstring)
+    file_processing_s: float = 0.0  # an upload is `pending` this long
+    output_retention_s: float | None = 30 * 86_400.0  # then output and error files are deleted
+    foreign_batches: int = 0  # other runs' batches of the same size, created just before each of ours
+    p_drop_create: float = 0.0  # create makes the batch, then drops the connection
+    azure_preview: bool = False  # ISO created_at and capitalised statuses on /openai/...
+    quota_lines: int | None = None  # billed lines before every POST answers 429 insufficient_quota
     reasoning_models: list[str] = field(default_factory=list)  # lines sent max_tokens fail, as on OpenAI
 
     def probs(self) -> dict[str, float]:
@@ -107,11 +147,15 @@ class _File:
     purpose: str
     data: bytes
     created_at: int
+    ready_at: float = 0.0  # `processed` from then on
+    expires_at: float | None = None  # deleted then (batch output)
 
-    def obj(self) -> dict[str, Any]:
+    def obj(self, now: float, azure: bool = False) -> dict[str, Any]:
+        status = "processed" if now >= self.ready_at else "pending" if azure else "uploaded"
+        expires = None if self.expires_at is None else int(self.expires_at)
         return {"id": self.id, "object": "file", "bytes": len(self.data), "created_at": self.created_at,
-                "filename": self.filename, "purpose": self.purpose, "status": "processed",
-                "expires_at": None, "status_details": None}  # fmt: skip
+                "filename": self.filename, "purpose": self.purpose, "status": status,
+                "expires_at": expires, "status_details": None}  # fmt: skip
 
 
 @dataclass
@@ -138,6 +182,10 @@ class _Batch:
     output_file_id: str | None = None
     error_file_id: str | None = None
     done: int = 0
+    refusal: list[dict[str, Any]] | None = None  # errors it fails validation with (the queue was full)
+    foreign: bool = False  # another run's: listed, never billed here
+    model: str = ""
+    queued: int = 0  # prompt tokens it holds in the model's queue while unfinished
 
 
 class _State(BatchState[_Batch]):
@@ -148,6 +196,7 @@ class _State(BatchState[_Batch]):
         self.config = config
         self.die = Die(config.seed, config.probs(), config.script)
         self.online_die = Die(config.seed + 1, config.probs(), [])
+        self.drops = random.Random(config.seed + 3)
         self.files: dict[str, _File] = {}
 
     def add_file(self, filename: str, purpose: str, data: bytes) -> _File:
@@ -235,7 +284,14 @@ class _State(BatchState[_Batch]):
                 "model": str(body.get("model") or self.config.model), "choices": [choice], "usage": usage,
                 "system_fingerprint": "fp_synsym"}  # fmt: skip
 
-    def run_line(self, line: _Line) -> None:
+    def run_line(self, line: _Line, foreign: bool = False) -> None:
+        if foreign:  # another run's line: answered, billed to that run, and no roll of this run's dice
+            body = self.completion(line.body, None)
+            line.ok, line.result = (
+                True,
+                self.result_line(line.custom_id, {"status_code": 200, "body": body}, None),
+            )
+            return
         problem = openai_params_problem(line.body, set(self.config.reasoning_models))
         fault = "4xx" if problem else self.die.pick()
         response: dict[str, Any] = {"status_code": 200, "request_id": self.new_id("req_")}
@@ -264,6 +320,7 @@ class _State(BatchState[_Batch]):
                 return
             data = self.files[b.input_file_id].data if b.input_file_id in self.files else b""
             b.lines, errors = self.check_lines(data, b.azure, b.endpoint)
+            errors = errors or b.refusal or []
             if errors:
                 b.status, b.errors, b.lines = "failed", errors, []
                 b.times["failed_at"] = t
@@ -277,7 +334,7 @@ class _State(BatchState[_Batch]):
             fraction = c.expire_fraction if deadline < float("inf") else None
             target = due(n, start, now, c.in_progress_s, deadline, fraction)
             while b.done < target:
-                self.run_line(b.lines[b.done])
+                self.run_line(b.lines[b.done], b.foreign)
                 b.done += 1
             if b.done == n:
                 b.status, b.times["finalizing_at"] = "finalizing", start + max(0.0, c.in_progress_s)
@@ -302,10 +359,19 @@ class _State(BatchState[_Batch]):
             for ln in b.lines[b.done :]
         ]
         key = f"{self.config.seed}:{b.id}" if self.config.shuffle_output else None
+        keep = self.config.output_retention_s
         for name, rows in (("output", out), ("error", bad)):
             if rows:
                 f = self.add_file(f"{b.id}_{name}.jsonl", "batch_output", jsonl(rows, key))
+                f.expires_at = None if keep is None else at + keep
                 setattr(b, f"{name}_file_id", f.id)
+
+    def enqueued(self, model: str) -> int:
+        """Prompt tokens this organisation has queued for `model`: its unfinished batches'."""
+        for b in self.batches.values():
+            self.tick(b)
+        open_ = ("validating", "in_progress", "finalizing", "cancelling")
+        return sum(b.queued for b in self.batches.values() if b.model == model and b.status in open_)
 
     def obj(self, b: _Batch) -> dict[str, Any]:
         self.tick(b)
@@ -321,12 +387,22 @@ class _State(BatchState[_Batch]):
             "created_at": int(b.created), "expires_at": int(b.created + self.config.completion_window_s),
         }  # fmt: skip
         out.update({key: int(b.times[key]) if key in b.times else None for key in (*_TIMES, "cancelled_at")})
+        if b.azure and self.config.azure_preview:  # "created_at": "2024-07-19T17:13:57.2491382+00:00"
+            out["status"] = _AZURE_STATUS.get(b.status, b.status.capitalize())
+            for key in ("created_at", "expires_at", *_TIMES, "cancelled_at"):
+                out[key] = None if out[key] is None else _iso7(float(out[key]))
         out["request_counts"] = {"total": len(b.lines), "completed": ok, "failed": len(executed) - ok}
         out["metadata"] = b.metadata
         out["usage"] = {"input_tokens": tokens_in, "input_tokens_details": {"cached_tokens": 0},
                         "output_tokens": tokens_out, "output_tokens_details": {"reasoning_tokens": 0},
                         "total_tokens": tokens_in + tokens_out}  # fmt: skip
         return out
+
+
+def _iso7(ts: float) -> str:
+    """Azure's preview timestamp: seven fractional digits and an explicit offset."""
+    when = _dt.datetime.fromtimestamp(ts, tz=_dt.timezone.utc)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0+00:00"
 
 
 _STATE = web.AppKey("state", _State)
@@ -355,6 +431,10 @@ async def _guard(request: web.Request, handler: Any) -> web.StreamResponse:
         return (
             _err(401, _NO_KEY) if given is None else _err(401, "Incorrect API key.", code="invalid_api_key")
         )
+    state = request.app[_STATE]
+    quota = state.config.quota_lines
+    if request.method == "POST" and quota is not None and state.ledger.lines_billed >= quota:
+        return _err(429, _QUOTA, kind="insufficient_quota", code="insufficient_quota")
     return await handler(request)
 
 
@@ -380,13 +460,19 @@ async def _upload(request: web.Request) -> web.Response:
             message = f"Invalid file format for Batch API: line {errors[0]['line']}: {errors[0]['message']}"
             return _err(400, message, code=errors[0]["code"])
     state.ledger.files_uploaded += 1
-    return web.json_response(state.add_file(upload.filename or "upload.jsonl", str(purpose), data).obj())
+    made = state.add_file(upload.filename or "upload.jsonl", str(purpose), data)
+    made.ready_at = state.clock.now() + state.config.file_processing_s
+    return web.json_response(made.obj(state.clock.now(), _azure(request)))
 
 
 async def _file(request: web.Request) -> web.Response:
     """GET /files/{id}, GET /files/{id}/content and DELETE /files/{id}."""
-    files = request.app[_STATE].files
+    state = request.app[_STATE]
+    files, now = state.files, state.clock.now()
     f = files.get(request.match_info["file_id"])
+    if f is not None and f.expires_at is not None and now >= f.expires_at:  # "automatically deleted"
+        del files[f.id]
+        f = None
     if f is None:
         return _err(404, f"No such File object: {request.match_info['file_id']}", param="id")
     if request.method == "DELETE":
@@ -394,7 +480,7 @@ async def _file(request: web.Request) -> web.Response:
         return web.json_response({"id": f.id, "object": "file", "deleted": True})
     if request.path.endswith("/content"):
         return web.Response(body=f.data, content_type="application/octet-stream")
-    return web.json_response(f.obj())
+    return web.json_response(f.obj(now, _azure(request)))
 
 
 def _bad_metadata(metadata: Any) -> bool:
@@ -427,11 +513,52 @@ async def _create_batch(request: web.Request) -> web.Response:
         if state.config.models and model not in state.config.models:
             message = f"The model '{model}' does not exist or is not supported by the Batch API."
             return _err(400, message, param="model", code="model_not_found")
+    if state.clock.now() < f.ready_at:  # not `processed` yet
+        return _err(400, _NO_FILE.format(id=f.id), param="input_file_id")
+    model, queued = _queue_size(f.data)
+    for _ in range(state.config.foreign_batches):
+        _foreign(state, f.data, body["endpoint"], azure)
     b = _Batch(state.new_id("batch_"), f.id, body["endpoint"], metadata, state.clock.now(), azure)
+    b.model, b.queued, limit = model, queued, state.config.max_enqueued_tokens
+    if limit is not None and state.enqueued(model) + queued > limit:
+        message = _QUEUE_FULL.format(model=model, limit=limit)
+        b.refusal = [{"code": "token_limit_exceeded", "message": message, "param": None, "line": None}]
+        state.ledger.creates_refused += 1
     state.batches[b.id] = b
     state.ledger.batches_created += 1
     state.ledger.batches_by_metadata.update(f"{k}={v}" for k, v in (metadata or {}).items())
+    if state.drops.random() < state.config.p_drop_create and request.transport is not None:
+        request.transport.close()  # made, but the answer never arrives
     return web.json_response(state.obj(b))
+
+
+def _queue_size(data: bytes) -> tuple[str, int]:
+    """The model an input file's lines ask and the prompt tokens they queue (as `usage` counts them)."""
+    model, tokens = "", 0
+    for raw in data.splitlines():
+        try:
+            body = json.loads(raw)["body"]
+            model, tokens = str(body.get("model")), tokens + 1 + len(json.dumps(body)) // 4
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return model, tokens
+
+
+def _foreign(state: _State, data: bytes, endpoint: str, azure: bool) -> None:
+    """Another run's batch of the same size, made a second before: its own token, its own ids."""
+    tag = state.new_id("")
+    rows = []
+    for i, raw in enumerate(data.splitlines()):
+        try:
+            row = json.loads(raw)
+            row["custom_id"] = f"other-{tag}-{i}"
+            rows.append(row)
+        except (ValueError, TypeError):
+            continue
+    f = state.add_file("theirs.jsonl", "batch", jsonl(rows))
+    b = _Batch(state.new_id("batch_"), f.id, endpoint, {"synsym_token": f"synsym-{tag[:32]}"},
+               state.clock.now() - 1.0, azure, foreign=True)  # fmt: skip
+    state.batches[b.id] = b
 
 
 def _models(data: bytes) -> set[str]:
@@ -509,6 +636,13 @@ def build_app(config: BatchServerConfig | None = None) -> web.Application:
         r.add_post(f"{prefix}/chat/completions", _chat)
     app.router.add_post("/openai/deployments/{deployment}/chat/completions", _chat)
     add_control_routes(app, state)
+
+    async def quota(request: web.Request) -> web.Response:  # the account is topped up
+        body = await read_json(request) or {}
+        state.config.quota_lines = body.get("lines")
+        return web.json_response({"quota_lines": state.config.quota_lines})
+
+    app.router.add_post("/_quota", quota)
     return app
 
 
