@@ -55,6 +55,15 @@ class ChatResponse:
     model: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Speed:
+    """A local model's measured speed: prompt tokens evaluated and answer tokens written a second, one
+    request at a time (for the plan's time estimate)."""
+
+    prompt_tps: float
+    answer_tps: float
+
+
 class EndpointError(BackendError):
     """The endpoint itself cannot be used, for every request alike: unreachable, the key refused, no such
     model or path, a model that cannot load. `kind` is unreachable, auth, not_found or model_load. The
@@ -111,6 +120,11 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def complete(self, request: ChatRequest) -> ChatResponse:
         """Send one request and return the answer, or raise TransientError / BackendError."""
+
+    def measure_speed(self) -> Speed | None:
+        """A short warm-up that measures how fast this backend answers, where that is the backend's own
+        (an in-process model); None for a server, whose speed is the server's and its ceilings'."""
+        return None
 
     def wire_schema(self, request: ChatRequest) -> dict[str, Any] | None:
         """The request's JSON schema as this backend's enforcer takes it (None: send none); answers are

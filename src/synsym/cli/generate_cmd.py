@@ -92,6 +92,10 @@ def render_plan(plan: RunPlan, restart: bool) -> None:
             "max_tokens, before re-asks)"
         )
         console.print(f"{total}; {cost}", highlight=False)
+    else:
+        console.print("no requests to a model: every stage left is local", highlight=False)
+    for line in plan.timing:
+        console.print(f"time: {line}", highlight=False)
     if plan.done:
         redo = f"; {', '.join(plan.changed)} changed and will be redone" if plan.changed and restart else ""
         console.print(

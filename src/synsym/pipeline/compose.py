@@ -20,7 +20,7 @@ from synsym.core.cooccurrence import Combination, load_prior, sample_combination
 from synsym.engine.engine import Result, Task
 from synsym.pipeline.context import StageContext
 from synsym.pipeline.prompts import bullet_list, load_template
-from synsym.pipeline.stage import Inputs, LLMStage, StagePlan
+from synsym.pipeline.stage import POST_TOKENS, Inputs, LLMStage, StagePlan
 from synsym.pipeline.statements import (
     answer_shape,
     example_pool,
@@ -31,6 +31,7 @@ from synsym.pipeline.statements import (
 )
 
 _PER_CALL = 20  # combinations asked for in one `compose.source: llm` call
+_PROMPT_TOKENS = 400  # a compose prompt: instructions, the symptoms' definitions and examples
 
 
 class ProposedCombination(BaseModel):
@@ -119,9 +120,12 @@ class ComposeStage(LLMStage):
             else len(ctx.config.styles) * cfg.statements_per_style
         )
         rows = cfg.n_combinations * cfg.statements_per_style * len(ctx.config.styles)
+        requests = proposals + cfg.n_combinations * per
+        names = proposals * _PER_CALL * cfg.max_symptoms * 6  # a symptom's name, about 6 tokens
         return StagePlan(
-            self.name, proposals + cfg.n_combinations * per, None, rows, exact=False, known=False
-        )
+            self.name, requests, None, rows, exact=False, known=False,
+            prompt_tokens=requests * _PROMPT_TOKENS, answer_tokens=names + rows * POST_TOKENS,
+        )  # fmt: skip
 
 
 def compose_tasks(ctx: StageContext, combos: list[Combination]) -> list[Task]:

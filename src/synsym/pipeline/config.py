@@ -61,7 +61,9 @@ class ExpandConfig(StrictModel):
 class GenerateConfig(StrictModel):
     """Stage 2: single-symptom posts for every symptom and sub-concept, in every style."""
 
-    calls: PositiveInt = Field(4, description="k: calls per (symptom or sub-concept)")
+    calls: int = Field(
+        4, ge=0, description="k: calls per (symptom or sub-concept); 0: no single-symptom posts"
+    )
     statements_per_style: PositiveInt = Field(5, description="m: statements per style per call")
     statements_per_call: PositiveInt | None = Field(
         None,

@@ -35,7 +35,17 @@ from synsym.pipeline.negatives import split_counts
 from synsym.pipeline.prompts import load_template
 from synsym.pipeline.rewrite_checks import rewrite_problem
 from synsym.pipeline.rewrites import RULES
-from synsym.pipeline.stage import ROWS, Inputs, Output, RowsFile, StagePlan, rows_in, worst_cost
+from synsym.pipeline.stage import (
+    POST_TOKENS,
+    ROWS,
+    Inputs,
+    Output,
+    RowsFile,
+    StagePlan,
+    prompt_tokens,
+    rows_in,
+    worst_cost,
+)
 from synsym.pipeline.statements import symptom_phrase
 
 RULE_VERSION = "rules-1"  # bump when a rule's output changes
@@ -71,7 +81,10 @@ class ContrastStage(RowsFile):
         example = [rewrite_task(ctx, _PLACEHOLDER, cfg.kinds[0], [], 0)] if llm else []
         per = worst_cost(ctx.engine, example) if example else 0.0
         cost = None if per is None else per * llm
-        return StagePlan(self.name, llm + judged, cost, rows + n, exact=False, known=False)
+        return StagePlan(
+            self.name, llm + judged, cost, rows + n, exact=False, known=False,
+            prompt_tokens=prompt_tokens(example) * (llm + judged), answer_tokens=llm * POST_TOKENS,
+        )  # fmt: skip
 
     async def run(self, ctx: StageContext, inputs: Inputs, out: Output) -> None:
         rows = await inputs.rows()

@@ -22,7 +22,15 @@ from synsym.core.subconcepts import (
 from synsym.engine.engine import Task
 from synsym.pipeline.context import StageContext
 from synsym.pipeline.prompts import bullet_list, load_template
-from synsym.pipeline.stage import Inputs, Output, StagePlan, ValueStage, worst_cost
+from synsym.pipeline.stage import (
+    SUBCONCEPT_TOKENS,
+    Inputs,
+    Output,
+    StagePlan,
+    ValueStage,
+    prompt_tokens,
+    worst_cost,
+)
 
 
 def _answer_model(n: int) -> type[BaseModel]:
@@ -76,7 +84,10 @@ class ExpandStage(ValueStage):
             for s in ctx.taxonomy.symptoms
         }
         tasks = expand_tasks(ctx)
-        return StagePlan(self.name, len(tasks), worst_cost(ctx.engine, tasks), value=stand_in, known=False)
+        return StagePlan(
+            self.name, len(tasks), worst_cost(ctx.engine, tasks), value=stand_in, known=False,
+            prompt_tokens=prompt_tokens(tasks), answer_tokens=len(tasks) * n * SUBCONCEPT_TOKENS,
+        )  # fmt: skip
 
 
 def from_seeds(ctx: StageContext) -> Subconcepts:

@@ -30,7 +30,17 @@ from synsym.pipeline.config import JudgeConfig
 from synsym.pipeline.context import StageContext
 from synsym.pipeline.garbage import garbage
 from synsym.pipeline.prompts import bullet_list, load_template
-from synsym.pipeline.stage import ROWS, Inputs, Output, RowsFile, StagePlan, rows_in, worst_cost
+from synsym.pipeline.stage import (
+    ROWS,
+    SCORE_TOKENS,
+    Inputs,
+    Output,
+    RowsFile,
+    StagePlan,
+    prompt_tokens,
+    rows_in,
+    worst_cost,
+)
 
 
 @lru_cache(maxsize=4096)
@@ -156,9 +166,15 @@ class JudgeStage(RowsFile):
                      template="", request_key="")
             for symptoms in ([ctx.taxonomy.names[0]], [])
         ]  # fmt: skip
-        one, every = (worst_cost(ctx.judge_engine, list(judge_tasks(ctx, [p]))) for p in posts)
+        examples = [list(judge_tasks(ctx, [p])) for p in posts]
+        one, every = (worst_cost(ctx.judge_engine, tasks) for tasks in examples)
         cost = None if one is None or every is None else one * (rows - unlabelled) + every * unlabelled
-        return StagePlan(self.name, rows, cost, rows, exact=False, known=False)
+        prompts = prompt_tokens(examples[0]) * (rows - unlabelled) + prompt_tokens(examples[1]) * unlabelled
+        scores = (rows - unlabelled) * 2 + unlabelled * len(ctx.taxonomy.names)  # ~1.6 symptoms a post
+        return StagePlan(
+            self.name, rows, cost, rows, exact=False, known=False,
+            prompt_tokens=prompts, answer_tokens=scores * SCORE_TOKENS,
+        )  # fmt: skip
 
 
 async def judge_block(

@@ -24,6 +24,7 @@ from synsym.pipeline.graph import STAGE_FORMAT, fingerprints, resolve_reads
 from synsym.pipeline.runner import RunState, subconcepts_digest
 from synsym.pipeline.stage import Stage, StagePlan
 from synsym.pipeline.stages import STAGES
+from synsym.pipeline.timing import duration
 
 
 @dataclass
@@ -35,6 +36,7 @@ class RunPlan:
     backend: str  # "name (model)", and the judge's when it has its own
     cached_answers: int
     notes: list[str] = field(default_factory=list)
+    timing: list[str] = field(default_factory=list)  # the expected time, per backend with requests
 
     @property
     def requests(self) -> int:
@@ -57,8 +59,10 @@ def plan_pipeline(
     subconcepts_file: Path | None = None,
     stages: Sequence[Stage] = STAGES,
     inputs: dict[str, str] | None = None,
+    timed: bool = True,
 ) -> RunPlan:
-    """The plan of `run_pipeline(config, run_dir, ...)`: reads the run directory, writes nothing there."""
+    """The plan of `run_pipeline(config, run_dir, ...)`: reads the run directory, writes nothing there.
+    `timed`: estimate the time too (a local model is loaded for a short warm-up to measure its speed)."""
     run_dir = Path(run_dir)
     extra = {
         "subconcepts_file": subconcepts_digest(subconcepts_file) if subconcepts_file else None,
@@ -82,7 +86,9 @@ def plan_pipeline(
         for stage in stages:
             stage.check(ctx)
         plans = asyncio.run(_estimate(stages, ctx))
-    return RunPlan(run_dir, plans, done, changed, who, _cached(config, run_dir), ctx.notes)
+    todo = [p for p in plans if p.stage not in done]
+    timing = duration(todo, backend, judge) if timed else []
+    return RunPlan(run_dir, plans, done, changed, who, _cached(config, run_dir), ctx.notes, timing)
 
 
 async def _estimate(stages: Sequence[Stage], ctx: StageContext) -> list[StagePlan]:

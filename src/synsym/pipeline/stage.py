@@ -92,7 +92,8 @@ class StagePlan:
     """What a stage is about to do, before it does it: requests it will send (at most), their worst-case
     cost (None: prices unknown) and rows it will make (at most). `exact`: the request count is known, not
     a bound that depends on answers not yet given; `known`: so is its output. `value` is a value stage's
-    output, or a stand-in when not `known`."""
+    output, or a stand-in when not `known`. `prompt_tokens` and `answer_tokens`: what its requests are
+    expected to send and receive in all (not the worst case), for the plan's time estimate."""
 
     stage: str
     requests: int = 0
@@ -101,6 +102,20 @@ class StagePlan:
     exact: bool = True
     value: Any = None
     known: bool = True
+    prompt_tokens: int = 0
+    answer_tokens: int = 0
+
+
+# An answer's expected size, for time estimates: a post with its JSON quoting (the paper's 18k posts
+# average 100 characters, about 25 tokens), one judge score (`"Symptom_name": 4, `), one sub-concept.
+POST_TOKENS = 40
+SCORE_TOKENS = 8
+SUBCONCEPT_TOKENS = 15
+
+
+def prompt_tokens(tasks: list[Task]) -> int:
+    """The tasks' prompts in tokens, at about four bytes a token (their chat framing and schema too)."""
+    return sum(max_prompt_tokens(t.request) for t in tasks) // 4
 
 
 def _done(plan: StagePlan) -> Output:
@@ -221,7 +236,10 @@ class LLMStage(RowsFile):
         tasks = await self.plan(ctx, dry_inputs(upstream))
         rows = sum(self.rows_per_answer(ctx, t) for t in tasks)
         exact = all(p.known for plans in upstream.values() for p in plans)
-        return StagePlan(self.name, len(tasks), worst_cost(ctx.engine, tasks), rows, exact, known=exact)
+        return StagePlan(
+            self.name, len(tasks), worst_cost(ctx.engine, tasks), rows, exact, known=exact,
+            prompt_tokens=prompt_tokens(tasks), answer_tokens=rows * POST_TOKENS,
+        )  # fmt: skip
 
 
 class RowStage(RowsFile):
