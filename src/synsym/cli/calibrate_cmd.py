@@ -23,19 +23,20 @@ def _ci(f: dict[str, Any], name: str, signed: bool = False) -> str:
 
 
 def agreement_table(figures: dict[str, Any], title: str) -> Table:
+    """One row per kind of post and figure: before, after and the paired gain, with intervals."""
     table = Table(title=title, title_justify="left")
-    for col in ("posts", "n", "kappa before", "kappa after", "kappa gain", "precision after", "recall after"):
-        table.add_column(col, justify="left" if col == "posts" else "right")
+    for col in ("posts", "n", "figure", "before", "after", "gain"):
+        table.add_column(col, justify="left" if col in ("posts", "figure") else "right")
     for kind, f in figures.items():
-        table.add_row(
-            kind,
-            str(f["n"]),
-            _ci(f["before"], "kappa"),
-            _ci(f["after"], "kappa"),
-            _ci(f["gain"], "kappa", signed=True),
-            _ci(f["after"], "precision"),
-            _ci(f["after"], "recall"),
-        )
+        for k, name in enumerate(("kappa", "precision", "recall")):
+            table.add_row(
+                kind if k == 0 else "",
+                str(f["n"]) if k == 0 else "",
+                name,
+                _ci(f["before"], name),
+                _ci(f["after"], name),
+                _ci(f["gain"], name, signed=True),
+            )
     return table
 
 
