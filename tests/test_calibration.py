@@ -184,3 +184,17 @@ def test_import_refuses_a_ratings_file_of_another_sample(calibrated: dict[str, P
     with pytest.raises(InputError, match="text differs"):
         import_ratings(calibrated["review"], [filled], ["z"])
     assert not (calibrated["review"] / "ratings" / "z.csv").exists()
+
+
+def test_a_hand_edited_calibration_is_validated(calibrated: dict[str, Path], tmp_path: Path) -> None:
+    from synsym.core.calibration import load_calibration
+    from synsym.core.errors import ConfigError
+
+    data = yaml.safe_load(calibrated["cal"].read_text())
+    data["kinds"]["positive"]["symptoms"]["Nope"] = 3
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="'Nope' is not one of"):
+        load_calibration(tmp_path / "bad.yaml")
+    (tmp_path / "other.yaml").write_text("judge: {method: llm}\n")
+    with pytest.raises(InputError, match="not a calibration file"):
+        load_calibration(tmp_path / "other.yaml")

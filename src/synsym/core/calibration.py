@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from synsym.core.columns import DropClass, Post
 from synsym.core.config import StrictModel, read_yaml, validate
@@ -61,6 +61,14 @@ class Calibration(StrictModel):
     review: str = Field("", description="the review folder it was fitted from")
     kinds: dict[Kind, KindFit] = Field(description="thresholds per kind of row")
     agreement: dict[str, Any] = Field(default_factory=dict, description="before/after figures, per kind")
+
+    @model_validator(mode="after")
+    def _known_symptoms(self) -> Calibration:
+        for kind, fit in self.kinds.items():
+            unknown = sorted(set(fit.symptoms) - set(self.symptoms))
+            if unknown:
+                raise ValueError(f"kinds.{kind}.symptoms: {unknown[0]!r} is not one of `symptoms`")
+        return self
 
     @classmethod
     def of(cls, kinds: dict[Kind, KindFit]) -> Calibration:
