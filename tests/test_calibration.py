@@ -163,6 +163,8 @@ def test_bad_input_is_one_line_exit_2_nothing_written(
     assert synsym_cli("review", "calibrate", str(calibrated["review"]), "--out", str(out), "--rule", "c") == 2
     assert "no such rater" in _one_line(capsys) and not out.exists()
     other = yaml.safe_load(calibrated["cal"].read_text()) | {"taxonomy": "x", "symptoms": ["A", "B"]}
+    for fit in other["kinds"].values():
+        fit["symptoms"], fit["pooled_symptoms"] = {}, ["A", "B"]
     (tmp_path / "other.yaml").write_text(yaml.safe_dump(other))
     run = tmp_path / "run"
     args = ["--config", str(calibrated["dir"] / "run.yaml"), "--out", str(run)]
