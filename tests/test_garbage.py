@@ -1,0 +1,96 @@
+"""The judge drops text that is no statement at all (issue 18, finding 3): a repetition loop, an answer
+cut off mid-sentence, word salad, a line of chat; with its own drop class, before any judge scores it.
+The share of planted garbage kept and of good posts kept is `benchmarks/judge_garbage.py`'s figure."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from synsym.pipeline.garbage import garbage
+
+GOOD = [
+    "I haven't slept more than three hours a night since March and I'm falling apart at work.",
+    "i cant sleep",
+    "I experience persistent early-morning awakening, typically around 4 a.m., without being able to "
+    "return to sleep.",
+    "Nighttime is the worst. I lie there for hours and my brain won't shut up!",
+    "Ordering lunch takes me twenty minutes now; I just can't pick anything 😩",
+    "I snap at my kids over nothing and then feel awful about it (every single day).",
+    "my appetite is gone, food tastes like cardboard, and i've lost 5 kg",  # lowercase style: may stay open
+    "I've lost 5 kg.",
+]
+# the price of catching answers cut off after a content word: a capitalised post of 8 words or more must
+# close its sentence (1 of the paper's 18,254 posts does not)
+OPEN_ENDED = "My appetite is gone, food tastes like cardboard, and I've lost 5 kg"
+BAD = {
+    "loop": "I feel tired I feel tired I feel tired I feel tired I feel tired all the time.",
+    "loop_word": "I am so so so so tired of everything.",
+    "cut_off": "I keep waking up at night and then I lie there thinking about how my",
+    "cut_comma": "Every morning I drag myself out of bed,",
+    "salad": "sleep tired insomnia exhausted night awake fatigue worthless guilt appetite",
+    "shuffled": "tired. the I night every at wake and my up can't sleep back to get",
+    "chat": "Sure! Here are some statements about sleep disturbance:",
+    "json": '{"statement": "I cannot sleep"}',
+    "quote_open": 'My friend keeps telling me: "I never sleep anymore and',
+}
+
+
+@pytest.mark.parametrize("text", GOOD)
+def test_good_posts_pass(text: str) -> None:
+    assert garbage(text) is None
+
+
+def test_a_long_capitalised_post_that_never_closes_counts_as_cut_off() -> None:
+    assert (garbage(OPEN_ENDED) or "").startswith("cut off")
+
+
+@pytest.mark.parametrize(("kind", "text"), sorted(BAD.items()))
+def test_garbage_is_caught_and_says_what_it_found(kind: str, text: str) -> None:
+    found = garbage(text)
+    assert found is not None, kind
+    first = found.split(":")[0]
+    assert first in {"repetition", "cut off", "word salad", "not a post", "too short"}
+
+
+def test_shuffled_words_of_good_posts_are_mostly_caught() -> None:
+    rng = random.Random(0)
+    base = [t for t in GOOD if len(t.split()) >= 8 and t[0].isupper()]
+    caught = 0
+    for _ in range(50):
+        words = rng.choice(base).split()
+        rng.shuffle(words)
+        caught += garbage(" ".join(words)) is not None
+    assert caught >= 35  # 44 of 50 when written; the paper's posts: 466 of 500 (benchmarks/judge_garbage.py)
+
+
+def test_a_run_drops_garbage_as_incoherent_before_judging(tmp_path: Path) -> None:
+    from synsym.backends.base import ChatRequest, ChatResponse, register_backend
+    from synsym.backends.fake import FakeBackend
+    from synsym.core.dataset import read_export
+    from synsym.pipeline.config import RunConfig
+    from synsym.pipeline.runner import run_pipeline
+    from synsym.testing.runs import small_fake_run
+
+    loop = "I can't sleep I can't sleep I can't sleep I can't sleep at night"
+
+    class Looper(FakeBackend):
+        name = "fake-looper"
+
+        async def complete(self, request: ChatRequest) -> ChatResponse:
+            if request.json_schema is None and "sleep" in request.messages[-1][1].lower():
+                return ChatResponse(text=loop)
+            return await super().complete(request)
+
+    register_backend(Looper)
+    cfg = small_fake_run()
+    cfg["backend"] = {"name": "fake-looper"}
+    cfg["generate"] = {**cfg["generate"], "statements_per_call": 1}
+    result = run_pipeline(RunConfig.model_validate(cfg), tmp_path, progress=False)
+    dropped = [r for r in read_export(tmp_path / "dropped.parquet").rows if r["drop_class"] == "incoherent"]
+    assert dropped and all(r["dropped_by"] == "judge" for r in dropped)
+    assert all("repetition" in (r["drop_detail"] or "") for r in dropped)
+    assert loop not in {r["text"] for r in read_export(tmp_path / "dataset.parquet").rows}
+    assert result.counts["dropped_by_class"]["incoherent"] == len(dropped)
