@@ -127,8 +127,9 @@ def calibration_text(summary: Mapping[str, Any]) -> str:
         )
     for kind, f in (summary.get("agreement") or {}).items():
         if isinstance(f, dict) and "before" in f:
+            which = f"all {f['n']} rated posts" if kind == "all" else f"the {f['n']} rated {kind} posts"
             lines.append(
-                f"- agreement with the raters on the {f['n']} rated {kind} posts (in-sample): Cohen's kappa "
+                f"- agreement with the raters on {which} (in-sample): Cohen's kappa "
                 f"{_figure(f['before'], 'kappa')} before, {_figure(f['after'], 'kappa')} after; precision "
                 f"of the kept set {_figure(f['after'], 'precision')}, recall {_figure(f['after'], 'recall')}."
             )
