@@ -21,7 +21,9 @@ ALLOWED = {
     "report": {"core", "classify", "quality"},
     "pipeline": {"core", "backends", "engine"},
     "testing": {"core", "backends", "engine", "pipeline"},
-    "cli": {"core", "backends", "engine", "pipeline", "classify", "quality", "review", "report"},
+    # a given dataset read the way classifiers read one, run through the pipeline's stages
+    "augment": {"core", "backends", "engine", "pipeline", "classify"},
+    "cli": {"core", "backends", "engine", "pipeline", "classify", "quality", "review", "report", "augment"},
 }
 
 

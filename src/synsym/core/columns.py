@@ -19,6 +19,7 @@ from typing import Any, Literal, TypedDict, cast
 __all__ = [
     "COLUMNS",
     "ENGINE_FAILURES",
+    "GIVEN_STAGE",
     "Column",
     "DropClass",
     "Post",
@@ -65,6 +66,10 @@ class DropClass(str, Enum):
     def __str__(self) -> str:
         return self.value
 
+
+# The stage of rows from a dataset the user gave (synsym augment, synsym contrast): their labelled data,
+# which later stages compare against but never drop.
+GIVEN_STAGE = "input"
 
 ENGINE_FAILURES = frozenset(list(DropClass)[: list(DropClass).index(DropClass.BUDGET) + 1])
 

@@ -30,11 +30,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from synsym.core.columns import DropClass, Post, dropped, is_kept
+from synsym.core.columns import GIVEN_STAGE, DropClass, Post, dropped, is_kept
 from synsym.core.errors import InputError
 from synsym.pipeline.context import StageContext
 from synsym.pipeline.minhash import BandIndex, jaccard, signatures
-from synsym.pipeline.stage import ROWS, Inputs, Output, RowsFile, StagePlan, rows_in
+from synsym.pipeline.stage import ROWS, Inputs, Output, RowsFile, StagePlan, rows_by_stage, rows_in
 
 _PUNCT = re.compile(f"[{re.escape(string.punctuation)}‘’“”–—…]")
 _SPACE = re.compile(r"\s+")
@@ -65,7 +65,8 @@ class Deduplicator:
     copy (the prompts' few-shot examples, the taxonomy's seeds): a row that repeats one, exactly or nearly,
     is dropped as an example copy, and so is one that holds EXAMPLE_RUN words in a row of one of
     `examples` (default: every reference; a stage passes the example posts only, as a post may well name
-    its seed's description). Only kept rows are compared; dropped ones pass through unchanged."""
+    its seed's description). Only kept rows are compared; dropped ones pass through unchanged, and given
+    rows (a user's own dataset) are compared against but never dropped."""
 
     def __init__(
         self,
@@ -100,12 +101,12 @@ class Deduplicator:
         """The same rows in the same order, duplicates and copies as dropped copies with their class."""
         out = list(rows)
         for i, row in enumerate(rows):
-            copied = self._copied_run(row["text"]) if is_kept(row) else None
+            copied = self._copied_run(row["text"]) if is_kept(row) and row["stage"] != GIVEN_STAGE else None
             if copied is not None:
                 out[i] = dropped(row, self.stage, DropClass.EXAMPLE_COPY, copied)
         kept = [(i, row) for i, row in enumerate(out) if is_kept(row)]
         for (i, row), fate in zip(kept, self._decide([(r["id"], r["text"]) for _, r in kept]), strict=True):
-            if fate is not None:
+            if fate is not None and row["stage"] != GIVEN_STAGE:
                 out[i] = dropped(row, self.stage, *fate)
         return out
 
@@ -199,7 +200,7 @@ class DedupStage(RowsFile):
 
     async def estimate(self, ctx: StageContext, upstream: dict[str, list[StagePlan]]) -> StagePlan:
         rows, known = rows_in(upstream)
-        return StagePlan(self.name, rows=rows, known=known)
+        return StagePlan(self.name, rows=rows, known=known, by_stage=rows_by_stage(upstream))
 
 
 def example_posts(ctx: StageContext) -> list[str]:

@@ -1,26 +1,26 @@
 """Rows that come from outside the run: a labelled dataset someone already has (the paper's release, a
-user's own annotated posts), as the first row stage of a run, so the contrast stage (and export) can work
-on it with the same code, checks and cache as on generated posts (`synsym contrast INPUT --out DIR`)."""
+user's own annotated posts), as the first row stage of a run in place of generate and compose, so hard
+negatives, negated statements, long posts and contrastive rewrites are added to it with the same code,
+checks and cache as to generated posts (`synsym augment INPUT --out DIR`, `synsym contrast`). The given
+rows are the user's labelled data: dedup and the judge compare against them but never drop them."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
-from synsym.core.columns import Post, new_post, post_id
+from synsym.core.columns import GIVEN_STAGE, Post, new_post, post_id
 from synsym.core.errors import InputError, suggest
 from synsym.core.taxonomy import Taxonomy
 from synsym.pipeline.context import StageContext
-from synsym.pipeline.contrast import ContrastStage
-from synsym.pipeline.expand import ExpandStage
-from synsym.pipeline.export import ExportStage
 from synsym.pipeline.stage import Inputs, Output, RowsFile, Stage, StagePlan
+from synsym.pipeline.stages import STAGES
 
 
 class GivenRows(RowsFile):
     """The rows of a dataset file, as given; `sections` names `input`, the file's digest."""
 
-    name = "input"
+    name = GIVEN_STAGE
     sections = ("input",)
     reads = ()
 
@@ -35,10 +35,21 @@ class GivenRows(RowsFile):
         out.close()
 
 
-def contrast_stages(rows: Sequence[Post]) -> tuple[Stage, ...]:
-    """The stage list of `synsym contrast`: sub-concepts (for the embedding judge), the given rows, their
-    rewrites, the export."""
-    return (ExpandStage(), GivenRows(rows), ContrastStage(), ExportStage())
+# the stages that make posts from nothing: a given dataset takes their place
+_MAKERS = ("generate", "compose")
+
+
+def given_stages(rows: Sequence[Post], stages: Sequence[Stage] = STAGES) -> tuple[Stage, ...]:
+    """`stages` with the given rows in place of generate and compose: sub-concepts (for the negatives'
+    topics and the embedding judge), the rows, then every stage that adds to rows (each as configured:
+    one with nothing to make makes nothing), the judge of what was added, and the export."""
+    out: list[Stage] = []
+    for stage in stages:
+        if stage.name == _MAKERS[0]:
+            out.append(GivenRows(rows))
+        elif stage.name not in _MAKERS:
+            out.append(stage)
+    return tuple(out)
 
 
 def rows_from_labels(
@@ -65,7 +76,7 @@ def rows_from_labels(
                 text=text,
                 style=style or "",
                 symptoms=list(taxonomy.order(names)),
-                stage="input",
+                stage=GIVEN_STAGE,
                 backend="input",
                 model=source.name,
                 template="",

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from synsym.backends.base import ChatRequest
 from synsym.core.calibration import Rule, decide
-from synsym.core.columns import DropClass, Post, dropped, is_kept, new_post, with_fields
+from synsym.core.columns import GIVEN_STAGE, DropClass, Post, dropped, is_kept, new_post, with_fields
 from synsym.core.subconcepts import Subconcepts
 from synsym.engine.engine import Task
 from synsym.engine.progress import Bar
@@ -38,6 +38,7 @@ from synsym.pipeline.stage import (
     RowsFile,
     StagePlan,
     prompt_tokens,
+    rows_by_stage,
     rows_in,
     worst_cost,
 )
@@ -122,23 +123,36 @@ class JudgeStage(RowsFile):
 
     async def run(self, ctx: StageContext, inputs: Inputs, out: Output) -> None:
         cfg = ctx.config.judge
-        embedding = None
-        if cfg.method in ("embedding", "both"):
+        encodes = cfg.method in ("embedding", "both")
+        loading: asyncio.Future[Any] | None = None
+
+        async def load() -> Any:
             subconcepts = await inputs.value("expand")
             ctx.progress.status("loading the MiniLM encoder for the embedding judge")
-            embedding = await asyncio.to_thread(load_embedding_judge, ctx, subconcepts)
+            judge = await asyncio.to_thread(load_embedding_judge, ctx, subconcepts)
             ctx.progress.status("")
+            return judge
+
+        async def judged(rows: list[Post]) -> list[Post]:
+            """The block judged; the encoder is loaded for the first block with a row to judge."""
+            nonlocal loading
+            embedding = None
+            if encodes and any(is_kept(r) and r["stage"] != GIVEN_STAGE for r in rows):
+                loading = loading or asyncio.ensure_future(load())
+                embedding = await loading
+            return await judge_block(ctx, rows, self.name, embedding, lock, bar)
+
         bar = ctx.progress.bar("judge", 0) if cfg.method in ("llm", "both") else None
         lock = asyncio.Lock()  # one block on the encoder at a time: it already uses every core
         blocks: asyncio.Queue[asyncio.Future[list[Post]] | None] = asyncio.Queue()
 
         def start(rows: list[Post]) -> None:
-            blocks.put_nowait(asyncio.ensure_future(judge_block(ctx, rows, self.name, embedding, lock, bar)))
+            blocks.put_nowait(asyncio.ensure_future(judged(rows)))
 
         async def cut() -> None:
             block: list[Post] = []
             async for chunk in inputs.chunks():
-                if embedding is None:  # the LLM judge scores each row on its own: take what has arrived
+                if not encodes:  # the LLM judge scores each row on its own: take what has arrived
                     start(chunk)
                     continue
                 block += chunk
@@ -156,11 +170,14 @@ class JudgeStage(RowsFile):
         out.close()
 
     async def estimate(self, ctx: StageContext, upstream: dict[str, list[StagePlan]]) -> StagePlan:
-        """One LLM question per row that passes dedup (and the embedding pre-filter): at most every row."""
+        """One LLM question per row that passes dedup (and the embedding pre-filter): at most every row
+        but the given ones (a user's own dataset is not judged)."""
         rows, _ = rows_in(upstream)
         if ctx.config.judge.method not in ("llm", "both"):
             return StagePlan(self.name, rows=rows, known=False)
-        unlabelled = sum(p.rows for p in upstream.get(ROWS, []) if p.stage in ("negatives", "contexts"))
+        made = rows_by_stage(upstream)
+        given = made.get(GIVEN_STAGE, 0)
+        unlabelled = made.get("negatives", 0) + made.get("contexts", 0)
         posts = [  # a long post scored on one symptom, and one scored on every symptom (a negative)
             new_post(id="x", text="x" * 600, style="", symptoms=symptoms, stage="plan", backend="", model="",
                      template="", request_key="")
@@ -168,11 +185,12 @@ class JudgeStage(RowsFile):
         ]  # fmt: skip
         examples = [list(judge_tasks(ctx, [p])) for p in posts]
         one, every = (worst_cost(ctx.judge_engine, tasks) for tasks in examples)
-        cost = None if one is None or every is None else one * (rows - unlabelled) + every * unlabelled
-        prompts = prompt_tokens(examples[0]) * (rows - unlabelled) + prompt_tokens(examples[1]) * unlabelled
-        scores = (rows - unlabelled) * 2 + unlabelled * len(ctx.taxonomy.names)  # ~1.6 symptoms a post
+        stated = rows - unlabelled - given
+        cost = None if one is None or every is None else one * stated + every * unlabelled
+        prompts = prompt_tokens(examples[0]) * stated + prompt_tokens(examples[1]) * unlabelled
+        scores = stated * 2 + unlabelled * len(ctx.taxonomy.names)  # ~1.6 symptoms a post
         return StagePlan(
-            self.name, rows, cost, rows, exact=False, known=False,
+            self.name, rows - given, cost, rows, exact=False, known=False,
             prompt_tokens=prompts, answer_tokens=scores * SCORE_TOKENS,
         )  # fmt: skip
 
@@ -186,7 +204,7 @@ async def judge_block(
     cfg = ctx.config.judge
     embedding_rule, llm_rule = rules(cfg, embedding_threshold(cfg))  # a calibration's, else the config's
     out = list(rows)
-    todo = [i for i, r in enumerate(rows) if is_kept(r)]
+    todo = [i for i, r in enumerate(rows) if is_kept(r) and r["stage"] != GIVEN_STAGE]  # a user's own: kept
     if cfg.first_person and cfg.method != "none":  # the recipe asks for first person: cheapest check first
         for i in todo:
             if rows[i]["symptoms"] and not first_person(rows[i]["text"]):

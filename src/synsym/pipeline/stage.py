@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from synsym.core.atomic import read_jsonl, write_jsonl
@@ -93,7 +93,8 @@ class StagePlan:
     cost (None: prices unknown) and rows it will make (at most). `exact`: the request count is known, not
     a bound that depends on answers not yet given; `known`: so is its output. `value` is a value stage's
     output, or a stand-in when not `known`. `prompt_tokens` and `answer_tokens`: what its requests are
-    expected to send and receive in all (not the worst case), for the plan's time estimate."""
+    expected to send and receive in all (not the worst case), for the plan's time estimate. `by_stage`:
+    a stage that passes rows on says which stages made them (empty: all its own)."""
 
     stage: str
     requests: int = 0
@@ -104,6 +105,7 @@ class StagePlan:
     known: bool = True
     prompt_tokens: int = 0
     answer_tokens: int = 0
+    by_stage: dict[str, int] = field(default_factory=dict)
 
 
 # An answer's expected size, for time estimates: a post with its JSON quoting (the paper's 18k posts
@@ -133,6 +135,15 @@ def rows_in(upstream: dict[str, list[StagePlan]]) -> tuple[int, bool]:
     """Rows arriving through ROWS, at most, and whether that count is known."""
     plans = upstream.get(ROWS, [])
     return sum(p.rows for p in plans), all(p.known for p in plans)
+
+
+def rows_by_stage(upstream: dict[str, list[StagePlan]]) -> dict[str, int]:
+    """Rows arriving through ROWS, at most, by the stage that made them."""
+    out: dict[str, int] = {}
+    for plan in upstream.get(ROWS, []):
+        for stage, n in (plan.by_stage or {plan.stage: plan.rows}).items():
+            out[stage] = out.get(stage, 0) + n
+    return out
 
 
 class Inputs:
@@ -259,7 +270,7 @@ class RowStage(RowsFile):
 
     async def estimate(self, ctx: StageContext, upstream: dict[str, list[StagePlan]]) -> StagePlan:
         rows, known = rows_in(upstream)
-        return StagePlan(self.name, rows=rows, known=known)
+        return StagePlan(self.name, rows=rows, known=known, by_stage=rows_by_stage(upstream))
 
 
 class ValueStage:

@@ -1,0 +1,76 @@
+"""`synsym augment`: hard negatives and negated statements added to a labelled dataset the user already
+has, with its own rows kept as they are (never deduplicated or judged away); nothing to add is refused."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from synsym.augment import augment
+from synsym.core.dataset import read_export
+from synsym.pipeline.config import load_run_config
+
+
+def given_csv(tmp_path: Path) -> Path:
+    """The paper's layout; rows 0 and 1 are the same post (a user's duplicate stays theirs)."""
+    data = tmp_path / "posts.csv"
+    with data.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["post", "type", "label"])
+        for i in range(20):
+            vec = [0] * 14
+            vec[i % 14] = 1
+            text = "I have felt awful for weeks and I can't shake it." if i < 2 else f"I feel off, day {i}."
+            w.writerow([text, "colloquial", str(vec)])
+    return data
+
+
+def test_negatives_are_added_and_the_given_rows_kept(tmp_path: Path) -> None:
+    config = load_run_config(
+        None,
+        ["backend.name=fake", "expand.method=seeds", "negatives.n=6", "negatives.negated=3",
+         "judge.method=llm", "judge.threshold=0"],
+    )  # fmt: skip
+    result = augment(given_csv(tmp_path), tmp_path / "run", config, progress=False)
+    kept = read_export(tmp_path / "run" / "dataset.parquet").rows
+    given = [r for r in kept if r["stage"] == "input"]
+    assert len(given) == 20  # the duplicate pair included: dedup compares against them, never drops them
+    assert not any(r["judge_scores"] for r in given)  # the user's labels are not judged
+    added = [
+        r for r in kept + read_export(tmp_path / "run" / "dropped.parquet").rows if r["stage"] == "negatives"
+    ]
+    assert len(added) == 9 and all(r["judge_method"] == "llm" for r in added if r["drop_class"] is None)
+    assert result.counts["kept"] >= 20
+
+
+def test_augment_with_nothing_to_add_exits_2_and_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "synsym.cli.main", "augment", str(given_csv(tmp_path)), "--out", str(out),
+         "--backend", "fake"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "nothing to add" in done.stderr and "negatives.n" in done.stderr
+    assert not out.exists()
+
+
+def test_augment_from_a_config_file_on_the_command_line(tmp_path: Path) -> None:
+    config = tmp_path / "add.yaml"
+    config.write_text(yaml.safe_dump({
+        "backend": {"name": "fake"}, "expand": {"method": "seeds"}, "judge": {"method": "none"},
+        "negatives": {"n": 4}, "contrast": {"n": 5, "kinds": ["person_swap"]},
+    }))  # fmt: skip
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "synsym.cli.main", "augment", str(given_csv(tmp_path)), "--out", str(out),
+         "--config", str(config)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    stages = [r["stage"] for r in read_export(out / "dataset.parquet").rows]
+    assert stages.count("input") == 20 and stages.count("negatives") == 4 and stages.count("contrast") == 5
