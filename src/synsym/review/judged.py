@@ -62,7 +62,10 @@ def judged_rows(run: Path | str) -> tuple[Export, list[Post]]:
 
 
 def scores_of(row: Post) -> dict[str, float]:
-    """The final judge's scores (an `embedding:` key is the pre-filter's)."""
+    """The final judge's scores on the post's own text (an `embedding:` key is the pre-filter's); none
+    for a long post (its scores are its embedded statements') or a transformed one (scored before)."""
+    if row["parts"] or row["transforms"]:
+        return {}
     return {k: float(v) for k, v in (row["judge_scores"] or {}).items() if ":" not in k}
 
 
