@@ -200,3 +200,38 @@ def test_a_hand_edited_calibration_is_validated(calibrated: dict[str, Path], tmp
     (tmp_path / "other.yaml").write_text("judge: {method: llm}\n")
     with pytest.raises(InputError, match="not a calibration file"):
         load_calibration(tmp_path / "other.yaml")
+
+
+def test_the_cli_prints_figures_and_writes_the_file(
+    calibrated: dict[str, Path], tmp_path: Path, synsym_cli: Callable[..., int], capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "cal.yaml"
+    args = ["review", "calibrate", str(calibrated["review"]), "--out", str(out), "--bootstrap", "50"]
+    assert synsym_cli(*args) == 0
+    printed = capsys.readouterr().out
+    assert "kappa" in printed and "raters a vs b" in printed and out.is_file()
+
+
+@pytest.mark.slow
+def test_the_embedding_judge_calibrates_and_refilters(tmp_path: Path) -> None:
+    """The embedding judge: thresholds on its calibrated 0-5 score, positives only, and a rerun that
+    asks the generator nothing."""
+    from synsym.pipeline.config import load_run_config
+    from synsym.pipeline.runner import run_pipeline
+    from synsym.review import calibrate, export_review, import_ratings
+
+    (tmp_path / "run.yaml").write_text(
+        yaml.safe_dump({**small_fake_run(seed=2), "judge": {"method": "embedding"}})
+    )
+    run_pipeline(load_run_config(tmp_path / "run.yaml", []), tmp_path / "run", progress=False)
+    export_review(tmp_path / "run", tmp_path / "rev", n=100, near_threshold=True)
+    sample = json.loads((tmp_path / "rev" / "sample.json").read_text())
+    assert sample["judge"]["judge"] == "embedding"
+    filled = write_ratings(tmp_path / "rev", rate(sample, Panel(threshold=4.5, noise=0.0)), tmp_path / "f")
+    import_ratings(tmp_path / "rev", filled)
+    result = calibrate(tmp_path / "rev", tmp_path / "cal.yaml", reps=100)
+    assert set(result["calibration"].kinds) == {"positive"} and result["calibration"].judge == "embedding"
+    config = load_run_config(tmp_path / "run.yaml", [f"judge.calibration={tmp_path / 'cal.yaml'}"])
+    rerun = run_pipeline(config, tmp_path / "run", restart=True, progress=False)
+    assert rerun.manifest["usage"]["generator"]["calls"] == 0
+    assert rerun.manifest["calibration"]["judge"] == "embedding"
