@@ -10,7 +10,7 @@ from rich.table import Table
 
 from synsym.cli.app import SetOption, app, console
 from synsym.core.config import BackendConfig, apply_overrides, read_yaml, validate
-from synsym.engine.probe import probe_backend
+from synsym.engine.probe import probe_backend, probe_capacity
 
 
 @app.command()
@@ -21,9 +21,13 @@ def probe(
     backend: Annotated[str | None, typer.Option(help="Backend name, overriding the config's.")] = None,
     n: Annotated[int, typer.Option("-n", min=1, max=1000, help="How many requests.")] = 4,
     cache: Annotated[Path | None, typer.Option(help="SQLite response cache to use.")] = None,
+    capacity: Annotated[
+        bool, typer.Option(help="Also time 1 request alone and 4 at once: how many the server takes at once.")
+    ] = True,
     set_: SetOption = None,
 ) -> None:
-    """Check that a backend answers structured requests (defaults to the embedded local model)."""
+    """Check that a backend answers structured requests (defaults to the embedded local model), and how
+    many it answers at once."""
     data = {"backend": read_yaml(config).get("backend", {}) if config else {}}
     apply_overrides(data, set_ or [])
     if backend:
@@ -47,3 +51,5 @@ def probe(
     )
     if m.failures:
         raise typer.Exit(1)
+    if capacity and backend_config.max_concurrency > 1:
+        console.print(probe_capacity(backend_config, min(4, backend_config.max_concurrency)).describe())

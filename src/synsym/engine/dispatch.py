@@ -5,13 +5,15 @@ machines) implement the same two methods, so the engine and every stage stay as 
 
 from __future__ import annotations
 
+import time
 from typing import Protocol
 
 from synsym.backends.base import Backend, ChatRequest, ChatResponse, TransientError
 from synsym.engine.cache import ResponseCache
 from synsym.engine.limits import AdaptiveConcurrency, TokenBucket
 
-OVERLOAD_KINDS = frozenset({"rate_limit", "overloaded"})
+# a timeout is an overload too: a server that queues requests (llama-cpp-python's) answers none with 429
+OVERLOAD_KINDS = frozenset({"rate_limit", "overloaded", "timeout"})
 
 
 class Dispatch(Protocol):
@@ -30,8 +32,9 @@ class Dispatch(Protocol):
 
 
 class Direct:
-    """One backend: at most `max_concurrency` requests in flight (adapting below it on overload), and
-    the requests- and tokens-per-minute buckets."""
+    """One backend: at most `max_concurrency` requests in flight (adapting below it on overload, a
+    timeout, or answers slowed by a queue at the server), and the requests- and tokens-per-minute
+    buckets."""
 
     def __init__(self, backend: Backend) -> None:
         cfg = backend.config
@@ -53,6 +56,7 @@ class Direct:
             if self.tpm:
                 prompt = sum(len(content) for _, content in request.messages) / 4
                 await self.tpm.take(prompt + request.max_tokens)
+            began = time.monotonic()
             response = await self.backend.complete(request)
         except TransientError as err:
             if err.kind in OVERLOAD_KINDS:
@@ -60,7 +64,7 @@ class Direct:
             raise
         finally:
             self.limiter.release()
-        self.limiter.on_success()
+        self.limiter.on_success(time.monotonic() - began, response.usage.completion_tokens, began)
         return response
 
     async def aclose(self) -> None:

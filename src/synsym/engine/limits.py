@@ -1,8 +1,14 @@
 """Concurrency that adapts to the server, and token buckets for per-minute ceilings.
 
 AIMD, as TCP and NeMo Data Designer do: every success adds 1/limit (one slot per round of
-successes), every 429 or overload cuts the limit by a quarter (at most once per cool-down, so a burst of
-rejections from one window counts once). The configured `max_concurrency` is a hard ceiling.
+successes), every 429, overload or timeout cuts the limit by a quarter (at most once per cool-down, so a
+burst of rejections from one window counts once). The configured `max_concurrency` is a hard ceiling.
+
+A server that queues instead of refusing (llama-cpp-python's answers one request at a time and holds the
+rest) sends no 429: its answers just take longer, until they time out. So the limiter also watches the
+pace of answers (seconds per answer token): when the recent pace is `QUEUE_RATIO` times the best pace
+seen, requests are waiting in the server's queue, and that counts as an overload; nor does the limit grow
+while they wait. A one-slot server so settles at one or two requests in flight.
 """
 
 from __future__ import annotations
@@ -10,6 +16,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+
+QUEUE_RATIO = 3.0  # recent pace / best pace above which answers are taken to wait in a queue
+MIN_TIMED_S = 0.05  # answers faster than this say nothing of a queue (an in-process fake, a cache)
+_RECENT = 0.3  # weight of the newest answer in the recent pace (an exponential average)
+_FORGET = 1.002  # the best pace drifts up 0.2% an answer, so one lucky answer does not set it for good
 
 
 class AdaptiveConcurrency:
@@ -23,6 +34,8 @@ class AdaptiveConcurrency:
         self.cooldown_s = cooldown_s
         self._last_decrease = -1e9
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self.best_pace: float | None = None  # seconds per answer token with no queue
+        self.pace: float | None = None  # recent seconds per answer token
 
     async def acquire(self) -> None:
         if self.in_flight < int(self.limit) and not self._waiters:
@@ -41,7 +54,17 @@ class AdaptiveConcurrency:
         self.in_flight -= 1
         self._wake()
 
-    def on_success(self) -> None:
+    def on_success(self, seconds: float | None = None, tokens: int = 0, sent: float | None = None) -> None:
+        """One answer, in `seconds` for `tokens` answer tokens (None: not timed), sent at `sent`
+        (time.monotonic()): grow by 1/limit, unless its pace says that answers wait in the server's queue.
+        That cuts the limit by a quarter to a half (the deeper the queue, the more), once per round trip:
+        an answer sent before the last cut was queued under the old limit and says nothing of the new."""
+        if seconds is not None and seconds >= MIN_TIMED_S and self.queued(seconds / max(tokens, 1)):
+            if sent is None or sent > self._last_decrease:  # deeper in the queue, a larger cut
+                cut = min(0.75, max(0.5, QUEUE_RATIO * (self.best_pace or 0.0) / (self.pace or 1.0)))
+                self._last_decrease = time.monotonic()
+                self.limit = max(float(self.floor), self.limit * cut)
+            return
         if self.limit < self.ceiling:
             self.limit = min(float(self.ceiling), self.limit + 1.0 / self.limit)
             self._wake()
@@ -51,6 +74,12 @@ class AdaptiveConcurrency:
         if now - self._last_decrease >= self.cooldown_s:
             self._last_decrease = now
             self.limit = max(float(self.floor), self.limit * 0.75)
+
+    def queued(self, pace: float) -> bool:
+        """Record one answer's pace; True when the recent pace says answers wait in a queue."""
+        self.best_pace = pace if self.best_pace is None else min(pace, self.best_pace * _FORGET)
+        self.pace = pace if self.pace is None else _RECENT * pace + (1 - _RECENT) * self.pace
+        return self.pace > QUEUE_RATIO * self.best_pace and self.limit > self.floor
 
     def _wake(self) -> None:
         while self._waiters and self.in_flight < int(self.limit):
