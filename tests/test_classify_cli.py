@@ -174,3 +174,26 @@ def test_train_checks_the_model_first_warns_on_tiny_data_and_leaves_nothing_empt
     report = tmp_path / "review"
     assert synsym_cli("review", "export", str(tmp_path / "missing.csv"), "--out", str(report)) == 2
     assert not report.exists()
+
+
+def test_predict_says_when_the_model_never_saw_a_post_without_symptoms(
+    tmp_path: Path, synsym_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 18, finding 6: "made pancakes with my kids" got two symptoms without a word."""
+    positives = tmp_path / "positives.csv"
+    with positives.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["text", "sleep", "mood"])
+        for k in range(4):
+            for text, lab in ROWS[:6]:
+                w.writerow([f"{text} {k}", int(lab == "sleep"), int(lab == "mood")])
+    texts = tmp_path / "texts.jsonl"
+    texts.write_text('{"post": "made pancakes with my kids"}\n')
+    for train, warned in ((positives, True), (data(tmp_path), False)):
+        model = tmp_path / f"model-{warned}"
+        assert synsym_cli("train", "--train", str(train), "--out", str(model)) == 0
+        capsys.readouterr()
+        assert synsym_cli("predict", str(model), "--input", str(texts), "--out", str(tmp_path / "p.csv")) == 0
+        said = "".join(capsys.readouterr())
+        assert ("never seen one that expresses none" in said) is warned, said
+        assert ("negatives.n" in said) is warned

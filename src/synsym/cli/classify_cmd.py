@@ -128,6 +128,13 @@ def predict(
     model = load_model(_model_dir(model_dir, model_dir_option, old_model))
     n = predict_file(model, input_file, target, text_column, threshold)
     console.print(f"wrote {n} rows to {target}")
+    if model.trained_without_negatives():
+        console.print(
+            "note: every post this model was trained on expressed a symptom, so it has never seen one that "
+            "expresses none and puts symptoms on everyday posts; train on a run with hard negatives "
+            "(negatives.n in the run config) to teach it what a symptom is not",
+            highlight=False,
+        )
 
 
 @app.command()

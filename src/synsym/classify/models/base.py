@@ -70,6 +70,7 @@ class Classifier(ABC):
         dev = check_dev(dev, train.label_names)
         train, val = self._with_val(train, val, seed)
         self.label_names = list(train.label_names)
+        self.history["negatives_in_training"] = _negatives(train)
         self._fit(train, val.align(self.label_names), seed, warm=False, dev=dev)
         self._tune(val.align(self.label_names), dev)
         return self
@@ -92,6 +93,9 @@ class Classifier(ABC):
             )
         dev = check_dev(dev, self.label_names)
         train, val = self._with_val(train, val, seed)
+        before = self.history.get("negatives_in_training")  # None: a model saved before it was counted
+        if before is not None:
+            self.history["negatives_in_training"] = int(before) + _negatives(train)
         self._fit(train.align(self.label_names), val.align(self.label_names), seed, warm=True, dev=dev)
         self._tune(val.align(self.label_names), dev)
         return self
@@ -119,6 +123,11 @@ class Classifier(ABC):
 
     @abstractmethod
     def predict_proba(self, texts: list[str]) -> np.ndarray: ...
+
+    def trained_without_negatives(self) -> bool:
+        """Whether every training post expressed a symptom: such a model has never seen one that expresses
+        none, and puts symptoms on everyday posts ("made pancakes with my kids")."""
+        return self.history.get("negatives_in_training") == 0
 
     def predict(self, texts: list[str]) -> np.ndarray:
         return (self.predict_proba(texts) >= self.thresholds).astype(np.float32)
@@ -165,6 +174,12 @@ class Classifier(ABC):
 
     @abstractmethod
     def _load(self, src: Path) -> None: ...
+
+
+def _negatives(data: LabelledTexts) -> int:
+    """Training posts labelled with no symptom at all (every label annotated and 0)."""
+    none = (data.labels * data.mask).sum(axis=1) == 0
+    return int((none & (data.mask.sum(axis=1) > 0)).sum())
 
 
 def _fixed_threshold(value: str) -> float | None:
