@@ -213,4 +213,5 @@ def test_the_openai_fake_refuses_what_openai_refuses(test_server: Any) -> None:
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=5)
     assert refused.value.code == 400
-    assert "'additionalProperties' is required to be supplied and to be false" in refused.value.read().decode()
+    said = refused.value.read().decode()
+    assert "'additionalProperties' is required to be supplied and to be false" in said
