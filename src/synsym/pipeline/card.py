@@ -197,6 +197,29 @@ def _column_rows() -> list[tuple[str, str, str]]:
     return rows
 
 
+def _writers(kept: Sequence[Post]) -> str:
+    """Which model wrote the posts, from the rows' own provenance (a config may leave the model unnamed:
+    the embedded default's is `model: null`)."""
+    by = Counter((r["model"], r["backend"]) for r in kept)
+    if not by:
+        return ""
+    named = "; ".join(f"`{m}` ({b}, {n:,} posts)" for (m, b), n in by.most_common())
+    return f"Written by: {named}."
+
+
+def _expanded(recipe: Mapping[str, Any]) -> str:
+    """What the expand step did in this run: an LLM's sub-concepts, or the taxonomy's seeds as they are."""
+    if ((recipe.get("expand") or {}).get("method")) == "seeds":
+        return (
+            "the sub-concepts were the taxonomy's seed descriptions as they are (`expand.method: seeds`); "
+            "no LLM expanded them."
+        )
+    return (
+        "each symptom was expanded by an LLM into fine-grained sub-concepts, keeping the taxonomy's seed "
+        "descriptions (or the sub-concepts were read from a reviewed file)."
+    )
+
+
 def render_card(
     info: CardInfo,
     taxonomy: Taxonomy,
@@ -220,7 +243,7 @@ def render_card(
         f"{len(kept):,} synthetic, first-person, social-media-style posts, each labelled with the symptoms "
         f"of the `{tax_name}` taxonomy (version {tax_version}) it was written to express, generated with "
         f"`synsym` following the SynSym recipe ({PAPER}). "
-        f"Multi-hot labels are given in these label spaces: {spaces}.",
+        f"Multi-hot labels are given in these label spaces: {spaces}. {_writers(kept)}",
         CRISIS,
         "## What a label means",
         f"The `{tax_name}` taxonomy's annotation convention: a post carries a symptom's label when it states "
@@ -230,8 +253,7 @@ def render_card(
         "## How it was made",
         "The SynSym recipe and synsym's additions; the configuration below records which options this run "
         "used.",
-        "1. **expand**: each symptom was expanded by an LLM into fine-grained sub-concepts, keeping the "
-        "taxonomy's seed descriptions (or the sub-concepts were read from a reviewed file).\n"
+        f"1. **expand**: {_expanded(info.recipe)}\n"
         "2. **generate**: for each symptom and sub-concept, the LLM wrote short first-person statements in "
         f"each style ({', '.join(styles)}) that express that symptom and no other.\n"
         "3. **compose**: multi-symptom posts were written for plausible combinations of 2-5 symptoms "
