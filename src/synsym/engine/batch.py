@@ -41,7 +41,15 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from synsym.backends.base import ChatRequest, ChatResponse, TransientError
-from synsym.backends.batch_base import OTHERS, BatchBackend, QueueFull, client_token, estimate_tokens, split
+from synsym.backends.batch_base import (
+    OTHERS,
+    BatchBackend,
+    BatchInfo,
+    QueueFull,
+    client_token,
+    estimate_tokens,
+    split,
+)
 from synsym.core.errors import BackendError
 from synsym.engine.batch_ledger import LOOKBACK_S, OPEN
 from synsym.engine.batch_poll import HOLD_ENV, LIVE, BatchPoller, Open, fresh, log
@@ -176,11 +184,12 @@ class BatchDispatch(BatchPoller):
             batch = Open(prior["batch_id"], ids, tokens, lines=lines, proven=prior["proof"] != "size")
             if batch.batch_id is None:
                 listing = await self.backend.recent(prior["created"] - LOOKBACK_S)
-                found = self.backend.find(listing, prior, ledger.claimed())
+                found = self._locate(listing, prior)
                 if found is None:
                     continue
-                self._adopt(token, found, prior, batch)
-            ledger.update(token, state="created", owner=self.owner)
+                if isinstance(found, BatchInfo):
+                    self._adopt(token, found, prior, batch)  # else followed without a batch: _relocate waits
+            ledger.update(token, owner=self.owner)
             self._track(token, batch)
             return
         ledger.intent(token, self.backend, ids, self.owner)

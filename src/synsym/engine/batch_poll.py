@@ -29,6 +29,7 @@ from synsym.engine.usage import cost_of
 
 log = logging.getLogger("synsym.batch")
 HOLD_ENV = "SYNSYM_BATCH_HOLD"
+HELD = "held"  # _locate: another row holds what may be this row's batch
 LIVE: set[str] = set()  # ledger owners alive in this process: their rows are theirs, not reconciled
 
 
@@ -92,15 +93,25 @@ class BatchPoller(abc.ABC):
                 if listing is None:
                     self._say(f"batches: looking for {len(rows)} an earlier run left")
                     listing = await self.backend.recent(min(r["created"] for r in rows) - LOOKBACK_S)
-                found = self.backend.find(listing, row, ledger.claimed())
+                found = self._locate(listing, row)
                 if found is None:
                     ledger.update(
                         token, row["updated"], state="abandoned", detail="never created: no batch matches"
                     )
                     continue
-                self._adopt(token, found, row, batch)
-            ledger.update(token, state="created", owner=owner)
+                if isinstance(found, BatchInfo):
+                    self._adopt(token, found, row, batch)  # else followed without a batch: _relocate waits
+            ledger.update(token, state="created" if batch.batch_id else row["state"], owner=owner)
             self._track(token, batch)
+
+    def _locate(self, listing: list[BatchInfo], row: dict[str, Any]) -> BatchInfo | str | None:
+        """The unclaimed batch that may be `row`'s; HELD when the only one that may be is held by another
+        row on size alone (its results will say whose it is); None when there is none: never created."""
+        assert self.ledger is not None
+        found = self.backend.find(listing, row, self.ledger.claimed())
+        if found is not None:
+            return found
+        return HELD if self.backend.find(listing, row, self.ledger.claimed(proven=True)) else None
 
     def _adopt(self, token: str, found: BatchInfo, row: dict[str, Any], batch: Open) -> None:
         """Take `found` as the batch of ledger row `token`: proven by its token or file, or (Anthropic)
@@ -154,13 +165,13 @@ class BatchPoller(abc.ABC):
         assert self.ledger is not None
         row = self.ledger.row(token)
         listing = await self.backend.recent(row["created"] - LOOKBACK_S)
-        found = self.backend.find(listing, row, self.ledger.claimed())
-        if found is not None:
+        found = self._locate(listing, row)
+        if isinstance(found, BatchInfo):
             self._adopt(token, found, row, batch)
             log.info("batch %s: found again for %s", found.id, token)
             return
-        if self.backend.find(listing, row, self.ledger.claimed(proven=True)) is not None:
-            return  # another row holds a candidate on size alone: it may be this row's; wait for its results
+        if found == HELD:
+            return
         if batch.lines is None:  # adopted by a rerun, then proven another's: nothing to create it from
             self.ledger.update(token, state="abandoned", detail="never created: no batch matches")
             self._open.pop(token)

@@ -185,7 +185,7 @@ class _State(BatchState[_Batch]):
                 "stop_reason": stop, "stop_sequence": None, "stop_details": details,
                 "usage": usage}  # fmt: skip
 
-    def run(self, req: _Request, foreign: bool = False) -> None:
+    def run(self, req: _Request, foreign: bool = False, batch_id: str = "") -> None:
         if foreign:  # another client's request: answered, billed to them, no roll of this run's dice
             req.result = {"type": "succeeded", "message": self.message(req.params, None)}
             return
@@ -198,7 +198,7 @@ class _State(BatchState[_Batch]):
             self.ledger.lines_failed += 1
         else:
             req.result = {"type": "succeeded", "message": self.message(req.params, fault)}
-            self.ledger.bill(req.custom_id)
+            self.ledger.bill(req.custom_id, batch_id)
 
     def tick(self, b: _Batch) -> None:
         """Bring `b` to the state it has at the clock's now."""
@@ -207,7 +207,7 @@ class _State(BatchState[_Batch]):
         if b.status == "in_progress":
             target = due(n, b.created, now, c.processing_s, deadline, c.expire_fraction)
             while b.done < target:
-                self.run(b.requests[b.done], b.foreign)
+                self.run(b.requests[b.done], b.foreign, b.id)
                 b.done += 1
             if b.done == n:
                 self.end(b, "", b.created + max(0.0, c.processing_s))

@@ -103,10 +103,13 @@ class Ledger:
         self.batches_created = self.files_uploaded = self.cancels = 0
         self.lines_billed = self.lines_failed = self.online_requests = 0
         self.creates_refused = 0  # creates answered 429 or failed for a full queue
+        self.rebilled_in: set[str] = set()  # batches that billed a line another batch had billed
         self.batches_by_metadata: Counter[str] = Counter()
         self.billed_by_custom_id: Counter[str] = Counter()
 
-    def bill(self, custom_id: str) -> None:
+    def bill(self, custom_id: str, batch_id: str = "") -> None:
+        if self.billed_by_custom_id[custom_id] and batch_id:
+            self.rebilled_in.add(batch_id)
         self.lines_billed += 1
         self.billed_by_custom_id[custom_id] += 1
 
@@ -122,6 +125,7 @@ class Ledger:
             "cancels": self.cancels,
             "online_requests": self.online_requests,
             "creates_refused": self.creates_refused,
+            "duplicate_batches": len(self.rebilled_in),
         }
 
 

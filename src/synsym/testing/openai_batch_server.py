@@ -284,7 +284,7 @@ class _State(BatchState[_Batch]):
                 "model": str(body.get("model") or self.config.model), "choices": [choice], "usage": usage,
                 "system_fingerprint": "fp_synsym"}  # fmt: skip
 
-    def run_line(self, line: _Line, foreign: bool = False) -> None:
+    def run_line(self, line: _Line, foreign: bool = False, batch_id: str = "") -> None:
         if foreign:  # another run's line: answered, billed to that run, and no roll of this run's dice
             body = self.completion(line.body, None)
             line.ok, line.result = (
@@ -305,7 +305,7 @@ class _State(BatchState[_Batch]):
             response["body"] = self.completion(line.body, fault)
             usage = response["body"]["usage"]
             line.ok, line.tokens = True, (usage["prompt_tokens"], usage["completion_tokens"])
-            self.ledger.bill(line.custom_id)
+            self.ledger.bill(line.custom_id, batch_id)
         line.result = self.result_line(line.custom_id, response, None)
 
     def result_line(self, custom_id: str, response: Any, error: Any) -> dict[str, Any]:
@@ -334,7 +334,7 @@ class _State(BatchState[_Batch]):
             fraction = c.expire_fraction if deadline < float("inf") else None
             target = due(n, start, now, c.in_progress_s, deadline, fraction)
             while b.done < target:
-                self.run_line(b.lines[b.done], b.foreign)
+                self.run_line(b.lines[b.done], b.foreign, b.id)
                 b.done += 1
             if b.done == n:
                 b.status, b.times["finalizing_at"] = "finalizing", start + max(0.0, c.in_progress_s)
