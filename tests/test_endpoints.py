@@ -121,7 +121,10 @@ def test_a_dead_endpoint_is_probed_then_given_up_on(test_server) -> None:
     assert all(r.ok for r in results) and engine.stopped is None
     assert [s["state"] for s in spread.status()] == ["dead", "up"]
     assert any("given up on after 2 failed probes" in n for n in spread.notes)
-    assert sum("taken out" in n for n in spread.notes) == 1  # probes that fail are not noted again
+    assert sum("taken out" in n for n in spread.notes) == 1  # noted once, then each probe (issue 18, 8)
+    assert any("probe 1 of 2 failed" in n and "probed again in" in n for n in spread.notes)
+    summary = spread.summary()
+    assert "answered 0 (given up on)" in summary and "/chat/completions answered 60 (in rotation)" in summary
 
 
 def test_an_endpoint_that_recovers_comes_back(serve_handler) -> None:
@@ -215,3 +218,6 @@ def test_a_run_with_an_endpoint_stopped_gives_the_one_endpoint_dataset(test_serv
     assert rows(tmp_path / "three") == rows(tmp_path / "one")
     assert result.counts == reference.counts
     assert any(servers[2].url in n and "taken out" in n for n in result.manifest["notes"])
+    (summary,) = [n for n in result.notes if n.startswith("endpoints: ")]  # each one's answers at the end
+    answered = [int(part.split(" answered ")[1].split()[0]) for part in summary.split("; ")]
+    assert len(answered) == 3 and sum(answered) >= result.manifest["usage"]["generator"]["calls"]

@@ -98,7 +98,7 @@ class TotalLimit(AdaptiveConcurrency):
     def release(self) -> None:
         raise TypeError("release a lane's own limiter; the total only reports")
 
-    def on_success(self) -> None:
+    def on_success(self, seconds: float | None = None, tokens: int = 0, sent: float | None = None) -> None:
         """Each lane adapts its own limit."""
 
     def on_overload(self) -> None:
@@ -159,6 +159,14 @@ class Spread:
     @property
     def endpoint(self) -> str:
         return f"{len(self.lanes)} {self.what}s ({', '.join(lane.dispatch.endpoint for lane in self.lanes)})"
+
+    def summary(self) -> str:
+        """One line for the end of a run: each lane's answers and state."""
+        states = {UP: "in rotation", DOWN: "out of rotation", DEAD: "given up on"}
+        return f"{self.what}s: " + "; ".join(
+            f"{x.dispatch.endpoint} answered {x.answered} ({states.get(x.state, x.state)})"
+            for x in self.lanes
+        )
 
     def status(self) -> list[dict[str, object]]:
         """Each lane's state and how many answers it gave, for a summary or a test."""
@@ -235,6 +243,12 @@ class Spread:
                 self._give_up(lane, err)
             else:
                 self._take_out(lane, err, noted=False)
+                wait = lane.probe_at - time.monotonic()
+                tries = f"{lane.failed_probes} of {self.give_up_after}"
+                self._note(
+                    f"{self.what} {lane.dispatch.endpoint}: probe {tries} failed ({_short(err)}); "
+                    f"probed again in {wait:.0f} s"
+                )
             return True
         lane.in_row += 1
         if at_once or lane.in_row >= self.storm:

@@ -179,6 +179,7 @@ def run_pipeline(
             manifest = asyncio.run(_loop(stages, ctx, state, engines))
         finally:
             cache.close()
+            ctx.notes += [e.dispatch.summary() for e in engines if isinstance(e.dispatch, Spread)]
     result = RunResult(run_dir, manifest, ctx.notes)
     problem = run_outcome(manifest, config.backend, config.backend.stop_failure_share)
     if problem is not None:
