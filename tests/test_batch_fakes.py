@@ -594,3 +594,82 @@ def test_the_batch_fakes_refuse_what_the_providers_refuse(openai_fake: Any, anth
     result = read_jsonl(call("GET", f"{base}/{batch['id']}/results", headers=ANTHROPIC)[1])[0]["result"]
     assert result["type"] == "errored"
     assert "'additionalProperties' must be explicitly set to false" in result["error"]["error"]["message"]
+
+
+# --- the documented failures, as knobs (issue 17) ---------------------------------------------------
+
+
+def test_openai_fake_queue_limit_processing_retention_and_foreign(openai_fake: Any) -> None:
+    """Each knob does what the docs say: over the enqueued-token limit a created batch fails with
+    token_limit_exceeded; a pending file refuses create; output is deleted after its retention; the
+    listing holds other runs' batches of the same size."""
+    server = openai_fake(
+        validating_s=0, in_progress_s=60, finalizing_s=0, max_enqueued_tokens=60, output_retention_s=100
+    )
+    first = submit(server, [chat_line("a")])
+    second = submit(server, [chat_line("b"), chat_line("c")])
+    assert (
+        get(server, second["id"])["status"] == "failed"
+        and get(server, first["id"])["status"] == "in_progress"
+    )
+    (error,) = get(server, second["id"])["errors"]["data"]
+    assert (
+        error["code"] == "token_limit_exceeded"
+        and error["line"] is None
+        and "in_progress" in error["message"]
+    )
+    server.advance(60)
+    done = get(server, first["id"])
+    assert done["status"] == "completed" and content(server, done["output_file_id"])
+    server.advance(101)
+    assert call("GET", f"{server.url}/files/{done['output_file_id']}/content", headers=BEARER)[0] == 404
+
+    slow = openai_fake(file_processing_s=30, foreign_batches=1)
+    status, f = upload(slow.url, jsonl([chat_line("a")]), BEARER)
+    assert f["status"] == "uploaded"
+    body = {"input_file_id": f["id"], "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+    status, error = call("POST", f"{slow.url}/batches", body, BEARER)
+    assert status == 400 and "Cannot find file" in error["error"]["message"]
+    slow.advance(30)
+    assert call("GET", f"{slow.url}/files/{f['id']}", headers=BEARER)[1]["status"] == "processed"
+    status, mine = call("POST", f"{slow.url}/batches", {**body, "metadata": {"synsym_token": "t"}}, BEARER)
+    listed = call("GET", f"{slow.url}/batches?limit=10", headers=BEARER)[1]["data"]
+    assert status == 200 and len(listed) == 2 and len({b["request_counts"]["total"] for b in listed}) == 1
+    theirs = next(b for b in listed if b["id"] != mine["id"])
+    assert theirs["created_at"] <= mine["created_at"] and theirs["metadata"]["synsym_token"] != "t"
+    assert slow.stats()["batches_created"] == 1
+
+
+def test_openai_fake_azure_preview_quota_and_dropped_create(openai_fake: Any) -> None:
+    server = openai_fake(azure_preview=True, quota_lines=0, p_drop_create=1.0)
+    base, headers = f"{server.origin}/openai", {"api-key": KEY}
+    status, error = upload(base, jsonl([chat_line("a", url="/chat/completions")]), headers, "?api-version=x")
+    assert status == 429 and error["error"]["code"] == "insufficient_quota"
+    server.call(lambda s: setattr(s.config, "quota_lines", None))
+    status, f = upload(base, jsonl([chat_line("a", url="/chat/completions")]), headers, "?api-version=x")
+    body = {"input_file_id": f["id"], "endpoint": "/chat/completions", "completion_window": "24h"}
+    with pytest.raises(
+        (urllib.error.URLError, ConnectionError)
+    ):  # made; the connection drops before the answer
+        call("POST", f"{base}/batches?api-version=x", body, headers)
+    (made,) = call("GET", f"{base}/batches?api-version=x", headers=headers)[1]["data"]
+    assert (
+        made["status"] == "Validating" and made["created_at"].endswith("+00:00") and "." in made["created_at"]
+    )
+
+
+def test_anthropic_fake_processing_queue_archival_and_foreign(anthropic_fake: Any) -> None:
+    server = anthropic_fake(processing_s=60, max_processing_requests=5, foreign_batches=1)
+    base = f"{server.url}/v1/messages/batches"
+    status, first = call("POST", base, batch_requests(2), ANTHROPIC)
+    assert status == 200
+    status, error = call("POST", base, batch_requests(2), ANTHROPIC)  # 2 + 2 foreign + 2 > 5
+    assert status == 429 and error["error"]["type"] == "rate_limit_error"
+    listed = call("GET", f"{base}?limit=10", headers=ANTHROPIC)[1]["data"]
+    assert len(listed) == 2 and {b["request_counts"]["processing"] for b in listed} == {2}
+    server.advance(60)
+    assert call("GET", f"{base}/{first['id']}/results", headers=ANTHROPIC)[0] == 200
+    server.advance(29 * 86_400)
+    archived = call("GET", f"{base}/{first['id']}", headers=ANTHROPIC)[1]
+    assert archived["archived_at"] is not None
+    assert call("GET", f"{base}/{first['id']}/results", headers=ANTHROPIC)[0] == 404
