@@ -290,7 +290,7 @@ def test_azure_preview_iso_timestamps_and_capitalised_statuses(
 
 
 def test_batch_objects_parse_whatever_the_timestamp_form() -> None:
-    from synsym.backends.batch_base import epoch
+    from synsym.backends.batch_util import epoch
 
     made = openai_info({"id": "b", "status": "Completed", "created_at": "2024-07-19T17:13:57.2491382+00:00"})
     assert made.ended and made.status == "completed" and made.created_at == pytest.approx(1721409237.249138)

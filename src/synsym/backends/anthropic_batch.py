@@ -32,7 +32,8 @@ from pydantic import Field, PositiveInt
 
 from synsym.backends.anthropic import AnthropicBackend, AnthropicOptions, parse_message
 from synsym.backends.base import ChatRequest, ChatResponse, TransientError
-from synsym.backends.batch_base import BatchBackend, BatchInfo, BatchOptions, epoch, online_config
+from synsym.backends.batch_base import BatchBackend, BatchInfo, BatchOptions, online_config
+from synsym.backends.batch_util import epoch
 from synsym.backends.openai_http import http_error
 from synsym.core.config import BackendConfig
 from synsym.core.errors import BackendError

@@ -27,7 +27,8 @@ import orjson
 from pydantic import Field, PositiveInt
 
 from synsym.backends.base import ChatResponse, TransientError
-from synsym.backends.batch_base import BatchBackend, BatchInfo, BatchOptions, epoch, online_config
+from synsym.backends.batch_base import BatchBackend, BatchInfo, BatchOptions, online_config
+from synsym.backends.batch_util import epoch
 from synsym.backends.openai_http import OpenAIBackend, OpenAIOptions, http_error, parse_completion
 from synsym.core.config import BackendConfig
 from synsym.core.errors import BackendError, ConfigError

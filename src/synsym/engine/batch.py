@@ -41,15 +41,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from synsym.backends.base import ChatRequest, ChatResponse, TransientError
-from synsym.backends.batch_base import (
-    OTHERS,
-    BatchBackend,
-    BatchInfo,
-    QueueFull,
-    client_token,
-    estimate_tokens,
-    split,
-)
+from synsym.backends.batch_base import OTHERS, BatchBackend, BatchInfo, QueueFull
+from synsym.backends.batch_util import client_token, estimate_tokens, split
 from synsym.core.errors import BackendError
 from synsym.engine.batch_ledger import LOOKBACK_S, OPEN
 from synsym.engine.batch_poll import HOLD_ENV, LIVE, BatchPoller, Open, fresh, log
