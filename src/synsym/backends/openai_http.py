@@ -311,11 +311,18 @@ def http_error(status: int, raw: bytes, retry_after: str | None) -> Exception:
 
 
 def _error_message(raw: bytes) -> str:
+    """The server's words: OpenAI's `error.message`, FastAPI's `detail` (llama-cpp-python's server says
+    "Invalid API key" there), a bare `message`, else the body itself; never "None"."""
     try:
-        err = json.loads(raw).get("error")
-        return str(err.get("message") if isinstance(err, dict) else err)[:300]
+        body = json.loads(raw)
+        err = body.get("error") or body.get("detail") or body.get("message")
+        if isinstance(err, dict):
+            err = err.get("message") or err.get("detail")
+        if err:
+            return str(err)[:300]
     except (ValueError, AttributeError):
-        return raw[:200].decode("utf-8", "replace")
+        pass
+    return raw[:200].decode("utf-8", "replace") or "(no body)"
 
 
 def _error_code(raw: bytes) -> str:

@@ -42,7 +42,9 @@ class BackendConfig(StrictModel):
     `backend:` is one of the named backend's own options (`Backend.Options`), validated by that backend."""
 
     name: str = Field(
-        "llamacpp", description="registered backend: openai, openai-sdk, llamacpp, fake, or a plugin"
+        "llamacpp",
+        description="registered backend: openai, openai-sdk, openai-batch, anthropic, anthropic-batch, "
+        "llamacpp, fake, or a plugin",
     )
     model: str | None = Field(None, description="model name sent to the server, or a label for local models")
     timeout_s: PositiveFloat = Field(120.0, description="seconds to wait for one answer")
@@ -173,6 +175,19 @@ def format_validation_error(
     return "\n".join(lines)
 
 
+def blame_overrides(err: ConfigError, source: str, overrides: Sequence[str]) -> ConfigError:
+    """The same error, with each problem a `--set` made marked as such, and the header naming `--set`
+    instead of the file when every problem is one: a typo in `--set judge.methd=llm` is not the file's."""
+    keys = [o.partition("=")[0].strip() for o in overrides]
+    lines = str(err).splitlines()
+    ours = [i for i, line in enumerate(lines[1:], 1) if any(line.startswith(f"  {k} ->") for k in keys)]
+    for i in ours:
+        lines[i] += " (from --set)"
+    if ours and len(ours) == len(lines) - 1 and lines[0] == f"{source} is not valid:":
+        lines[0] = "--set is not valid:"
+    return ConfigError("\n".join(lines))
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """`backend.max_concurrency=64` -> (['backend', 'max_concurrency'], 64); values are YAML scalars."""
     key, sep, raw = text.partition("=")
@@ -246,9 +261,12 @@ def load_config(model: type[M], path: Path | None = None, overrides: list[str] |
 
 def describe_keys(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str, str]]:
     """(dotted key, type, default, meaning) for every key a user can write in `model`, nested sections
-    expanded (a list or mapping of sections as `key[].field` / `key.<name>.field`)."""
+    expanded (a list or mapping of sections as `key[].field` / `key.<name>.field`). A removed key (its
+    description starts `removed:`; kept only to say what replaced it) is not listed."""
     rows: list[tuple[str, str, str, str]] = []
     for name, info in model.model_fields.items():
+        if (info.description or "").startswith("removed:"):
+            continue
         key = prefix + (info.alias or name)
         inner = _inner_model(info.annotation)
         default = "" if info.is_required() else _shown(info.get_default(call_default_factory=True))

@@ -15,8 +15,16 @@ import yaml
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from synsym.backends.base import check_backend
-from synsym.core.config import KEYS_HINT, BackendConfig, StrictModel, apply_overrides, read_yaml, validate
-from synsym.core.errors import suggest
+from synsym.core.config import (
+    KEYS_HINT,
+    BackendConfig,
+    StrictModel,
+    apply_overrides,
+    blame_overrides,
+    read_yaml,
+    validate,
+)
+from synsym.core.errors import ConfigError, suggest
 from synsym.core.executor import ExecutorConfig
 from synsym.core.taxonomy import package_data_path, resolve_data_file
 from synsym.pipeline.rewrites import RULES
@@ -424,7 +432,11 @@ def load_run_config(
             "name": backend
         }
     data = apply_overrides(data, overrides or [])
-    config = validate(RunConfig, data, str(path) if path else "config", hint=KEYS_HINT)
+    source = str(path) if path else "config"
+    try:
+        config = validate(RunConfig, data, source, hint=KEYS_HINT)
+    except ConfigError as err:
+        raise blame_overrides(err, source, overrides or []) from None
     check_backend(config.backend, "backend")
     if config.judge.backend is not None:
         check_backend(config.judge.backend, "judge.backend")

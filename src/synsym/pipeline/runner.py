@@ -16,6 +16,7 @@ import asyncio
 import fcntl
 import hashlib
 import json
+import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -120,6 +121,7 @@ def run_pipeline(
     taxonomy = load_taxonomy(config.taxonomy)
     if config.executor.name == "ray":
         import_ray()  # not installed: say how, before anything is written
+    check_keys(config)
     run_dir.mkdir(parents=True, exist_ok=True)
     extra = {
         "subconcepts_file": subconcepts_digest(subconcepts_file) if subconcepts_file else None,
@@ -232,6 +234,21 @@ async def _loop(stages: Sequence[Stage], ctx: StageContext, state: RunState, eng
             for engine in engines:
                 await engine.aclose()
     return await outputs[stages[-1].name].wait()
+
+
+def check_keys(config: RunConfig) -> None:
+    """An API key's environment variable that is not set: exit 2 before the run directory exists, not
+    exit 4 after the first requests failed."""
+    sections = [("backend", config.backend)]
+    if config.judge.backend is not None and config.judge.method in ("llm", "both"):
+        sections.append(("judge.backend", config.judge.backend))
+    for where, backend in sections:
+        env = backend.options.get("api_key_env")
+        if isinstance(env, str) and env and not os.environ.get(env):
+            raise InputError(
+                f"{where}.api_key_env -> the environment variable {env} is not set; export it with your "
+                f"API key (e.g. export {env}=...), then rerun; nothing was written"
+            )
 
 
 def subconcepts_digest(path: Path) -> str:

@@ -1,0 +1,52 @@
+"""Issue 18's smaller slips (finding 9), each with the command or call that showed it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from synsym.backends.openai_http import http_error
+from synsym.core.config import BackendConfig, describe_keys
+from synsym.core.errors import ConfigError, InputError
+from synsym.pipeline.config import RunConfig, load_run_config
+from synsym.pipeline.runner import run_pipeline
+
+
+def test_a_401_keeps_the_servers_words() -> None:
+    """llama-cpp-python's server says `{"detail": "Invalid API key"}`: it was shown as "HTTP 401: None"."""
+    err = http_error(401, b'{"detail": "Invalid API key"}', None)
+    assert "HTTP 401: Invalid API key" in str(err) and "None" not in str(err)
+
+
+def test_a_missing_key_variable_is_exit_2_before_anything_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SYNSYM_TEST_NO_SUCH_KEY", raising=False)
+    cfg = RunConfig.model_validate(
+        {"backend": {"name": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "m",
+                     "api_key_env": "SYNSYM_TEST_NO_SUCH_KEY"}}
+    )  # fmt: skip
+    with pytest.raises(InputError) as err:
+        run_pipeline(cfg, tmp_path / "run", progress=False)
+    assert err.value.exit_code == 2 and "SYNSYM_TEST_NO_SUCH_KEY is not set" in str(err.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_set_typo_is_blamed_on_set_not_on_the_file() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_run_config("demo", ["judge.methd=llm"])
+    text = str(err.value)
+    assert text.startswith("--set is not valid:") and "demo.yaml" not in text
+    assert "judge.methd -> unknown key; did you mean method?" in text and "(from --set)" in text
+
+
+def test_config_keys_lists_every_built_in_backend_and_no_removed_key() -> None:
+    from synsym.backends.base import available_backends
+
+    described = BackendConfig.model_fields["name"].description or ""
+    names = ("openai", "openai-sdk", "openai-batch", "anthropic", "anthropic-batch", "llamacpp", "fake")
+    builtin = [n for n in available_backends() if n in names]
+    assert len(builtin) == 7 and all(n in described for n in builtin)
+    keys = [row[0] for row in describe_keys(available_backends()["openai"].Options, "backend.")]
+    assert "backend.http_client" not in keys and "backend.base_url" in keys
