@@ -50,3 +50,16 @@ def test_config_keys_lists_every_built_in_backend_and_no_removed_key() -> None:
     assert len(builtin) == 7 and all(n in described for n in builtin)
     keys = [row[0] for row in describe_keys(available_backends()["openai"].Options, "backend.")]
     assert "backend.http_client" not in keys and "backend.base_url" in keys
+
+
+def test_shortcut_flags_name_labels_over_the_bar_on_too_few_posts() -> None:
+    """The report said "flagged (F1 >= 0.6): none" above four rows with F1 >= 0.6 (each on < 10 posts)."""
+    from synsym.quality.shortcuts import flag_summary
+
+    result = {
+        "flag_f1": 0.6, "min_posts": 10, "flagged": [],
+        "per_label": {"Anger": {"f1": 0.8, "positives": 4, "flagged": False},
+                      "Sleep": {"f1": 0.2, "positives": 30, "flagged": False}},
+    }  # fmt: skip
+    text = flag_summary(result)
+    assert "over at least 10 posts): none" in text and "Anger (4 posts)" in text and "Sleep" not in text

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from synsym.quality.diversity import FIGURES
+from synsym.quality.shortcuts import flag_summary
 
 
 def _fmt(v: Any) -> str:
@@ -61,12 +62,8 @@ def render_quality(result: dict[str, Any], console: Console) -> None:
         for key in FIGURES:
             cmp.add_row(key, _fmt(div["overall"].get(key)), _fmt(ref.get("overall", {}).get(key)))
         console.print(cmp)
-    if result["shortcuts"]["flagged"]:
-        console.print(
-            f"[yellow]keyword shortcuts[/] (rule F1 >= {result['shortcuts']['flag_f1']}): "
-            + ", ".join(result["shortcuts"]["flagged"]),
-            highlight=False,
-        )
+    if result["shortcuts"]["flagged"] or "fewer posts" in flag_summary(result["shortcuts"]):
+        console.print(f"[yellow]keyword shortcuts[/]: {flag_summary(result['shortcuts'])}", highlight=False)
     fun = result.get("funnel")
     if fun:
         console.print(

@@ -217,3 +217,17 @@ def shortcuts(
         "flagged": [n for n, v in per.items() if v["flagged"]],
         "per_label": per,
     }
+
+
+def flag_summary(result: Mapping[str, Any]) -> str:
+    """What `shortcuts` flagged, said with its whole rule: a label whose F1 reaches the bar on fewer than
+    `min_posts` posts is named apart, so "flagged: none" never sits above rows of F1 0.6 and more."""
+    bar, least = result["flag_f1"], result["min_posts"]
+    flagged = ", ".join(result["flagged"]) or "none"
+    few = [
+        f"{name} ({v['positives']} posts)"
+        for name, v in result["per_label"].items()
+        if v["f1"] >= bar and not v["flagged"]
+    ]
+    text = f"flagged (F1 >= {bar} over at least {least} posts): {flagged}"
+    return text + (f"; F1 >= {bar} on fewer posts, too few to say: {', '.join(few)}" if few else "")

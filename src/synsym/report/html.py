@@ -22,6 +22,7 @@ from synsym.quality.data import QualityData, load_quality_data
 from synsym.quality.diversity import FIGURES
 from synsym.quality.funnel import judge_scores
 from synsym.quality.inspect import inspect_dataset
+from synsym.quality.shortcuts import flag_summary
 from synsym.report import plots
 
 CSS = """
@@ -277,8 +278,8 @@ def render_report(
     parts.append(
         '<h2 id="shortcuts">Keyword shortcuts</h2>'
         "<p>A rule that fires on a symptom's own name and definition "
-        f"words reaches macro-F1 {sc['macro_f1']:.3f}; flagged (F1 &ge; {sc['flag_f1']}): "
-        f'<span class="flag">{escape(", ".join(sc["flagged"]) or "none")}</span>.</p>'
+        f"words reaches macro-F1 {sc['macro_f1']:.3f}; "
+        f'<span class="flag">{escape(flag_summary(sc))}</span>.</p>'
     )
     parts.append(
         _table(
