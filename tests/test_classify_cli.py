@@ -197,3 +197,30 @@ def test_predict_says_when_the_model_never_saw_a_post_without_symptoms(
         said = "".join(capsys.readouterr())
         assert ("never seen one that expresses none" in said) is warned, said
         assert ("negatives.n" in said) is warned
+
+
+def test_evaluate_on_the_training_file_says_so(
+    tmp_path: Path, synsym_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 18, finding 9: `evaluate` on the training file gave no hint."""
+
+    def write(name: str, tag: str) -> Path:
+        f = tmp_path / name
+        with f.open("w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["text", "sleep", "mood"])
+            for k in range(200):
+                for text, lab in ROWS:
+                    w.writerow([f"{text} {tag} {k}", int(lab == "sleep"), int(lab == "mood")])
+        return f
+
+    train, other = write("train.csv", "a"), write("other.csv", "b")
+    model = tmp_path / "model"
+    assert synsym_cli("train", "--train", str(train), "--out", str(model)) == 0
+    for test, warned in ((train, True), (other, False)):
+        capsys.readouterr()
+        out = tmp_path / "m.json"
+        assert synsym_cli("evaluate", "--model-dir", str(model), "--test", str(test), "--out", str(out)) == 0
+        said = "".join(capsys.readouterr())
+        assert ("in the model's training data" in said) is warned, said
+        assert (json.loads(out.read_text())["seen_in_training"] == 1.0) is warned

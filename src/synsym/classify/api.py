@@ -120,6 +120,8 @@ def evaluate_file(
     model = load_model(model_dir)
     test = load_dataset(test_path, fmt, text_column, label_column)
     metrics = score_on(model, test, space)
+    seen = model.seen_share(test.texts)
+    metrics["seen_in_training"] = None if seen is None else round(seen, 3)  # ~share of test posts trained on
     metrics["model"] = str(model_dir)
     metrics["test"] = str(test_path)
     out = Path(out)

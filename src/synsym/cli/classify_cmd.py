@@ -162,6 +162,13 @@ def evaluate(
         )
     )
     console.print(f"wrote {out}")
+    seen = m.get("seen_in_training")
+    if seen is not None and seen >= 0.5:
+        console.print(
+            f"note: about {seen:.0%} of these test posts were in the model's training data, so these figures "
+            "measure what it memorised; evaluate on posts it has not seen (a held-out split, or real posts)",
+            highlight=False,
+        )
 
 
 @app.command()

@@ -13,6 +13,7 @@ set, or the `select: shift` proxies, reward what transfers.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -66,7 +67,7 @@ class Classifier(ABC):
     ) -> Classifier:
         """Train from scratch; validation data (given, or split off the training data) tunes thresholds;
         `dev` (real text), when given, selects the model and tunes the thresholds of its labels."""
-        self.history = {}
+        self.history = {"seen_marks": text_marks(train.texts)}
         dev = check_dev(dev, train.label_names)
         train, val = self._with_val(train, val, seed)
         self.label_names = list(train.label_names)
@@ -92,6 +93,8 @@ class Classifier(ABC):
                 f"({', '.join(self.label_names)}); map one label space onto the other first"
             )
         dev = check_dev(dev, self.label_names)
+        if "seen_marks" in self.history:
+            self.history["seen_marks"] = sorted({*self.history["seen_marks"], *text_marks(train.texts)})
         train, val = self._with_val(train, val, seed)
         before = self.history.get("negatives_in_training")  # None: a model saved before it was counted
         if before is not None:
@@ -123,6 +126,18 @@ class Classifier(ABC):
 
     @abstractmethod
     def predict_proba(self, texts: list[str]) -> np.ndarray: ...
+
+    def seen_share(self, texts: list[str]) -> float | None:
+        """About what share of `texts` the model was trained on (from a 1-in-32 sample of its training
+        texts' hashes); None when unknown (a model saved before it kept them, or too few texts)."""
+        marks = self.history.get("seen_marks")
+        if marks is None:
+            return None
+        sampled = text_marks(texts)
+        if len(sampled) < 3:
+            return None
+        known = set(marks)
+        return sum(m in known for m in sampled) / len(sampled)
 
     def trained_without_negatives(self) -> bool:
         """Whether every training post expressed a symptom: such a model has never seen one that expresses
@@ -174,6 +189,17 @@ class Classifier(ABC):
 
     @abstractmethod
     def _load(self, src: Path) -> None: ...
+
+
+def text_marks(texts: list[str]) -> list[str]:
+    """Short hashes of about 1 in 32 texts (the same ones in any file), to tell later whether a test file
+    holds the training posts: a model evaluated on its own training data scores what it memorised."""
+    marks = set()
+    for text in texts:
+        digest = hashlib.sha1(" ".join(text.lower().split()).encode("utf-8")).hexdigest()
+        if int(digest[:4], 16) % 32 == 0:
+            marks.add(digest[:12])
+    return sorted(marks)
 
 
 def _negatives(data: LabelledTexts) -> int:
