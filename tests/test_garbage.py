@@ -35,6 +35,8 @@ BAD = {
     "chat": "Sure! Here are some statements about sleep disturbance:",
     "json": '{"statement": "I cannot sleep"}',
     "quote_open": 'My friend keeps telling me: "I never sleep anymore and',
+    "advice": "Feeling restless is normal, you just have to accept it and breathe.",  # the demo's kind
+    "reply": "i guess you'd be right, but i've had those thoughts many times now.",
 }
 
 

@@ -42,6 +42,14 @@ _META = re.compile(
     r"|\b(?:sorry to hear|thank(?:s| you) for sharing|i hope this helps|you(?:'re| are) not alone)\b",
     re.IGNORECASE,
 )
+# advice or a reply to someone, not a statement of the writer's own state: a small model's favourite
+# slide ("it's normal, you just have to..."); none of the paper's 18,254 posts says any of these
+_ADVICE = re.compile(
+    r"\b(?:you (?:just |really )?(?:have to|should|must)|i can tell you|your situation|"
+    r"you(?:'d| would) be right|you're right|it(?:'s| is) (?:normal|okay|ok) to|it(?:'s| is) normal\b|"
+    r"you can try)",
+    re.IGNORECASE,
+)
 _ENDS = re.compile(r"""[.!?…)"'”’*~:;]\s*$|[\U0001F300-\U0001FAFF\u2600-\u27BF]\s*$""")
 _DANGLING = _set(
     "a an the my your his her their our and or but because so to of in on at for with from by about into "
@@ -163,6 +171,8 @@ def garbage(text: str) -> str | None:
     """None for a text that reads as a statement; else what is wrong with it, for `drop_detail`."""
     if _META.search(text):
         return f"not a post: {_META.search(text).group(0).strip()!r}"  # type: ignore[union-attr]
+    if m := _ADVICE.search(text.replace("’", "'")):
+        return f"not a post: advice or a reply ({m.group(0)!r}), not the writer's own state"
     ws = words(text)
     if len(ws) < 3:
         return f"too short: {len(ws)} word(s)"
