@@ -33,7 +33,7 @@ def test_negatives_are_added_and_the_given_rows_kept(tmp_path: Path) -> None:
     config = load_run_config(
         None,
         ["backend.name=fake", "expand.method=seeds", "negatives.n=6", "negatives.negated=3",
-         "judge.method=llm", "judge.threshold=0"],
+         "judge.method=embedding"],
     )  # fmt: skip
     result = augment(given_csv(tmp_path), tmp_path / "run", config, progress=False)
     kept = read_export(tmp_path / "run" / "dataset.parquet").rows
@@ -43,7 +43,7 @@ def test_negatives_are_added_and_the_given_rows_kept(tmp_path: Path) -> None:
     added = [
         r for r in kept + read_export(tmp_path / "run" / "dropped.parquet").rows if r["stage"] == "negatives"
     ]
-    assert len(added) == 9 and all(r["judge_method"] == "llm" for r in added if r["drop_class"] is None)
+    assert len(added) == 9 and all(r["judge_method"] == "embedding" for r in added if r["drop_class"] is None)
     assert result.counts["kept"] >= 20
 
 
@@ -74,3 +74,20 @@ def test_augment_from_a_config_file_on_the_command_line(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     stages = [r["stage"] for r in read_export(out / "dataset.parquet").rows]
     assert stages.count("input") == 20 and stages.count("negatives") == 4 and stages.count("contrast") == 5
+
+
+def test_a_given_dataset_with_nothing_added_is_a_run_that_made_nothing() -> None:
+    from synsym.core.config import BackendConfig
+    from synsym.pipeline.outcome import run_outcome
+
+    manifest = {
+        "counts": {"kept": 30, "kept_by_stage": {"input": 30}},
+        "usage": {
+            "backend": {"tasks": 7, "failures": {"not_minimal": 4, "example_copy": 2, "kind_not_met": 1}}
+        },
+    }
+    said = run_outcome(manifest, BackendConfig(), 0.5)
+    assert said is not None and said.startswith("the run added no post") and "rule-made kinds" in said
+    manifest["counts"] = {"kept": 31, "kept_by_stage": {"input": 30, "contrast": 1}}
+    manifest["usage"] = {"backend": {"tasks": 7, "failures": {"not_minimal": 2}}}
+    assert run_outcome(manifest, BackendConfig(), 0.5) is None

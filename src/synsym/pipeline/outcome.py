@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from synsym.core.columns import GIVEN_STAGE
 from synsym.core.config import BackendConfig
 
 # the answer arrived but was never the JSON asked for, even after re-asks and a larger max_tokens
 _NO_JSON = ("invalid_output", "truncated")
 _REFUSED = ("refusal", "content_filter")
 _QUEUED = ("timeout", "overloaded", "rate_limit", "server_error")
+# a contrastive rewrite that came back but did not make its kind's change (synsym.pipeline.rewrite_checks)
+_REWRITES = ("not_minimal", "example_copy", "kind_not_met")
 
 
 def diagnose(failures: Counter[str] | dict[str, int], backend: BackendConfig) -> str:
@@ -37,6 +40,12 @@ def diagnose(failures: Counter[str] | dict[str, int], backend: BackendConfig) ->
             "server answers one); `synsym probe --config CONFIG` measures how many it takes, then set "
             "backend.max_concurrency to that"
         )
+    if top in _REWRITES:
+        return (
+            "the model's rewrites did not make the change their kind asks for (the post unchanged or "
+            "added to, the instruction's example copied): use a larger model, or the rule-made kinds "
+            "(contrast kinds person_swap, reported_speech) that need none"
+        )
     if top in _REFUSED:
         return "the model refused or its provider filtered the answers; try another model or provider"
     if top in _QUEUED:
@@ -53,7 +62,8 @@ def diagnose(failures: Counter[str] | dict[str, int], backend: BackendConfig) ->
 def run_outcome(manifest: dict[str, Any], backend: BackendConfig, share: float) -> str | None:
     """None when the run made what it should; else one line: how little it made, why, what to try.
     A run fails when it kept no post, or when more than `share` (backend.stop_failure_share) of its
-    requests ended without a usable answer."""
+    requests ended without a usable answer. A given dataset's own rows (synsym augment) do not count:
+    a run that added nothing to one made nothing."""
     counts = manifest.get("counts") or {}
     usage = manifest.get("usage") or {}
     failures: Counter[str] = Counter()
@@ -62,9 +72,10 @@ def run_outcome(manifest: dict[str, Any], backend: BackendConfig, share: float) 
         failures.update({k: int(v) for k, v in ((meter or {}).get("failures") or {}).items()})
         tasks += int((meter or {}).get("tasks", 0))
     failed = sum(failures.values())
-    kept = int(counts.get("kept", 0))
+    given = int((counts.get("kept_by_stage") or {}).get(GIVEN_STAGE, 0))
+    kept = int(counts.get("kept", 0)) - given
     if kept and (not tasks or failed <= share * tasks):
         return None
     what = f"{failed} of {tasks} requests failed ({', '.join(f'{k} {v}' for k, v in failures.most_common())})"
-    made = "kept no post" if not kept else f"kept only {kept} post(s)"
+    made = ("added no post" if given else "kept no post") if not kept else f"kept only {kept} post(s)"
     return f"the run {made}: {what if tasks else 'no request was answered'}. {diagnose(failures, backend)}"
