@@ -215,3 +215,34 @@ def test_the_openai_fake_refuses_what_openai_refuses(test_server: Any) -> None:
     assert refused.value.code == 400
     said = refused.value.read().decode()
     assert "'additionalProperties' is required to be supplied and to be false" in said
+
+
+@pytest.mark.slow
+def test_a_grammar_llamacpp_refuses_is_an_error_not_a_crash() -> None:
+    """The in-process backend compiles each grammar before use: one llama.cpp cannot expand (the stages'
+    own Rewrite schema, sent as written) fails its request with a reason; the process lives on."""
+    pytest.importorskip("llama_cpp")
+    from synsym.backends.base import EndpointError, create_backend
+    from synsym.core.config import BackendConfig
+
+    backend = create_backend(BackendConfig(name="llamacpp", n_ctx=512))
+    llm = backend._load()  # type: ignore[attr-defined]
+    with pytest.raises(EndpointError, match="refused the grammar"):
+        backend._grammar(llm, Rewrite.model_json_schema())  # type: ignore[attr-defined]
+    assert backend._grammar(llm, to_dialect(Rewrite.model_json_schema(), "grammar"))  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+def test_a_file_llamacpp_cannot_load_exits_4_with_nothing_written(tmp_path: Path) -> None:
+    pytest.importorskip("llama_cpp")
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + bytes(range(256)) * 20)
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "synsym.cli.main", "generate", "--out", str(out),
+         "--set", f"backend.model_path={bad}"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 4, done.stderr
+    assert "llama.cpp cannot load" in done.stderr and "Traceback" not in done.stderr
+    assert not out.exists()

@@ -67,7 +67,10 @@ class Speed:
 class EndpointError(BackendError):
     """The endpoint itself cannot be used, for every request alike: unreachable, the key refused, no such
     model or path, a model that cannot load. `kind` is unreachable, auth, not_found or model_load. The
-    engine stops the run after a few in a row instead of failing every request the same way."""
+    engine stops the run after a few in a row instead of failing every request the same way. Raised
+    before a run (a model the plan's warm-up cannot load), it exits 4 at the CLI, as the early stop does."""
+
+    exit_code = 4
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
