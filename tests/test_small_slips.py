@@ -63,3 +63,20 @@ def test_shortcut_flags_name_labels_over_the_bar_on_too_few_posts() -> None:
     }  # fmt: skip
     text = flag_summary(result)
     assert "over at least 10 posts): none" in text and "Anger (4 posts)" in text and "Sleep" not in text
+
+
+def test_the_failed_requests_line_counts_every_request(tmp_path: Path) -> None:
+    """A run's 60 requests with 46 failed said "46 request(s) failed"... of the rows: 14 failed expansions
+    (which make no row, only a note) were not counted. The line counts requests, from the engines."""
+    from synsym.cli.app import console
+    from synsym.cli.generate_cmd import render_summary
+    from synsym.pipeline.runner import RunResult
+
+    counts = {
+        "stages": [], "failed_by_class": {"invalid_output": 30, "timeout": 2}, "kept": 3, "kept_single": 3,
+        "kept_multi": 0, "kept_negative": 0, "kept_by_stage": {},
+    }  # fmt: skip
+    usage = {"generator": {"tasks": 60, "failures": {"invalid_output": 44, "timeout": 2}}}
+    with console.capture() as shown:
+        render_summary(RunResult(tmp_path, {"counts": counts, "usage": usage}))
+    assert "46 of 60 request(s) failed (invalid_output 44, timeout 2); 32 made rows" in shown.get()

@@ -11,6 +11,7 @@ from rich.table import Table
 from synsym.cli.app import SetOption, app, console
 from synsym.core.errors import RunFailed
 from synsym.pipeline.config import load_run_config
+from synsym.pipeline.outcome import request_failures
 from synsym.pipeline.plan import RunPlan, plan_pipeline
 from synsym.pipeline.runner import RunResult, run_pipeline
 
@@ -124,12 +125,13 @@ def render_summary(result: RunResult) -> None:
     kinds += [f"{c['kept_by_stage'].get('realism', 0)} long"] if c["kept_by_stage"].get("realism") else []
     console.print(table)
     console.print(f"[bold]kept {c['kept']}[/] ({', '.join(kinds)})", highlight=False)
-    failed = sum(c["failed_by_class"].values())
-    if failed:
+    failures, tasks = request_failures(result.manifest)
+    if failures:
+        rows = sum(c["failed_by_class"].values())
         console.print(
-            f"{failed} request(s) failed ({classes(c['failed_by_class'])}); their rows are in "
-            "dropped.parquet with the reason. Rerun the same command to retry them (answers already paid "
-            "for are kept).",
+            f"{sum(failures.values())} of {tasks} request(s) failed ({classes(dict(failures))}); {rows} "
+            "made rows, in dropped.parquet with the reason (the others, if any, are in the notes). Rerun "
+            "the same command to retry them (answers already paid for are kept).",
             highlight=False,
         )
     for note in result.notes:

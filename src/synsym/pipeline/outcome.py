@@ -65,12 +65,7 @@ def run_outcome(manifest: dict[str, Any], backend: BackendConfig, share: float) 
     requests ended without a usable answer. A given dataset's own rows (synsym augment) do not count:
     a run that added nothing to one made nothing."""
     counts = manifest.get("counts") or {}
-    usage = manifest.get("usage") or {}
-    failures: Counter[str] = Counter()
-    tasks = 0
-    for meter in usage.values():
-        failures.update({k: int(v) for k, v in ((meter or {}).get("failures") or {}).items()})
-        tasks += int((meter or {}).get("tasks", 0))
+    failures, tasks = request_failures(manifest)
     failed = sum(failures.values())
     given = int((counts.get("kept_by_stage") or {}).get(GIVEN_STAGE, 0))
     kept = int(counts.get("kept", 0)) - given
@@ -79,3 +74,14 @@ def run_outcome(manifest: dict[str, Any], backend: BackendConfig, share: float) 
     what = f"{failed} of {tasks} requests failed ({', '.join(f'{k} {v}' for k, v in failures.most_common())})"
     made = ("added no post" if given else "kept no post") if not kept else f"kept only {kept} post(s)"
     return f"the run {made}: {what if tasks else 'no request was answered'}. {diagnose(failures, backend)}"
+
+
+def request_failures(manifest: dict[str, Any]) -> tuple[Counter[str], int]:
+    """(failed requests by class, requests ended) over every engine of a run, from its manifest: every
+    request, also those that make no row (an expansion that failed keeps its seeds, with a note)."""
+    failures: Counter[str] = Counter()
+    tasks = 0
+    for meter in (manifest.get("usage") or {}).values():
+        failures.update({k: int(v) for k, v in ((meter or {}).get("failures") or {}).items()})
+        tasks += int((meter or {}).get("tasks", 0))
+    return failures, tasks
