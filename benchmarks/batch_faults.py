@@ -33,6 +33,7 @@ import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -194,9 +195,17 @@ def faulty(
         "lines_billed_twice": len(s["double_billed"]), "batches_created": s["batches_created"],
         "duplicate_batches": s["duplicate_batches"],
         "tokens_created_twice": sum(n > 1 for n in s["batches_by_metadata"].values()),
-        "creates_refused_queue_full": s["creates_refused"], "kills_at_s": kills, "stops": stops,
+        "creates_refused_queue_full": s["creates_refused"], "create_answers_dropped": s["creates_dropped"],
+        "foreign_batches_adopted_then_rejected": _rejected(folder / f"{provider}-faults"),
+        "kills_at_s": kills, "stops": stops,
         "identical_dataset": same, "seconds": round(wall, 1), "clean_seconds": round(seconds, 1),
     }  # fmt: skip
+
+
+def _rejected(run_dir: Path) -> int:
+    """Batches the run adopted on size alone and whose results proved them another client's."""
+    with sqlite3.connect(run_dir / "batches.sqlite") as db:
+        return int(db.execute("SELECT COUNT(*) FROM foreign_batches").fetchone()[0])
 
 
 def main() -> None:

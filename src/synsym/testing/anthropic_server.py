@@ -351,6 +351,7 @@ async def _create(request: web.Request) -> web.Response:
     state.batches[b.id] = b
     state.ledger.batches_created += 1
     if state.drops.random() < c.p_drop_create and request.transport is not None:
+        state.ledger.creates_dropped += 1
         request.transport.close()  # made, but the answer never arrives
     return web.json_response(state.obj(b, str(request.url.origin())))
 

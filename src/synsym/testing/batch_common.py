@@ -103,6 +103,7 @@ class Ledger:
         self.batches_created = self.files_uploaded = self.cancels = 0
         self.lines_billed = self.lines_failed = self.online_requests = 0
         self.creates_refused = 0  # creates answered 429 or failed for a full queue
+        self.creates_dropped = 0  # creates that made the batch and dropped the answer
         self.rebilled_in: set[str] = set()  # batches that billed a line another batch had billed
         self.batches_by_metadata: Counter[str] = Counter()
         self.billed_by_custom_id: Counter[str] = Counter()
@@ -125,6 +126,7 @@ class Ledger:
             "cancels": self.cancels,
             "online_requests": self.online_requests,
             "creates_refused": self.creates_refused,
+            "creates_dropped": self.creates_dropped,
             "duplicate_batches": len(self.rebilled_in),
         }
 

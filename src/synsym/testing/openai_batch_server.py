@@ -528,6 +528,7 @@ async def _create_batch(request: web.Request) -> web.Response:
     state.ledger.batches_created += 1
     state.ledger.batches_by_metadata.update(f"{k}={v}" for k, v in (metadata or {}).items())
     if state.drops.random() < state.config.p_drop_create and request.transport is not None:
+        state.ledger.creates_dropped += 1
         request.transport.close()  # made, but the answer never arrives
     return web.json_response(state.obj(b))
 
