@@ -289,6 +289,32 @@ def test_azure_preview_iso_timestamps_and_capitalised_statuses(
     assert {r["status"] for r in batch_records(tmp_path / "a")} == {"completed"}
 
 
+def test_an_unreadable_create_answer_keeps_the_batch(
+    openai_fake: Callable[..., OpenAIBatchServer],
+    tmp_path: Path,
+    clean: dict[str, list[Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Create answered 200 with something synsym cannot read: the batch exists and bills, so its row
+    stays open and the batch is found by its token instead of being orphaned and made again."""
+    import synsym.backends.openai_batch as module
+
+    read, broken = module.info, []
+
+    def unreadable(b: dict[str, Any]) -> BatchInfo:
+        if not broken:  # the first batch object read is the first create's answer
+            broken.append(b["id"])
+            raise ValueError("could not convert string to float")
+        return read(b)
+
+    monkeypatch.setattr(module, "info", unreadable)
+    server = openai_fake(**INSTANT)
+    result = run(tmp_path / "a", backend("openai-batch", server.url))
+    assert broken and not result.counts["failed_by_class"] and rows(tmp_path / "a") == clean["openai"]
+    assert broken[0] in {r["batch_id"] for r in batch_records(tmp_path / "a")}
+    no_double_billing(server.stats(), tmp_path / "a")
+
+
 def test_batch_objects_parse_whatever_the_timestamp_form() -> None:
     from synsym.backends.batch_util import epoch
 
