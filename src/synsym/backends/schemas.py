@@ -20,7 +20,6 @@ because each enforcer accepts a different subset, and a schema outside it fails 
 
 from __future__ import annotations
 
-import copy
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -40,22 +39,23 @@ _STRING_FORMATS = frozenset(
 
 
 def to_dialect(schema: dict[str, Any] | None, dialect: Dialect) -> dict[str, Any] | None:
-    """The schema to send in `dialect` (None for `none`); the caller's dict is never changed."""
+    """The schema to send in `dialect` (None for `none`), its properties in their order (a grammar writes
+    them in that order). The caller's dict is never changed; the one returned is shared: do not change it."""
     if schema is None or dialect == "none":
         return None
     if dialect == "full":
         return schema
-    return _cached(orjson.dumps(schema, option=orjson.OPT_SORT_KEYS), dialect)
+    return _cached(orjson.dumps(schema), dialect)
 
 
 @lru_cache(maxsize=1024)
 def _cached(raw: bytes, dialect: Dialect) -> dict[str, Any]:
-    schema = orjson.loads(raw)
-    return _RULES[dialect](schema)
+    return _RULES[dialect](orjson.loads(raw))  # a fresh copy to rewrite in place
 
 
 def _walk(node: Any, visit: Any) -> Any:
-    """`visit` applied to every schema object in `node`, children first ($defs, properties, items, ...)."""
+    """`visit` applied to every schema object in `node` (a fresh copy, changed in place), children first
+    ($defs, properties, items, ...)."""
     if isinstance(node, list):
         return [_walk(n, visit) for n in node]
     if not isinstance(node, dict):
@@ -67,7 +67,7 @@ def _walk(node: Any, visit: Any) -> Any:
         elif key in ("items", "anyOf", "oneOf", "allOf", "prefixItems", "not", "additionalProperties"):
             out[key] = _walk(value, visit)
         else:
-            out[key] = copy.deepcopy(value)
+            out[key] = value
     return visit(out)
 
 
