@@ -80,3 +80,24 @@ def test_the_failed_requests_line_counts_every_request(tmp_path: Path) -> None:
     with console.capture() as shown:
         render_summary(RunResult(tmp_path, {"counts": counts, "usage": usage}))
     assert "46 of 60 request(s) failed (invalid_output 44, timeout 2); 32 made rows" in shown.get()
+
+
+def test_progress_goes_to_a_log_when_stderr_is_no_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    """A 47-minute run logged to a file showed nothing between the plan and the summary."""
+    import time
+
+    from synsym.engine.progress import RunProgress
+    from synsym.engine.usage import UsageMeter
+
+    meter = UsageMeter()
+    with RunProgress([meter], log_every_s=0.05) as progress:  # auto: pytest's stderr is no terminal
+        bar = progress.bar("generate", 10)
+        for _ in range(3):
+            bar.advance()
+        meter.failures["timeout"] += 1
+        time.sleep(0.3)
+    logged = capsys.readouterr().err
+    assert "progress 0:00: generate 3/10;" in logged and "failed timeout 1" in logged
+    with RunProgress([meter], enabled=False, log_every_s=0.05):  # progress=False: silent
+        time.sleep(0.15)
+    assert capsys.readouterr().err == ""

@@ -1,6 +1,7 @@
 """A live progress display: one bar per stage (done/total, ETA) above one line of engine figures
 (requests/s, tokens/s, cached, failures by class, cost) and what is happening when no request is (loading
-a model, writing files). Silent when stderr is not a terminal, so logs and CI stay clean.
+a model, writing files). When stderr is not a terminal (a log, CI, `nohup`), one plain line every
+`LOG_EVERY_S` instead: a 47-minute run logged to a file used to show nothing between plan and summary.
 
 The ETA counts only answers that had to be asked for: answers replayed from the cache arrive in bursts,
 and a rate that counts them swings from minutes to a second and back.
@@ -8,6 +9,7 @@ and a rate that counts them swings from minutes to a second and back.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -20,6 +22,8 @@ from rich.progress import Task as RichTask
 from rich.text import Text
 
 from synsym.engine.usage import UsageMeter
+
+LOG_EVERY_S = 30.0
 
 
 class _Eta(ProgressColumn):
@@ -42,13 +46,18 @@ class _Eta(ProgressColumn):
 class Bar:
     """One line of the display: a stage's answers (or any counted work)."""
 
-    def __init__(self, progress: Progress | None, task: TaskID | None, total: int | None = None) -> None:
+    def __init__(
+        self, progress: Progress | None, task: TaskID | None, total: int | None = None, label: str = ""
+    ) -> None:
         self._progress, self._task = progress, task
         self.total = total
+        self.label = label
+        self.done = 0  # counted with or without a display, for the log lines
         self._asked = 0
         self._since: float | None = None
 
     def advance(self, cached: bool = False, n: int = 1) -> None:
+        self.done += n
         if self._progress is None or self._task is None:
             return
         if not cached:
@@ -64,9 +73,16 @@ class Bar:
 
 
 class RunProgress:
-    def __init__(self, meters: Sequence[UsageMeter], enabled: bool | None = None) -> None:
+    def __init__(
+        self, meters: Sequence[UsageMeter], enabled: bool | None = None, log_every_s: float = LOG_EVERY_S
+    ) -> None:
         console = Console(stderr=True)
+        self.console = console
         self.enabled = console.is_terminal if enabled is None else enabled
+        self.log_every_s = log_every_s if enabled is None and not console.is_terminal else None
+        self._bars: list[Bar] = []
+        self._stop = threading.Event()
+        self._logger: threading.Thread | None = None
         self.meters = list(meters)
         self.start = time.monotonic()
         self._calls0 = sum(m.calls for m in self.meters)
@@ -78,16 +94,40 @@ class RunProgress:
     def __enter__(self) -> RunProgress:
         if self.enabled:
             self._live.start()
+        elif self.log_every_s is not None and self._logger is None:
+            self._stop.clear()
+            self._logger = threading.Thread(target=self._log, daemon=True)
+            self._logger.start()
         return self
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         if self.enabled:
             self._live.stop()
+        if self._logger is not None:
+            self._stop.set()
+            self._logger.join(timeout=5)
+            self._logger = None
 
     def bar(self, label: str, total: int | None) -> Bar:
         if not self.enabled:
-            return Bar(None, None, total)
-        return Bar(self._progress, self._progress.add_task(label, total=total), total)
+            bar = Bar(None, None, total, label)
+        else:
+            bar = Bar(self._progress, self._progress.add_task(label, total=total), total, label)
+        self._bars.append(bar)
+        return bar
+
+    def log_line(self) -> str:
+        """One plain line: time so far, each stage's answers, and the figures line."""
+        seconds = int(time.monotonic() - self.start)
+        stages = ", ".join(
+            f"{b.label} {b.done}/{b.total if b.total is not None else '?'}" for b in self._bars
+        )
+        return f"progress {seconds // 60}:{seconds % 60:02d}: {stages or 'starting'}; {self.__rich__().plain}"
+
+    def _log(self) -> None:
+        assert self.log_every_s is not None
+        while not self._stop.wait(self.log_every_s):
+            self.console.print(self.log_line(), highlight=False, soft_wrap=True)
 
     def status(self, text: str) -> None:
         """Say what is happening while no request is (loading a model, judging offline, exporting)."""
