@@ -19,12 +19,11 @@ GOOD = [
     "Nighttime is the worst. I lie there for hours and my brain won't shut up!",
     "Ordering lunch takes me twenty minutes now; I just can't pick anything 😩",
     "I snap at my kids over nothing and then feel awful about it (every single day).",
-    "my appetite is gone, food tastes like cardboard, and i've lost 5 kg",  # lowercase style: may stay open
-    "I've lost 5 kg.",
+    "my appetite is gone, food tastes like cardboard, and i've lost 5 kg",
+    "My appetite is gone, food tastes like cardboard, and I've lost 5 kg.",
+    "took a shower today and had to lie down after. that's where my energy is at",
+    "i watched three seasons on Netflix and can't remember a single episode",
 ]
-# the price of catching answers cut off after a content word: a capitalised post of 8 words or more must
-# close its sentence (1 of the paper's 18,254 posts does not)
-OPEN_ENDED = "My appetite is gone, food tastes like cardboard, and I've lost 5 kg"
 BAD = {
     "loop": "I feel tired I feel tired I feel tired I feel tired I feel tired all the time.",
     "loop_word": "I am so so so so tired of everything.",
@@ -45,8 +44,19 @@ def test_good_posts_pass(text: str) -> None:
     assert garbage(text) is None
 
 
-def test_a_long_capitalised_post_that_never_closes_counts_as_cut_off() -> None:
-    assert (garbage(OPEN_ENDED) or "").startswith("cut off")
+def test_the_taxonomys_and_negative_kinds_example_posts_all_pass() -> None:
+    """The few-shot examples are what the prompts ask for: casual ones end without a full stop, start in
+    lowercase, name Reddit. A filter that drops them drops the posts the model was asked to write. One is
+    the known price of catching cut-off answers: capitalised, 13 words, and no closing punctuation."""
+    from synsym.core.taxonomy import load_taxonomy
+    from synsym.pipeline.config import RunConfig
+
+    examples = [e for s in load_taxonomy().symptoms for v in s.examples.values() for e in v]
+    examples += [e for kind in RunConfig().negatives.kinds for e in kind.examples]
+    dropped = [e for e in examples if garbage(e)]
+    assert len(examples) > 50 and dropped == [
+        "I'm dead tired after leg day lol, can't even walk up the stairs"
+    ]
 
 
 @pytest.mark.parametrize(("kind", "text"), sorted(BAD.items()))
@@ -65,7 +75,7 @@ def test_shuffled_words_of_good_posts_are_mostly_caught() -> None:
         words = rng.choice(base).split()
         rng.shuffle(words)
         caught += garbage(" ".join(words)) is not None
-    assert caught >= 35  # 44 of 50 when written; the paper's posts: 466 of 500 (benchmarks/judge_garbage.py)
+    assert caught >= 15  # 22 of 50 when written: a casual post may end open, so shuffles often pass
 
 
 def test_a_run_drops_garbage_as_incoherent_before_judging(tmp_path: Path) -> None:
