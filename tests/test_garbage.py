@@ -106,3 +106,41 @@ def test_a_run_drops_garbage_as_incoherent_before_judging(tmp_path: Path) -> Non
     assert all("repetition" in (r["drop_detail"] or "") for r in dropped)
     assert loop not in {r["text"] for r in read_export(tmp_path / "dataset.parquet").rows}
     assert result.counts["dropped_by_class"]["incoherent"] == len(dropped)
+
+
+def test_a_plain_answer_cut_at_max_tokens_loses_its_unfinished_sentence(tmp_path: Path) -> None:
+    """The surest sign of a cut-off answer is the server's own: finish_reason "length". A plain-text post
+    keeps its finished sentences; one with none is dropped as truncated, not judged."""
+    from synsym.backends.base import ChatRequest, ChatResponse, register_backend
+    from synsym.backends.fake import FakeBackend
+    from synsym.core.dataset import read_export
+    from synsym.pipeline.config import RunConfig
+    from synsym.pipeline.runner import run_pipeline
+    from synsym.pipeline.statements import clean_plain
+    from synsym.testing.runs import small_fake_run
+
+    assert clean_plain("I can't sleep at night. I keep waking up and", cut=True) == "I can't sleep at night."
+    assert clean_plain("I keep waking up at three and then I lie there and", cut=True) is None
+
+    class Cutter(FakeBackend):
+        name = "fake-cutter"
+
+        async def complete(self, request: ChatRequest) -> ChatResponse:
+            prompt = request.messages[-1][1].lower()
+            if request.json_schema is None and "sleep" in prompt:
+                return ChatResponse(
+                    text="I lie awake every single night. Then in the morning I", finish_reason="length"
+                )
+            if request.json_schema is None and "appetite" in prompt:
+                return ChatResponse(text="My appetite has been gone for weeks and I", finish_reason="length")
+            return await super().complete(request)
+
+    register_backend(Cutter)
+    cfg = small_fake_run()
+    cfg["backend"] = {"name": "fake-cutter"}
+    cfg["generate"] = {**cfg["generate"], "statements_per_call": 1}
+    run_pipeline(RunConfig.model_validate(cfg), tmp_path, progress=False)
+    texts = {r["text"] for r in read_export(tmp_path / "dataset.parquet").rows}
+    dropped = read_export(tmp_path / "dropped.parquet").rows
+    assert not any(t.endswith("Then in the morning I") for t in texts)
+    assert any(r["drop_class"] == "truncated" and "max_tokens" in (r["drop_detail"] or "") for r in dropped)

@@ -78,6 +78,7 @@ class Result:
     usage: Usage = field(default_factory=Usage)
     calls: int = 0  # paid calls this run (0 when fully answered from cache)
     cached: bool = False  # answered from the cache without a call
+    finish_reason: str | None = None  # the last answer's ("length": a plain-text answer cut at max_tokens)
 
     @property
     def ok(self) -> bool:
@@ -255,7 +256,7 @@ class Engine:
             except _Failed as failed:
                 result.failure, result.error = failed.failure, str(failed)
                 return result
-            result.text = response.text
+            result.text, result.finish_reason = response.text, response.finish_reason
             if response.refusal is not None:
                 result.failure, result.error = "refusal", f"the model refused: {response.refusal[:300]}"
                 return result

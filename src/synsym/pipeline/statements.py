@@ -48,12 +48,16 @@ def example_pool(symptom: Symptom, style: str) -> list[str]:
     return symptom.examples.get(style) or [e for v in symptom.examples.values() for e in v] or symptom.seeds
 
 
-def clean_plain(text: str, max_sentences: int = 3) -> str | None:
+def clean_plain(text: str, max_sentences: int = 3, cut: bool = False) -> str | None:
     """A small model's one-post answer, reduced to the post: no "Here is a post:" preamble, first
-    paragraph, no label, no quotes."""
+    paragraph, no label, no quotes. `cut`: the answer stopped at max_tokens, so its last sentence is
+    unfinished and is left out (None when it has no other)."""
     text = _PREAMBLE.sub("", text.strip()).strip().split("\n\n")[0].strip()
     text = _LABEL.sub("", text).strip().strip('"').strip("“”").strip()
-    text = " ".join(_SENTENCE_END.split(text)[:max_sentences])
+    sentences = _SENTENCE_END.split(text)
+    if cut and len(sentences) <= max_sentences:
+        sentences = sentences[:-1]
+    text = " ".join(sentences[:max_sentences])
     return text if len(text.split()) >= 4 else None
 
 
@@ -77,17 +81,16 @@ def rows_from_result(
     prov = ctx.provenance(result)
     limits = {s.name: s.max_words for s in styles}
     if result.task.schema is None:
-        text = clean_plain(result.text or "")
+        cut = result.finish_reason == "length"
+        text = clean_plain(result.text or "", cut=cut)
         if text is None:
-            return [
-                ctx.failed_post(
-                    result,
-                    stage,
-                    DropClass.UNUSABLE_OUTPUT,
-                    "the answer held no post of at least 4 words",
-                    **fields,
-                )
-            ]
+            why = (
+                "the answer was cut off at max_tokens before a sentence of it ended"
+                if cut
+                else "the answer held no post of at least 4 words"
+            )
+            drop = DropClass.TRUNCATED if cut else DropClass.UNUSABLE_OUTPUT
+            return [ctx.failed_post(result, stage, drop, why, **fields)]
         texts = [(fields.pop("style"), text)]
     else:
         texts = [(s.name, " ".join(t.split())) for s in styles for t in getattr(result.value, s.name)[:m]]
