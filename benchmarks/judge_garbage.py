@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from synsym.core.taxonomy import load_taxonomy
+from synsym.pipeline.config import RunConfig
 from synsym.pipeline.garbage import garbage
 from synsym.pipeline.judge import first_person
 from synsym.pipeline.judge_embedding import DEFAULT_THRESHOLD, EmbeddingJudge
@@ -119,9 +120,14 @@ def main() -> None:
             "garbage_kept_by_kind": by_kind,
         }), flush=True)  # fmt: skip
     caught_by_filter = [t for t, c in zip(texts[:n], clean[:n], strict=True) if not c]
+    # the paper's posts all close their sentences; the prompts' few-shot examples show the casual style too
+    examples = [e for s in tax.symptoms for v in s.examples.values() for e in v]
+    examples += [e for kind in RunConfig().negatives.kinds for e in kind.examples]
+    casual = {"example_posts": len(examples), "passing_the_filter": sum(garbage(e) is None for e in examples)}
     print(json.dumps({
         "bench": "judge_garbage_cost", "filter_posts_per_s": round(len(texts) / filter_s),
         "embedding_judge_s": round(judge_s, 1), "good_posts_the_filter_dropped": caught_by_filter[:5],
+        "few_shot_examples": casual,
     }), flush=True)  # fmt: skip
 
 
