@@ -33,7 +33,7 @@ from pydantic import Field, PositiveInt
 from synsym.backends.anthropic import AnthropicBackend, AnthropicOptions, parse_message
 from synsym.backends.base import ChatRequest, ChatResponse, TransientError
 from synsym.backends.batch_base import BatchBackend, BatchInfo, BatchOptions, online_config
-from synsym.backends.batch_util import epoch
+from synsym.backends.batch_util import epoch, listed, readable
 from synsym.backends.openai_http import http_error
 from synsym.core.config import BackendConfig
 from synsym.core.errors import BackendError
@@ -96,10 +96,10 @@ class AnthropicBatchBackend(BatchBackend):
 
     async def create(self, lines: list[bytes], file_id: str | None, token: str) -> BatchInfo:
         body = b'{"requests":[' + b",".join(lines) + b"]}"
-        return readable(await self.http.json("POST", self.batches, body=body, kind="create"), "create")
+        return readable(info, await self.http.json("POST", self.batches, body=body, kind="create"), "create")
 
     async def get(self, batch_id: str) -> BatchInfo:
-        return readable(await self.http.json("GET", f"{self.batches}/{batch_id}"), "get")
+        return readable(info, await self.http.json("GET", f"{self.batches}/{batch_id}"), "get")
 
     async def recent(self, since: float) -> list[BatchInfo]:
         found: list[BatchInfo] = []
@@ -107,7 +107,7 @@ class AnthropicBatchBackend(BatchBackend):
         while True:
             params = {"limit": "100", **({"after_id": after} if after else {})}
             page = await self.http.json("GET", self.batches, params=params, kind="list")
-            batches = [b for b in map(_tolerant, page.get("data") or []) if b is not None]
+            batches = listed(info, page.get("data") or [])
             found += [b for b in batches if b.created_at >= since]
             if not page.get("has_more") or not batches or batches[-1].created_at < since:
                 return found
@@ -115,7 +115,7 @@ class AnthropicBatchBackend(BatchBackend):
 
     async def cancel(self, batch_id: str) -> BatchInfo:
         return readable(
-            await self.http.json("POST", f"{self.batches}/{batch_id}/cancel", kind="cancel"), "cancel"
+            info, await self.http.json("POST", f"{self.batches}/{batch_id}/cancel", kind="cancel"), "cancel"
         )
 
     async def download(self, batch: BatchInfo) -> list[bytes]:
@@ -159,23 +159,6 @@ class AnthropicBatchBackend(BatchBackend):
         if kind == "expired":
             return custom_id, TransientError("timeout", "the batch expired before this request ran")
         return custom_id, TransientError("server_error", f"the request was {kind} before it ran")
-
-
-def readable(b: Any, call: str) -> BatchInfo:
-    """`info(b)`, or a TransientError for an answer that does not read as a batch (see openai_batch)."""
-    try:
-        return info(b)
-    except (KeyError, ValueError, TypeError, AttributeError) as exc:
-        raw = orjson.dumps(b)[:300].decode("utf-8", "replace")
-        why = f"{call} answered a batch synsym cannot read ({exc}): {raw}"
-        raise TransientError("bad_response", why) from None
-
-
-def _tolerant(b: Any) -> BatchInfo | None:
-    try:
-        return info(b)
-    except (KeyError, ValueError, TypeError, AttributeError):
-        return None
 
 
 def info(b: dict[str, Any]) -> BatchInfo:

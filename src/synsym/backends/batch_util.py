@@ -7,7 +7,14 @@ import datetime as dt
 import hashlib
 import os
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
+
+import orjson
+
+from synsym.backends.base import TransientError
+
+T = TypeVar("T")
+_UNREADABLE = (KeyError, ValueError, TypeError, AttributeError)
 
 
 def redact(raw: bytes, env: str | None) -> bytes:
@@ -79,3 +86,26 @@ def split(
     if current:
         groups.append(current)
     return groups
+
+
+def readable(parse: Callable[[Any], T], b: Any, call: str) -> T:
+    """`parse(b)`, or, for an answer that does not read as a batch, a TransientError: the call may have
+    made the batch, so the engine looks for it by its token instead of giving up on it."""
+    try:
+        return parse(b)
+    except _UNREADABLE as exc:
+        raw = orjson.dumps(b)[:300].decode("utf-8", "replace")
+        raise TransientError(
+            "bad_response", f"{call} answered a batch synsym cannot read ({exc}): {raw}"
+        ) from None
+
+
+def listed(parse: Callable[[Any], T], items: Iterable[Any]) -> list[T]:
+    """The items of a listing that read as batches (another client's odd ones are left out)."""
+    out = []
+    for item in items:
+        try:
+            out.append(parse(item))
+        except _UNREADABLE:
+            continue
+    return out

@@ -28,7 +28,7 @@ from pydantic import Field, PositiveInt
 
 from synsym.backends.base import ChatResponse, TransientError
 from synsym.backends.batch_base import BatchBackend, BatchInfo, BatchOptions, online_config
-from synsym.backends.batch_util import epoch
+from synsym.backends.batch_util import epoch, listed, readable
 from synsym.backends.openai_http import OpenAIBackend, OpenAIOptions, http_error, parse_completion
 from synsym.core.config import BackendConfig
 from synsym.core.errors import BackendError, ConfigError
@@ -132,11 +132,11 @@ class OpenAIBatchBackend(BatchBackend):
             if type(exc) is BackendError and any(w in str(exc).lower() for w in _NOT_READY):
                 raise TransientError("server_error", f"the input file is not ready yet: {exc}") from None
             raise
-        return readable(made, "create")
+        return readable(info, made, "create")
 
     async def get(self, batch_id: str) -> BatchInfo:
         return readable(
-            await self.http.json("GET", f"{self.base}/batches/{batch_id}", params=self._params()), "get"
+            info, await self.http.json("GET", f"{self.base}/batches/{batch_id}", params=self._params()), "get"
         )
 
     async def recent(self, since: float) -> list[BatchInfo]:
@@ -147,7 +147,7 @@ class OpenAIBatchBackend(BatchBackend):
             page = await self.http.json(
                 "GET", f"{self.base}/batches", params=self._params(**extra), kind="list"
             )
-            batches = [b for b in map(_tolerant, page.get("data") or []) if b is not None]
+            batches = listed(info, page.get("data") or [])
             found += [b for b in batches if b.created_at >= since]
             if not page.get("has_more") or not batches or batches[-1].created_at < since:
                 return found
@@ -155,7 +155,9 @@ class OpenAIBatchBackend(BatchBackend):
 
     async def cancel(self, batch_id: str) -> BatchInfo:
         url = f"{self.base}/batches/{batch_id}/cancel"
-        return readable(await self.http.json("POST", url, params=self._params(), kind="cancel"), "cancel")
+        return readable(
+            info, await self.http.json("POST", url, params=self._params(), kind="cancel"), "cancel"
+        )
 
     async def download(self, batch: BatchInfo) -> list[bytes]:
         lines: list[bytes] = []
@@ -184,24 +186,6 @@ class OpenAIBatchBackend(BatchBackend):
         code = str((error or {}).get("code") or "error")
         message = str((error or {}).get("message") or "no answer in the batch")
         return custom_id, TransientError(_LINE_ERRORS.get(code, "server_error"), f"{code}: {message}")
-
-
-def readable(b: Any, call: str) -> BatchInfo:
-    """`info(b)`, or, for an answer that does not read as a batch, a TransientError: the call may have
-    made the batch, so the engine looks for it by its token instead of giving up on it."""
-    try:
-        return info(b)
-    except (KeyError, ValueError, TypeError, AttributeError) as exc:
-        raw = orjson.dumps(b)[:300].decode("utf-8", "replace")
-        why = f"{call} answered a batch synsym cannot read ({exc}): {raw}"
-        raise TransientError("bad_response", why) from None
-
-
-def _tolerant(b: Any) -> BatchInfo | None:
-    try:
-        return info(b)
-    except (KeyError, ValueError, TypeError, AttributeError):
-        return None
 
 
 def info(b: dict[str, Any]) -> BatchInfo:
