@@ -9,11 +9,11 @@ from rich.markup import escape
 
 # command modules register themselves on import; add one line per module here
 from synsym.cli import (  # noqa: F401
+    augment_cmd,
     batches_cmd,
     calibrate_cmd,
     classify_cmd,
     config_cmd,
-    contrast_cmd,
     generate_cmd,
     probe_cmd,
     quality_cmd,
