@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -44,6 +42,8 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+
+from _generate import generate as run_generate
 
 KEY, ENV = "sk-benchmark", "SYNSYM_BENCH_KEY"
 OPENAI_FAULTS = [
@@ -117,31 +117,7 @@ def overrides(provider: str, fake: Fake, scale: float) -> list[str]:
 
 
 def generate(sets: list[str], out: Path, kill_after: float | None = None) -> tuple[int | None, str]:
-    """Run `synsym generate`; SIGKILL it after `kill_after` seconds. (exit code or None if killed, stderr)"""
-    cmd = [
-        sys.executable,
-        "-m",
-        "synsym.cli.main",
-        "generate",
-        "--config",
-        "depression-14",
-        "--out",
-        str(out),
-    ]
-    proc = subprocess.Popen(
-        [*cmd, *sets],
-        env={**os.environ, ENV: KEY},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _, err = proc.communicate(timeout=kill_after)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        return None, ""
-    return proc.returncode, err
+    return run_generate(sets, out, {ENV: KEY}, kill_after)
 
 
 def clean(provider: str, folder: Path, scale: float, seed: int) -> tuple[float, int]:

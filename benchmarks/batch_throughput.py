@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -23,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+
+from _generate import generate as run_generate
 
 KEY = "sk-benchmark"
 
@@ -71,29 +71,11 @@ def overrides(url: str, scale: float) -> list[str]:
 
 
 def generate(sets: list[str], out: Path, kill_after: float | None = None) -> int | None:
-    """Run `synsym generate`; SIGKILL it after `kill_after` seconds. The exit code, or None if killed."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "synsym.cli.main",
-        "generate",
-        "--config",
-        "depression-14",
-        "--out",
-        str(out),
-        *sets,
-    ]
-    env = {**os.environ, "OPENAI_API_KEY": KEY}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        _, err = proc.communicate(timeout=kill_after)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        return None
-    if proc.returncode:
+    """The exit code, or None if killed; a failure's stderr is printed."""
+    code, err = run_generate(sets, out, {"OPENAI_API_KEY": KEY}, kill_after)
+    if code:
         print(err[-2000:], file=sys.stderr)
-    return proc.returncode
+    return code
 
 
 def figures(url: str, run_dir: Path, needed: int | None, seconds: float) -> dict[str, Any]:
