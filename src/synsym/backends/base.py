@@ -10,7 +10,6 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
 from pydantic import ConfigDict
@@ -18,6 +17,7 @@ from pydantic import ConfigDict
 from synsym.backends.schemas import Dialect, to_dialect
 from synsym.core.config import KEYS_HINT, TRANSPORT_SETTINGS, BackendConfig, StrictModel, validate
 from synsym.core.errors import BackendError, ConfigError, suggest
+from synsym.core.plugins import plugins, register
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,25 +154,15 @@ def parse_options(cls: type[Backend], config: BackendConfig, where: str = "backe
     return validate(cls.Options, config.options, source, f"{where}.", also_known=shared, hint=KEYS_HINT)
 
 
-_REGISTRY: dict[str, type[Backend]] = {}
-
-
 def register_backend(cls: type[Backend]) -> type[Backend]:
-    """Register a backend class under `cls.name` (usable as a decorator, e.g. in tests)."""
-    _REGISTRY[cls.name] = cls
-    return cls
+    """Register a backend class under `cls.name` in this process (usable as a decorator, e.g. in tests)."""
+    return register("backends", cls.name, cls)
 
 
 def available_backends() -> dict[str, type[Backend]]:
-    """Registered backends: built-ins and plugins through the `synsym.backends` entry point group."""
-    found: dict[str, type[Backend]] = {}
-    for ep in entry_points(group="synsym.backends"):
-        try:
-            found[ep.name] = ep.load()
-        except ImportError as exc:  # an optional dependency is missing; say so when it is asked for
-            found.setdefault(ep.name, _missing(ep.name, exc))
-    found.update(_REGISTRY)
-    return found
+    """Registered backends: built-ins and plugins through the `synsym.backends` entry point group; one
+    whose optional dependency is missing says so when it is asked for."""
+    return plugins("backends", _missing)
 
 
 def backend_class(config: BackendConfig, where: str = "backend") -> type[Backend]:
