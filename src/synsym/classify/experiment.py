@@ -26,7 +26,7 @@ from synsym.classify import splits
 from synsym.classify.api import score_on
 from synsym.classify.labels import label_space
 from synsym.classify.metrics import mean_std
-from synsym.classify.models import MODELS, Classifier, create_model
+from synsym.classify.models import Classifier, classifier_class, create_model
 from synsym.classify.sources import FORMATS, load_dataset
 from synsym.classify.texts import LabelledTexts
 from synsym.core.config import StrictModel
@@ -85,9 +85,21 @@ class TestSet(StrictModel):
 
 
 class ModelSpec(StrictModel):
-    kind: Literal["tfidf", "embed", "finetune"]
+    kind: str = Field(
+        description="a registered classifier: tfidf, embed, finetune, or a plugin (synsym.classifiers)"
+    )
     name: str | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict, description="the classifier's own options")
+
+    @field_validator("kind")
+    @classmethod
+    def _registered(cls, kind: str) -> str:
+        """Refuse an unknown classifier when the config is read, not after the data is loaded."""
+        try:
+            classifier_class(kind)
+        except InputError as err:
+            raise ValueError(str(err)) from None
+        return kind
 
     @property
     def label(self) -> str:
@@ -178,7 +190,7 @@ def run_experiment(
     space = label_space(cfg.label_space) if cfg.label_space else None
     gold_space = space if cfg.map_labels == "gold" else None
     for spec in cfg.models:
-        MODELS[spec.kind](spec.params)  # fail on bad parameters before any training
+        create_model(spec.kind, spec.params)  # fail on bad parameters before any training
     tests = {ts.name: _in_space(ts.data.load(base), gold_space) for ts in cfg.test_sets}
     dev = _in_space(cfg.dev.load(base), gold_space) if cfg.dev is not None else None
     if dev is not None:

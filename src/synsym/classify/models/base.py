@@ -20,39 +20,60 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
+from pydantic import Field
 
 from synsym.classify.texts import LabelledTexts
 from synsym.core.config import StrictModel, validate
-from synsym.core.errors import InputError
+from synsym.core.errors import InputError, suggest
 
 MODEL_FILE = "model.json"
 
 
 class BaseParams(StrictModel):
-    """Options shared by all models."""
+    """Options every classifier takes; a classifier's own `Params` subclasses this."""
 
-    thresholds: str = "val"  # "val": tuned per label on validation data; or a number such as "0.5"
-    val_fraction: float = 0.1  # held out of the training data when no validation file is given
-    # where model selection is scored without a dev set: "val", the validation split (synthetic, like the
-    # training data); "shift", transfer proxies the data allows (a held-out style; posts with several
-    # symptoms for a model fitted on posts with one; see splits.shift_folds and docs/classifiers.md)
-    select: Literal["val", "shift"] = "val"
-    # tune thresholds on validation rewrites too; off: on the posts only, since the rewrites' share is a
-    # knob of the data (contrast.n), not how often such text appears where the model is used
-    thresholds_on_rewrites: bool = False
+    thresholds: str = Field(
+        "val", description="'val': tuned per label on validation data; or a fixed number such as '0.5'"
+    )
+    val_fraction: float = Field(
+        0.1, description="share held out of the training data when no validation file is given"
+    )
+    select: Literal["val", "shift"] = Field(
+        "val",
+        description="where model selection is scored without a dev set: 'val', the validation split "
+        "(synthetic, like the training data); 'shift', the transfer proxies the data allows (a held-out "
+        "style; posts with several symptoms for a model fitted on posts with one; see "
+        "splits.shift_folds and docs/classifiers.md)",
+    )
+    thresholds_on_rewrites: bool = Field(
+        False,
+        description="tune thresholds on validation rewrites too; off: on the posts only, since the "
+        "rewrites' share is a knob of the data (contrast.n), not how often such text appears where the "
+        "model is used",
+    )
 
 
 class Classifier(ABC):
     """fit / continue_fit / predict_proba / save / load; subclasses fill in features and heads."""
 
-    kind: ClassVar[str]
-    params_model: ClassVar[type[BaseParams]] = BaseParams
+    kind: ClassVar[str]  # the name it is registered, trained (`--model`) and saved under
+    Params: ClassVar[type[BaseParams]] = BaseParams  # its own options, validated and documented
+    params_model: ClassVar[type[BaseParams]] = BaseParams  # the old name of `Params`, kept for a release
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Keep `Params` and its old name `params_model` the same class, whichever a subclass sets, so a
+        classifier written against either works."""
+        super().__init_subclass__(**kwargs)
+        if "Params" in cls.__dict__:
+            cls.params_model = cls.Params
+        elif "params_model" in cls.__dict__:
+            cls.Params = cls.params_model
 
     def __init__(self, params: dict[str, Any] | BaseParams | None = None) -> None:
         if isinstance(params, BaseParams):
             self.params = params
         else:
-            self.params = validate(self.params_model, params or {}, f"{self.kind} parameters (--set)")
+            self.params = parse_params(type(self), params or {})
         self.label_names: list[str] = []
         self.thresholds = np.zeros(0, dtype=np.float32)
         self.history: dict[str, Any] = {}
@@ -189,6 +210,16 @@ class Classifier(ABC):
 
     @abstractmethod
     def _load(self, src: Path) -> None: ...
+
+
+def parse_params(cls: type[Classifier], params: dict[str, Any]) -> BaseParams:
+    """`params` validated by the classifier's own `Params`: a ConfigError of `option -> what is wrong`
+    lines; an unknown option names the closest known one, and every option the classifier takes."""
+    fields = list(cls.Params.model_fields)
+    # the error names the closest option; where it finds one, list them all too (else it already did)
+    close = any(suggest(k, fields).startswith("; did you mean") for k in params if k not in fields)
+    takes = f"; {cls.kind} takes: {', '.join(fields)}" if close else ""
+    return validate(cls.Params, params, f"{cls.kind} parameters (--set)", hint=takes)
 
 
 def text_marks(texts: list[str]) -> list[str]:

@@ -37,33 +37,48 @@ from synsym.core import encoders
 
 
 class FinetuneParams(BaseParams):
-    encoder: str = encoders.DEFAULT_ENCODER
-    max_length: int = 128
-    epochs: float = 1.0
-    max_steps: int | None = None
-    batch_size: int = 32
-    lr: float = 5e-5  # encoder
-    head_lr: float = 5e-5
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    freeze_layers: int = 0  # this many lowest transformer layers stay frozen (token embeddings always do)
-    l2sp: float = 0.0  # weight of ||theta - theta_start||^2 over trainable encoder weights
-    lp_init: bool = True  # fit the head on frozen embeddings before fine-tuning (LP-FT)
-    # L2 strength of the linear-probe head; 10, not embed's 1: with 1 the fine-tuned model lost 0.02-0.04
-    # macro-F1 on the paper's split and 0.01-0.04 ReDSM5 AUC (benchmarks/contrast.py, docs/classifiers.md)
-    c: float = 10.0
-    evals_per_epoch: int = 4
-    patience: int = 2
-    wise_alpha: float = Field(1.0, ge=0, le=1)  # 1 keeps the fine-tuned weights as they are
-    stop_on: Literal["loss", "auc"] = "loss"  # early stopping: masked BCE or mean ROC-AUC of the stopping set
-    pairwise_weight: float = Field(0.0, ge=0)  # weight of the source-above-rewrite ranking term; 0: off
+    """Options of `finetune`."""
+
+    encoder: str = Field(encoders.DEFAULT_ENCODER, description="encoder to fine-tune: a name or local path")
+    max_length: int = Field(128, description="tokens of a text the encoder reads")
+    epochs: float = Field(1.0, description="passes over the training data (fractions allowed)")
+    max_steps: int | None = Field(None, description="stop after this many optimiser steps, if fewer")
+    batch_size: int = Field(32, description="texts per optimiser step")
+    lr: float = Field(5e-5, description="learning rate of the encoder")
+    head_lr: float = Field(5e-5, description="learning rate of the head")
+    weight_decay: float = Field(0.01, description="AdamW weight decay of the encoder")
+    warmup_ratio: float = Field(0.1, description="share of the steps the learning rate warms up over")
+    freeze_layers: int = Field(
+        0, description="this many lowest transformer layers stay frozen (token embeddings always do)"
+    )
+    l2sp: float = Field(
+        0.0, description="weight of ||theta - theta_start||^2 over trainable encoder weights (L2-SP)"
+    )
+    lp_init: bool = Field(True, description="fit the head on frozen embeddings before fine-tuning (LP-FT)")
+    c: float = Field(
+        10.0,
+        description="L2 strength of the linear-probe head; 10, not embed's 1: with 1 the fine-tuned model "
+        "lost 0.02-0.04 macro-F1 on the paper's split and 0.01-0.04 ReDSM5 AUC (benchmarks/contrast.py, "
+        "docs/classifiers.md)",
+    )
+    evals_per_epoch: int = Field(4, description="early-stopping checks an epoch")
+    patience: int = Field(2, description="checks without improvement before stopping")
+    wise_alpha: float = Field(
+        1.0, ge=0, le=1, description="WiSE-FT: share of the fine-tuned weights kept; 1 keeps them as they are"
+    )
+    stop_on: Literal["loss", "auc"] = Field(
+        "loss", description="early stopping on masked BCE or mean ROC-AUC of the stopping set"
+    )
+    pairwise_weight: float = Field(
+        0.0, ge=0, description="weight of the source-above-rewrite ranking term; 0: off"
+    )
 
 
 class FinetuneClassifier(Classifier):
     """SentenceTransformer encoder (so pooling matches `embed`) + linear head, trained end to end."""
 
     kind = "finetune"
-    params_model = FinetuneParams
+    Params = FinetuneParams
     params: FinetuneParams
 
     def __init__(self, params: dict[str, Any] | BaseParams | None = None) -> None:

@@ -27,24 +27,40 @@ TIE = 0.001
 
 
 class LinearParams(BaseParams):
-    c: float = 10.0  # inverse L2 strength of the head
-    # candidate values of c, chosen per training run (on dev, else as `select` says); empty: use `c`
-    c_grid: list[float] = Field(default_factory=list)
+    """Options of a linear head on fixed features."""
+
+    c: float = Field(10.0, description="inverse L2 strength of the head")
+    c_grid: list[float] = Field(
+        default_factory=list,
+        description="candidate values of c, chosen per training run (on dev, else as `select` says); "
+        "empty: use `c`",
+    )
 
 
 class TfidfParams(LinearParams):
-    ngram_max: int = 2
-    min_df: int = 2
-    max_features: int = 100_000
-    c: float = 10.0  # TF-IDF rows are unit-norm so heads need room; the transfer proxies agree
+    """Options of `tfidf`."""
+
+    ngram_max: int = Field(2, description="longest word n-gram counted")
+    min_df: int = Field(2, description="fewest training texts a term must appear in (1 on tiny data)")
+    max_features: int = Field(100_000, description="most terms kept, the most frequent first")
+    c: float = Field(
+        10.0,
+        description="inverse L2 strength of the head; TF-IDF rows are unit-norm so heads need room, "
+        "and the transfer proxies agree",
+    )
 
 
 class EmbedParams(LinearParams):
-    encoder: str = encoders.DEFAULT_ENCODER
-    max_length: int = 256
-    # 1, not 10: the transfer proxies (select=shift) pick 1 on the paper's posts with and without
-    # rewrites, where validation on synthetic posts picks 10-30 (docs/classifiers.md)
-    c: float = 1.0
+    """Options of `embed`."""
+
+    encoder: str = Field(encoders.DEFAULT_ENCODER, description="sentence encoder: a name or local path")
+    max_length: int = Field(256, description="tokens of a text the encoder reads")
+    c: float = Field(
+        1.0,
+        description="inverse L2 strength of the head; 1, not 10: the transfer proxies (select=shift) "
+        "pick 1 on the paper's posts with and without rewrites, where validation on synthetic posts "
+        "picks 10-30 (docs/classifiers.md)",
+    )
 
 
 class _LinearHead(Classifier):
@@ -145,7 +161,7 @@ class TfidfClassifier(_LinearHead):
     """TF-IDF (sublinear tf, word 1..n-grams) and one logistic head per label."""
 
     kind = "tfidf"
-    params_model = TfidfParams
+    Params = TfidfParams
     params: TfidfParams
 
     def __init__(self, params: dict[str, Any] | BaseParams | None = None) -> None:
@@ -195,7 +211,7 @@ class EmbedClassifier(_LinearHead):
     """Frozen sentence embeddings (mean-pooled, normalised) and one logistic head per label."""
 
     kind = "embed"
-    params_model = EmbedParams
+    Params = EmbedParams
     params: EmbedParams
 
     def _features(self, texts: list[str]) -> Any:
