@@ -27,61 +27,69 @@ def evaluate_scores(
     Rows whose labels are partly unannotated (mask False) are scored only on the labels they annotate;
     the aggregate F1s use rows annotated for every label. ROC-AUC/AP are None for a label with one class.
     """
-    from sklearn.metrics import (
-        average_precision_score,
-        f1_score,
-        matthews_corrcoef,
-        precision_recall_fscore_support,
-        roc_auc_score,
-    )
-
     if gold.shape != probs.shape or gold.shape != pred.shape:
         raise InputError(
             f"gold {gold.shape}, scores {probs.shape} and predictions {pred.shape} differ in shape"
         )
     mask = np.ones_like(gold, dtype=bool) if mask is None else mask
-    per_label: dict[str, dict[str, Any]] = {}
-    aucs: list[float] = []
-    aps: list[float] = []
-    for j, name in enumerate(label_names):
-        rows = mask[:, j]
-        y, p, s = gold[rows, j].astype(int), pred[rows, j].astype(int), probs[rows, j]
-        prec, rec, f1, _ = precision_recall_fscore_support(y, p, average="binary", zero_division=0)
-        two = 0 < y.sum() < len(y)
-        auc = roc_auc_score(y, s) if two else None
-        ap = average_precision_score(y, s) if two else None
-        if auc is not None and ap is not None:
-            aucs.append(float(auc))
-            aps.append(float(ap))
-        per_label[name] = {
-            "precision": float(prec),
-            "recall": float(rec),
-            "f1": float(f1),
-            "support": int(y.sum()),
-            "n": len(y),
-            "roc_auc": _num(auc),
-            "average_precision": _num(ap),
-            "mcc": float(matthews_corrcoef(y, p)) if len(y) else None,
-        }
-    full = mask.all(axis=1)
-    g, pr = gold[full].astype(int), pred[full].astype(int)
+    per_label = {
+        name: _label_scores(gold[mask[:, j], j], probs[mask[:, j], j], pred[mask[:, j], j])
+        for j, name in enumerate(label_names)
+    }
     out: dict[str, Any] = {
         "macro_f1": float(np.mean([v["f1"] for v in per_label.values()])) if per_label else 0.0,
         "n": int(gold.shape[0]),
         "labels": list(label_names),
     }
+    full = mask.all(axis=1)
     if full.any():
-        for avg in ("micro", "weighted", "samples"):
-            if g.shape[1] < 2:  # one label: sklearn would read (n, 1) as two classes; use its binary F1
-                out[f"{avg}_f1"] = (
-                    None if avg == "samples" else float(f1_score(g[:, 0], pr[:, 0], zero_division=0))
-                )
-                continue
-            out[f"{avg}_f1"] = float(f1_score(g, pr, average=avg, zero_division=0))
-    out["macro_roc_auc"] = float(np.mean(aucs)) if aucs else None
-    out["macro_average_precision"] = float(np.mean(aps)) if aps else None
+        out.update(_averaged_f1s(gold[full].astype(int), pred[full].astype(int)))
+    ranked = [v for v in per_label.values() if v["roc_auc"] is not None]  # labels with both classes
+    out["macro_roc_auc"] = float(np.mean([v["roc_auc"] for v in ranked])) if ranked else None
+    out["macro_average_precision"] = (
+        float(np.mean([v["average_precision"] for v in ranked])) if ranked else None
+    )
     out["per_label"] = per_label
     return out
+
+
+def _label_scores(gold: np.ndarray, probs: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
+    """One label's P/R/F1/support/MCC over the rows that annotate it, and its ROC-AUC and AP where both
+    classes occur (None otherwise: a ranking score needs a positive and a negative)."""
+    from sklearn.metrics import (
+        average_precision_score,
+        matthews_corrcoef,
+        precision_recall_fscore_support,
+        roc_auc_score,
+    )
+
+    y, p = gold.astype(int), pred.astype(int)
+    prec, rec, f1, _ = precision_recall_fscore_support(y, p, average="binary", zero_division=0)
+    two = 0 < y.sum() < len(y)
+    return {
+        "precision": float(prec),
+        "recall": float(rec),
+        "f1": float(f1),
+        "support": int(y.sum()),
+        "n": len(y),
+        "roc_auc": _num(roc_auc_score(y, probs)) if two else None,
+        "average_precision": _num(average_precision_score(y, probs)) if two else None,
+        "mcc": float(matthews_corrcoef(y, p)) if len(y) else None,
+    }
+
+
+def _averaged_f1s(gold: np.ndarray, pred: np.ndarray) -> dict[str, float | None]:
+    """Micro, weighted and samples F1 over fully annotated rows. With one label sklearn would read the
+    (n, 1) arrays as two classes, so each is that label's binary F1 (and samples F1 is None)."""
+    from sklearn.metrics import f1_score
+
+    if gold.shape[1] < 2:
+        single = float(f1_score(gold[:, 0], pred[:, 0], zero_division=0))
+        return {"micro_f1": single, "weighted_f1": single, "samples_f1": None}
+    return {
+        f"{avg}_f1": float(f1_score(gold, pred, average=avg, zero_division=0))
+        for avg in ("micro", "weighted", "samples")
+    }
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -147,25 +149,81 @@ class FinetuneClassifier(Classifier):
         if not warm:
             self._build(len(train.label_names))
             if p.lp_init:
-                x = encoders.embed(p.encoder, train.texts, p.max_length)
-                w, b = fit_logistic(x, train.labels, train.mask, c=p.c)
-                with torch.no_grad():
-                    self.head.weight.copy_(torch.as_tensor(w.T))
-                    self.head.bias.copy_(torch.as_tensor(b))
+                self._probe_head(train)
         start = self._state() if p.wise_alpha < 1 else {}
+        stop_set = dev if dev is not None else val
+        has_val = len(stop_set) > 0 and bool(stop_set.mask.any())
+        stopper = _Stopper(self._criterion(stop_set), self._state()) if has_val else _Stopper(math.inf, {})
+        steps = self._train(train, stop_set if has_val else None, seed, stopper)
+        if has_val:
+            self._restore(stopper.state)
+        if start:
+            self._interpolate(start, p.wise_alpha)
+        self.encoder.eval()
+        self.history.update(
+            steps=steps,
+            best_step=stopper.step,
+            stopped_on=(("dev" if dev is not None else "val") + f" {p.stop_on}") if has_val else None,
+            best_val_loss=stopper.best,
+            val_curve=stopper.curve,
+        )
+
+    def _probe_head(self, train: LabelledTexts) -> None:
+        """LP-FT's first half: the head fitted on frozen embeddings, so fine-tuning starts from the `embed`
+        model instead of letting a random head's gradients distort the encoder."""
+        import torch
+
+        p = self.params
+        x = encoders.embed(p.encoder, train.texts, p.max_length)
+        w, b = fit_logistic(x, train.labels, train.mask, c=p.c)
+        with torch.no_grad():
+            self.head.weight.copy_(torch.as_tensor(w.T))
+            self.head.bias.copy_(torch.as_tensor(b))
+
+    def _train(
+        self, train: LabelledTexts, stop_set: LabelledTexts | None, seed: int, stopper: _Stopper
+    ) -> int:
+        """Optimiser steps over shuffled batches until the step budget is spent or the stopping set (when
+        there is one) has not improved for `patience` checks; returns the steps taken."""
+        p = self.params
         trainable = self._freeze()
         anchor = [t.detach().clone() for t in trainable]
+        per_epoch = math.ceil(len(train) / p.batch_size)
+        total = max(1, math.ceil(per_epoch * p.epochs))
+        if p.max_steps:
+            total = min(total, p.max_steps)
+        opt, sched = self._optimiser(trainable, total)
+        every = max(1, per_epoch // max(1, p.evals_per_epoch))
+        rng = np.random.default_rng(seed)
+        step = 0
+        self.encoder.train()
+        while step < total and stopper.bad < p.patience:
+            for batch in batches(train, per_epoch, rng):
+                loss = self._loss(train, batch, trainable, anchor)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+                step += 1
+                if stop_set is not None and (step % every == 0 or step == total):
+                    stopper.check(step, self._criterion(stop_set), self._state)
+                    self.encoder.train()  # the check ran in eval mode
+                if step >= total or stopper.bad >= p.patience:
+                    break
+        return step
+
+    def _optimiser(self, trainable: list[Any], total: int) -> tuple[Any, Any]:
+        """AdamW with its own learning rate for the encoder and the head (no decay on the head), and a
+        linear warm-up over `warmup_ratio` of the steps, then a linear decay to zero."""
+        import torch
+
+        p = self.params
         opt = torch.optim.AdamW(
             [
                 {"params": trainable, "lr": p.lr, "weight_decay": p.weight_decay},
                 {"params": list(self.head.parameters()), "lr": p.head_lr, "weight_decay": 0.0},
             ]
         )
-        per_epoch = math.ceil(len(train) / p.batch_size)
-        stop_set = dev if dev is not None else val
-        total = max(1, math.ceil(per_epoch * p.epochs))
-        if p.max_steps:
-            total = min(total, p.max_steps)
         warmup = int(total * p.warmup_ratio)
 
         def schedule(step: int) -> float:
@@ -173,55 +231,24 @@ class FinetuneClassifier(Classifier):
                 return (step + 1) / (warmup + 1)
             return max(0.0, (total - step) / max(1, total - warmup))
 
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
-        every = max(1, per_epoch // max(1, p.evals_per_epoch))
-        rng = np.random.default_rng(seed)
-        y_all = torch.as_tensor(train.labels)
-        m_all = torch.as_tensor(train.mask, dtype=torch.float32)
-        loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
-        has_val = len(stop_set) > 0 and bool(stop_set.mask.any())
-        best = (self._criterion(stop_set) if has_val else math.inf, 0, self._state() if has_val else {})
-        curve: list[tuple[int, float]] = [(0, best[0])]
-        step, bad = 0, 0
-        self.encoder.train()
-        while step < total and bad < p.patience:
-            for batch in batches(train, per_epoch, rng):
-                logits = self._logits([train.texts[i] for i in batch])
-                y, m = y_all[batch].to(logits.device), m_all[batch].to(logits.device)
-                loss = (loss_fn(logits, y) * m).sum() / m.sum().clamp(min=1)
-                if p.pairwise_weight and len(train.pairs):
-                    loss = loss + p.pairwise_weight * pairwise_loss(logits, batch, train.pairs, len(train))
-                if p.l2sp and trainable:
-                    loss = loss + p.l2sp * sum(
-                        ((t - a) ** 2).sum() for t, a in zip(trainable, anchor, strict=True)
-                    )
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                sched.step()
-                step += 1
-                if has_val and (step % every == 0 or step == total):
-                    vl = self._criterion(stop_set)
-                    curve.append((step, vl))
-                    self.encoder.train()
-                    if vl < best[0] - 1e-4:
-                        best, bad = (vl, step, self._state()), 0
-                    else:
-                        bad += 1
-                if step >= total or bad >= p.patience:
-                    break
-        if has_val:
-            self._restore(best[2])
-        if start:
-            self._interpolate(start, p.wise_alpha)
-        self.encoder.eval()
-        self.history.update(
-            steps=step,
-            best_step=best[1],
-            stopped_on=(("dev" if dev is not None else "val") + f" {p.stop_on}") if has_val else None,
-            best_val_loss=best[0],
-            val_curve=curve,
-        )
+        return opt, torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+
+    def _loss(self, train: LabelledTexts, batch: np.ndarray, trainable: list[Any], anchor: list[Any]) -> Any:
+        """A batch's masked BCE (a label a row does not annotate adds nothing), plus the source-above-
+        rewrite ranking term and the L2-SP pull toward the starting weights where they are on."""
+        import torch
+
+        p = self.params
+        logits = self._logits([train.texts[i] for i in batch])
+        y = torch.as_tensor(train.labels[batch]).to(logits.device)
+        m = torch.as_tensor(train.mask[batch], dtype=torch.float32).to(logits.device)
+        bce = torch.nn.BCEWithLogitsLoss(reduction="none")(logits, y)
+        loss = (bce * m).sum() / m.sum().clamp(min=1)
+        if p.pairwise_weight and len(train.pairs):
+            loss = loss + p.pairwise_weight * pairwise_loss(logits, batch, train.pairs, len(train))
+        if p.l2sp and trainable:
+            loss = loss + p.l2sp * sum(((t - a) ** 2).sum() for t, a in zip(trainable, anchor, strict=True))
+        return loss
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -283,6 +310,30 @@ class FinetuneClassifier(Classifier):
             self.head.bias.copy_(torch.as_tensor(head["b"]))
         self.head.to(self._device())
         self.encoder.eval()
+
+
+@dataclass
+class _Stopper:
+    """Early stopping's bookkeeping: the best criterion so far (lower is better), the step and weights
+    it came from, every check's value, and how many checks in a row failed to improve on it."""
+
+    best: float
+    state: dict[str, Any]
+    step: int = 0
+    bad: int = 0
+    curve: list[tuple[int, float]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.curve.append((0, self.best))
+
+    def check(self, step: int, value: float, state: Callable[[], dict[str, Any]]) -> None:
+        """Record a check; keep the weights (`state()`, a copy, taken only then) when it improves by more
+        than noise."""
+        self.curve.append((step, value))
+        if value < self.best - 1e-4:
+            self.best, self.step, self.state, self.bad = value, step, state(), 0
+        else:
+            self.bad += 1
 
 
 def batches(ds: LabelledTexts, n_batches: int, rng: np.random.Generator) -> list[np.ndarray]:
