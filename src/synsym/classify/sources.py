@@ -3,8 +3,9 @@ control (a taxonomy's own texts), so classify, quality and the experiment runner
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from synsym.classify.control import control_set
 from synsym.classify.data import (
@@ -21,6 +22,9 @@ from synsym.core.dataset import is_export, read_rows
 from synsym.core.errors import InputError
 
 FORMATS = ("auto", "table", "synsym", "synsym-paper", "psysym", "primate", "d2s", "cssrs", "control")
+# a table's provenance columns, by the names they go by (the paper's CSV: `type`, `description`)
+STYLE_COLUMNS = ("style", "type")
+SUBCONCEPT_COLUMNS = ("subconcept", "description")
 
 
 def load_dataset(
@@ -68,3 +72,17 @@ def load_dataset(
     if fmt == "psysym" and label_column is None:
         label_column = "symptoms" if "symptoms" in cols else None
     return load_table(path, rows, text_column, label_column, label_columns, label_names)
+
+
+def aligned_column(
+    rows: Sequence[Mapping[str, Any]], n: int, candidates: Sequence[str]
+) -> list[str | None] | None:
+    """The first of `candidates` that a table's raw rows (`read_rows`) have, one value per row as text
+    (None where empty), when the table has the `n` rows `load_dataset` read from it; else None (no such
+    column, or a long-format file whose rows were merged and so cannot be lined up)."""
+    if not rows or len(rows) != n:
+        return None
+    column = next((c for c in candidates if c in rows[0]), None)
+    if column is None:
+        return None
+    return [None if r.get(column) in (None, "") else str(r.get(column)) for r in rows]

@@ -117,6 +117,11 @@ class LabelledTexts:
     def head(self, n: int | None) -> LabelledTexts:
         return self if n is None or n >= len(self) else self.subset(range(n))
 
+    def positive_names(self) -> list[list[str]]:
+        """Each row's labels that are annotated and positive, by name, in `label_names` order."""
+        known = self.labels * self.mask
+        return [[self.label_names[j] for j in np.flatnonzero(row > 0)] for row in known]
+
 
 def _valid_pairs(pairs: np.ndarray, ds: LabelledTexts) -> np.ndarray:
     """Pairs whose rows and label exist and that still say something: the source annotated positive and

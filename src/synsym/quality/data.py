@@ -19,9 +19,6 @@ from synsym.core.columns import Post
 from synsym.core.dataset import is_export, read_export, read_rows
 from synsym.core.errors import InputError
 
-STYLE_COLUMNS = ("style", "type")
-SUBCONCEPT_COLUMNS = ("subconcept", "description")
-
 
 @dataclass
 class QualityData:
@@ -99,11 +96,6 @@ def load_run(run_dir: Path) -> QualityData:
     return from_export(run_dir / "dataset.parquet")
 
 
-def _column(rows: list[dict[str, Any]], candidates: tuple[str, ...]) -> str | None:
-    cols = rows[0].keys() if rows else ()
-    return next((c for c in candidates if c in cols), None)
-
-
 def load_quality_data(
     path: str | Path,
     fmt: str = "auto",
@@ -116,7 +108,7 @@ def load_quality_data(
     `subconcept`/`description` columns when the row count matches the loaded set (a long-format file
     merges rows, so its columns cannot be aligned and are left out).
     """
-    from synsym.classify.sources import load_dataset
+    from synsym.classify.sources import STYLE_COLUMNS, SUBCONCEPT_COLUMNS, aligned_column, load_dataset
 
     path = Path(path)
     if path.is_dir():
@@ -129,10 +121,6 @@ def load_quality_data(
     ds = load_dataset(path, fmt, text_column, label_column)
     data = QualityData(texts=ds.texts, labels=ds.labels * ds.mask, label_names=ds.label_names)
     data.source = str(path)
-    if len(rows) == len(ds):
-        style_col, sub_col = _column(rows, STYLE_COLUMNS), _column(rows, SUBCONCEPT_COLUMNS)
-        if style_col:
-            data.styles = [str(r[style_col]) if r[style_col] not in (None, "") else None for r in rows]
-        if sub_col:
-            data.subconcepts = [str(r[sub_col]) if r[sub_col] not in (None, "") else None for r in rows]
+    data.styles = aligned_column(rows, len(ds), STYLE_COLUMNS) or data.styles
+    data.subconcepts = aligned_column(rows, len(ds), SUBCONCEPT_COLUMNS) or data.subconcepts
     return data
