@@ -91,3 +91,44 @@ def test_a_given_dataset_with_nothing_added_is_a_run_that_made_nothing() -> None
     manifest["counts"] = {"kept": 31, "kept_by_stage": {"input": 30, "contrast": 1}}
     manifest["usage"] = {"backend": {"tasks": 7, "failures": {"not_minimal": 2}}}
     assert run_outcome(manifest, BackendConfig(), 0.5) is None
+
+
+def test_contrast_from_python_rewrites_a_given_dataset(tmp_path: Path) -> None:
+    """`synsym.contrast` is `synsym contrast` without the command line: the kinds, the count, the seeds
+    as sub-concepts when no config is named, and the given rows kept with their style."""
+    import synsym
+
+    result = synsym.contrast(
+        given_csv(tmp_path), tmp_path / "run", n=5, kinds="person_swap", backend="fake",
+        overrides=["judge.method=none"], progress=False,
+    )  # fmt: skip
+    rows = read_export(tmp_path / "run" / "dataset.parquet").rows
+    rewrites = [r for r in rows if r["stage"] == "contrast"]
+    assert len(rewrites) == 5 and {r["contrast_kind"] for r in rewrites} == {"person_swap"}
+    assert all(r["style"] == "colloquial" for r in rows if r["stage"] == "input")
+    assert result.counts["kept_by_stage"]["contrast"] == 5
+
+
+def test_contrast_config_checks_what_the_command_line_checks(tmp_path: Path) -> None:
+    import pytest
+
+    from synsym.augment import contrast_config, prepare_contrast
+    from synsym.core.errors import UserError
+
+    with pytest.raises(UserError, match="--n and --share name the same thing"):
+        contrast_config(n=3, share=0.5)
+    with pytest.raises(UserError, match="--kinds nope -> not a declared kind"):
+        contrast_config(n=3, kinds=["nope"])
+    with pytest.raises(UserError, match="nothing to rewrite"):
+        contrast_config(backend="fake")
+    config = contrast_config(share=0.5, kinds="person_swap, reported_speech", backend="fake")
+    assert (config.contrast.n, config.contrast.share) == (0, 0.5)
+    assert [k.name for k in config.contrast.kinds] == ["person_swap", "reported_speech"]
+    assert config.expand.method == "seeds"  # no config named: the seeds are the sub-concepts
+    plain = load_run_config(None, ["backend.name=fake"])  # a RunConfig is taken as it is, the count set
+    config = contrast_config(plain, n=4, kinds=["person_swap"])
+    assert (config.contrast.n, [k.name for k in config.contrast.kinds]) == (4, ["person_swap"])
+    with pytest.raises(UserError, match="overrides and backend go with a config file or name"):
+        contrast_config(plain, n=4, backend="fake")
+    job = prepare_contrast(given_csv(tmp_path), tmp_path / "run", config)
+    assert len(job.given.rows) == 20 and not (tmp_path / "run").exists()  # read, planned on demand, not run

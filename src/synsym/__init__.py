@@ -14,6 +14,7 @@ __version__ = "0.2.0"
 _API = {
     # configs and runs
     "augment": "synsym.augment",
+    "contrast": "synsym.augment",
     "RunConfig": "synsym.pipeline.config",
     "load_run_config": "synsym.pipeline.config",
     "run_pipeline": "synsym.pipeline.runner",
@@ -71,7 +72,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from synsym.augment import augment
+    from synsym.augment import augment, contrast
     from synsym.backends.base import Backend, ChatRequest, create_backend, register_backend
     from synsym.classify.api import train_model
     from synsym.classify.models import load_model

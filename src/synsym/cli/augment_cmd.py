@@ -12,7 +12,7 @@ import typer
 from synsym.cli.app import SetOption, app, console
 
 if TYPE_CHECKING:
-    from synsym.pipeline.config import RunConfig
+    from synsym.augment import GivenRun
 
 InputArg = Annotated[Path, typer.Argument(help="A labelled dataset (any layout `synsym train` reads).")]
 OutOption = Annotated[
@@ -45,10 +45,11 @@ def augment(
 ) -> None:
     """Add what the config asks for (negatives.n, negatives.negated, realism.long_posts.n, contrast.n)
     to a labelled dataset; export it with its own rows, which are kept as they are."""
-    from synsym.pipeline.config import load_run_config
+    from synsym.augment import prepare_augment
 
-    run_given(input_file, out, load_run_config(config, _seeds(config, set_), backend),
-              fmt, text_column, label_column, restart, dry_run)  # fmt: skip
+    job = prepare_augment(input_file, out, config, overrides=set_, backend=backend, fmt=fmt,
+                          text_column=text_column, label_column=label_column)  # fmt: skip
+    run_given(job, input_file, restart, dry_run)
 
 
 @app.command()
@@ -74,55 +75,20 @@ def contrast(
 ) -> None:
     """Rewrite a labelled dataset's posts so each changes one dimension of what a label means; export
     them beside the originals (the rewrites' `contrast_of` names their source)."""
-    from synsym.core.errors import UserError
-    from synsym.pipeline.config import load_run_config
+    from synsym.augment import prepare_contrast
 
-    if n is not None and share is not None:
-        raise UserError("--n and --share name the same thing; give one")
-    overrides = _seeds(config, set_)
-    overrides += [f"contrast.n={n}"] if n is not None else []
-    overrides += [f"contrast.share={share}", "contrast.n=0"] if share is not None else []
-    run_config = load_run_config(config, overrides, backend)
-    if kinds is not None:
-        wanted = [k.strip() for k in kinds.split(",") if k.strip()]
-        known = {k.name: k for k in run_config.contrast.kinds}
-        missing = [k for k in wanted if k not in known]
-        if missing:
-            raise UserError(f"--kinds {missing[0]} -> not a declared kind; declared: {', '.join(known)}")
-        chosen = run_config.contrast.model_copy(update={"kinds": [known[k] for k in wanted]})
-        run_config = run_config.model_copy(update={"contrast": chosen})
-    if not (run_config.contrast.n or run_config.contrast.share):
-        raise UserError("nothing to rewrite: pass --n or --share (or set contrast.n in the config)")
-    run_given(input_file, out, run_config, fmt, text_column, label_column, restart, dry_run)
+    job = prepare_contrast(input_file, out, config, n=n, share=share, kinds=kinds, overrides=set_,
+                           backend=backend, fmt=fmt, text_column=text_column,
+                           label_column=label_column)  # fmt: skip
+    run_given(job, input_file, restart, dry_run)
 
 
-def _seeds(config: str | None, set_: list[str] | None) -> list[str]:
-    """With no --config, sub-concepts are the taxonomy's seeds (they serve only the negatives' topics and
-    the embedding judge's prototypes here), unless --set says otherwise."""
-    return ([] if config else ["expand.method=seeds"]) + list(set_ or [])
-
-
-def run_given(
-    input_file: Path,
-    out: Path,
-    run_config: RunConfig,
-    fmt: str,
-    text_column: str | None,
-    label_column: str | None,
-    restart: bool,
-    dry_run: bool,
-) -> None:
-    """Read the dataset, print the plan, and (unless a dry run) run it and print the summary."""
-    from synsym.augment import check_adds, read_given
+def run_given(job: GivenRun, input_file: Path, restart: bool, dry_run: bool) -> None:
+    """Print the plan, and (unless a dry run) run it and print the summary."""
     from synsym.cli.generate_cmd import render_plan, render_summary
-    from synsym.pipeline.plan import plan_pipeline
-    from synsym.pipeline.runner import run_pipeline
 
-    check_adds(run_config)
-    given = read_given(input_file, run_config, fmt, text_column, label_column)
-    render_plan(plan_pipeline(run_config, out, stages=given.stages, inputs=given.inputs), restart)
+    render_plan(job.plan(), restart)
     if dry_run:
         return
-    console.print(f"{len(given.rows)} posts read from {input_file}", highlight=False)
-    result = run_pipeline(run_config, out, restart=restart, stages=given.stages, inputs=given.inputs)
-    render_summary(result)
+    console.print(f"{len(job.given.rows)} posts read from {input_file}", highlight=False)
+    render_summary(job.run(restart=restart))
