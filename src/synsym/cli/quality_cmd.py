@@ -61,16 +61,13 @@ def inspect(
     label_column: LabelColumn = None,
 ) -> None:
     """Balance, diversity, shortcuts, leakage and (run directory) the funnel; writes quality.json."""
-    from synsym.quality.data import load_quality_data
-    from synsym.quality.inspect import default_quality_path, inspect_dataset, write_quality
+    from synsym.quality.inspect import write_inspection
     from synsym.quality.render import render_quality
 
-    data = load_quality_data(source, fmt, text_column, label_column)
-    result = inspect_dataset(
-        data, reference, against_real, embed=not no_embed, taxonomy=taxonomy, embed_sample=embed_sample
-    )
+    load = {"fmt": fmt, "text_column": text_column, "label_column": label_column}
+    result, path = write_inspection(source, out_file, reference, against_real, load, embed=not no_embed,
+                                    taxonomy=taxonomy, embed_sample=embed_sample)  # fmt: skip
     render_quality(result, out)
-    path = write_quality(result, out_file or default_quality_path(source))
     console.print(f"wrote {path} ({result['seconds']} s)")
 
 
@@ -135,12 +132,9 @@ def review_report(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead.")] = False,
 ) -> None:
     """Per component: mean score per rater, percent agreement, Cohen's kappa, weighted kappa, low items."""
-    from synsym.review.agreement import agreement_report
+    from synsym.review.agreement import write_agreement_report
 
-    rep = agreement_report(review_dir, low)
-    (review_dir / "agreement.json").write_text(
-        json.dumps(rep, indent=1, ensure_ascii=False), encoding="utf-8"
-    )
+    rep = write_agreement_report(review_dir, low)
     if as_json:
         typer.echo(json.dumps(rep, indent=1, ensure_ascii=False))
         return
@@ -191,12 +185,10 @@ def report(
     label_column: LabelColumn = None,
 ) -> None:
     """Write one self-contained HTML report (plots inline, opens from disk) and quality.json beside it."""
-    from synsym.quality.inspect import write_quality
     from synsym.report.html import build_report
 
     load = {"fmt": fmt, "text_column": text_column, "label_column": label_column}
-    path, quality = build_report(
+    path, _ = build_report(
         source, out_file, reference, results, against_real, not no_embed, per_cell, load_args=load
     )
-    write_quality(quality, path.with_name("quality.json"))
     console.print(f"wrote {path} and {path.with_name('quality.json')}")

@@ -82,3 +82,18 @@ def write_quality(result: dict[str, Any], out: Path) -> Path:
     tmp.write_text(json.dumps(result, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
     tmp.replace(out)
     return out
+
+
+def write_inspection(
+    source: str | Path,
+    out: Path | None = None,
+    reference: str | Path | None = None,
+    against_real: str | Path | None = None,
+    load_args: dict[str, Any] | None = None,
+    **inspect_args: Any,
+) -> tuple[dict[str, Any], Path]:
+    """Inspect `source` (a run directory or a dataset file; `load_args`: fmt, text_column, label_column
+    for `load_quality_data`) and write the result to `out` (default: `default_quality_path`)."""
+    data = load_quality_data(source, **(load_args or {}))
+    result = inspect_dataset(data, reference, against_real, **inspect_args)
+    return result, write_quality(result, out or default_quality_path(source))

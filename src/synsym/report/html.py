@@ -21,7 +21,7 @@ from synsym.quality.balance import tokens
 from synsym.quality.data import QualityData, load_quality_data
 from synsym.quality.diversity import FIGURES
 from synsym.quality.funnel import judge_scores
-from synsym.quality.inspect import inspect_dataset
+from synsym.quality.inspect import inspect_dataset, write_quality
 from synsym.quality.shortcuts import flag_summary
 from synsym.report import plots
 
@@ -376,8 +376,8 @@ def build_report(
     load_args: dict[str, Any] | None = None,
     **inspect_args: Any,
 ) -> tuple[Path, dict[str, Any]]:
-    """Inspect `path`, render the report and write it (default RUN_DIR/report.html or ./report.html).
-    `load_args` (fmt, text_column, label_column) go to `load_quality_data`."""
+    """Inspect `path`, render the report and write it (default RUN_DIR/report.html or ./report.html),
+    with quality.json beside it. `load_args` (fmt, text_column, label_column) go to `load_quality_data`."""
     data = load_quality_data(path, **(load_args or {}))
     quality = inspect_dataset(data, reference, against_real, embed=embed, **inspect_args)
     out = out or (Path(path) / "report.html" if Path(path).is_dir() else Path("report.html"))
@@ -386,4 +386,5 @@ def build_report(
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(out)
+    write_quality(quality, out.with_name("quality.json"))
     return out, quality

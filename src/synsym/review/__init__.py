@@ -1,7 +1,12 @@
 """The expert-review round trip: export a sample, import clinicians' ratings, report agreement, and
 calibrate the judge's thresholds to the ratings."""
 
-from synsym.review.agreement import agreement_report, import_ratings, pair_agreement
+from synsym.review.agreement import (
+    agreement_report,
+    import_ratings,
+    pair_agreement,
+    write_agreement_report,
+)
 from synsym.review.calibrate import calibrate
 from synsym.review.sample import export_review, sample_items
 
@@ -12,4 +17,5 @@ __all__ = [
     "import_ratings",
     "pair_agreement",
     "sample_items",
+    "write_agreement_report",
 ]

@@ -242,3 +242,12 @@ def agreement_report(review_dir: Path, low: int = 2) -> dict[str, Any]:
             "low_items": lows,
         }
     return out
+
+
+def write_agreement_report(review_dir: Path, low: int = 2) -> dict[str, Any]:
+    """`agreement_report`, also written to REVIEW_DIR/agreement.json."""
+    rep = agreement_report(review_dir, low)
+    (review_dir / "agreement.json").write_text(
+        json.dumps(rep, indent=1, ensure_ascii=False), encoding="utf-8"
+    )
+    return rep
