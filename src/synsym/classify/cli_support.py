@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from synsym.classify.labels import label_space as get_space
+from synsym.classify.models import create_model
 from synsym.classify.models.base import check_dev
 from synsym.classify.sources import load_dataset
 from synsym.classify.texts import LabelledTexts
@@ -25,11 +26,16 @@ def load_for_training(
     limit: int | None,
     overrides: list[str],
     dev_file: Path | None = None,
+    model: str | None = None,
 ) -> tuple[LabelledTexts, LabelledTexts | None, LabelledTexts | None, dict[str, Any]]:
     """Load train (and val, dev) data, optionally subsample and map into a label space; parse --set.
 
     The dev set is read in any layout `auto` recognises (it is usually a real set in another layout
-    than the synthetic training data); its labels must be the training data's, or in `space`."""
+    than the synthetic training data); its labels must be the training data's, or in `space`. A `model`
+    kind is checked with its parameters (`overrides`) before any data is read."""
+    params = apply_overrides({}, overrides)
+    if model is not None:
+        create_model(model, params)
     train = load_dataset(train_file, fmt, text_column, label_column)
     val = load_dataset(val_file, fmt, text_column, label_column) if val_file else None
     dev = load_dataset(dev_file) if dev_file else None
@@ -44,7 +50,7 @@ def load_for_training(
         if dev is not None:
             check_dev(dev, [*known, *names])  # before mapping, which would drop a stray label unseen
             dev = dev.mapped(mapping or {}, names)
-    return train, val, check_dev(dev, names), apply_overrides({}, overrides)
+    return train, val, check_dev(dev, names), params
 
 
 MIN_ROWS, MIN_POSITIVES = 50, 5

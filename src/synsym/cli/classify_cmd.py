@@ -61,13 +61,10 @@ def train(
     """Train a symptom classifier and save it; `--set epochs=2` etc. set model parameters."""
     from synsym.classify.api import train_model
     from synsym.classify.cli_support import load_for_training, small_data_warning
-    from synsym.classify.models import create_model
-    from synsym.core.config import apply_overrides
 
-    if init is None:  # the model kind and its parameters are checked before any data is read
-        create_model(model, apply_overrides({}, overrides or []))
+    check = None if init is not None else model  # a saved model's own kind is checked when it loads
     train_ds, val_ds, dev_ds, params = load_for_training(
-        train_file, val, fmt, text_column, label_column, label_space, seed, limit, overrides or [], dev
+        train_file, val, fmt, text_column, label_column, label_space, seed, limit, overrides or [], dev, check
     )
     warning = small_data_warning(train_ds)
     if warning:
