@@ -30,9 +30,9 @@ from pathlib import Path
 import yaml
 
 from synsym.core.taxonomy import load_taxonomy
-from synsym.pipeline.config import ContrastKind, default_contrast_kinds
-from synsym.pipeline.rewrite_checks import rewrite_problem, words
-from synsym.pipeline.rewrites import person_swap, similarity
+from synsym.recipe.contrast.checks import rewrite_problem, words
+from synsym.recipe.contrast.config import ContrastKind, default_contrast_kinds
+from synsym.recipe.contrast.rewrites import person_swap, similarity
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[0].parent / "shared/data/synsym-kdd2026/synth_all_dsm5.csv"

@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 from _server import server_process
-from synsym.pipeline.config import RunConfig
+from synsym.pipeline.config import run_config
 from synsym.pipeline.runner import run_pipeline
 from synsym.testing.runs import small_fake_run
 
@@ -71,7 +71,7 @@ def measure(backend: str, plan: dict[str, Any], extra: dict[str, Any]) -> None:
     local: float | None = None
     for name, executor in RUNS:
         run_dir = tempfile.mkdtemp(prefix=f"synsym-scaling-{backend}-{name}-")
-        config = RunConfig.model_validate({**plan, "executor": executor})
+        config = run_config({**plan, "executor": executor})
         start = time.perf_counter()
         result = run_pipeline(config, run_dir, progress=False)
         seconds = time.perf_counter() - start

@@ -31,8 +31,8 @@ import numpy as np
 
 from synsym.core.columns import Post, new_post
 from synsym.core.taxonomy import Taxonomy, load_taxonomy
-from synsym.pipeline.dedup import deduplicate
-from synsym.pipeline.judge_embedding import DEFAULT_THRESHOLD, EmbeddingJudge, parts
+from synsym.recipe.common.embedding_judge import DEFAULT_THRESHOLD, EmbeddingJudge, parts
+from synsym.recipe.dedup.stage import deduplicate
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared/data/synsym-kdd2026/synth_all_dsm5.csv"
 

@@ -27,10 +27,10 @@ import time
 from pathlib import Path
 
 from synsym.core.taxonomy import load_taxonomy
-from synsym.pipeline.config import RunConfig
-from synsym.pipeline.garbage import garbage
-from synsym.pipeline.judge import first_person
-from synsym.pipeline.judge_embedding import DEFAULT_THRESHOLD, EmbeddingJudge
+from synsym.pipeline.config import run_config
+from synsym.recipe.common.embedding_judge import DEFAULT_THRESHOLD, EmbeddingJudge
+from synsym.recipe.common.garbage import garbage
+from synsym.recipe.common.scoring import first_person
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared/data/synsym-kdd2026/synth_all_dsm5.csv"
 KINDS = ("loop", "cut_off", "other_symptom", "salad", "shuffled")
@@ -122,7 +122,7 @@ def main() -> None:
     caught_by_filter = [t for t, c in zip(texts[:n], clean[:n], strict=True) if not c]
     # the paper's posts all close their sentences; the prompts' few-shot examples show the casual style too
     examples = [e for s in tax.symptoms for v in s.examples.values() for e in v]
-    examples += [e for kind in RunConfig().negatives.kinds for e in kind.examples]
+    examples += [e for kind in run_config({}).negatives.kinds for e in kind.examples]
     casual = {"example_posts": len(examples), "passing_the_filter": sum(garbage(e) is None for e in examples)}
     print(json.dumps({
         "bench": "judge_garbage_cost", "filter_posts_per_s": round(len(texts) / filter_s),

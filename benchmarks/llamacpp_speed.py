@@ -41,12 +41,12 @@ from synsym.backends.base import ChatRequest, create_backend
 from synsym.backends.llamacpp import LlamaCppBackend
 from synsym.core.taxonomy import load_taxonomy
 from synsym.engine.engine import Engine, Task
-from synsym.pipeline.compose import combinations, compose_tasks
 from synsym.pipeline.config import RunConfig, load_run_config
 from synsym.pipeline.context import StageContext
-from synsym.pipeline.expand import from_seeds
-from synsym.pipeline.generate import generation_items, single_tasks
-from synsym.pipeline.statements import example_pool
+from synsym.recipe.common.statements import example_pool
+from synsym.recipe.compose import combinations, compose_tasks
+from synsym.recipe.expand import from_seeds
+from synsym.recipe.generate import generation_items, single_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CALLS = {"generate": 112, "compose": 48}  # configs/demo.yaml: 14 symptoms x 4 items x 2 styles; 24 x 2

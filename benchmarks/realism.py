@@ -130,7 +130,7 @@ def full_config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def generate(full: dict[str, Any], out: Path) -> dict[str, Path]:
-    from synsym.pipeline.config import RunConfig
+    from synsym.pipeline.config import run_config
     from synsym.pipeline.runner import run_pipeline
 
     paths = {}
@@ -138,7 +138,7 @@ def generate(full: dict[str, Any], out: Path) -> dict[str, Path]:
         raw = {**raw, "cache": str(out / "cache.sqlite")}
         t0 = time.perf_counter()
         run_dir = out / name.strip("+")  # reruns redo what a changed config changes, from the cache
-        result = run_pipeline(RunConfig.model_validate(raw), run_dir, restart=True, progress=False)
+        result = run_pipeline(run_config(raw), run_dir, restart=True, progress=False)
         emit(section="generate", variant=name, seconds=round(time.perf_counter() - t0, 1), **result.counts)
         paths[name] = result.run_dir
     return paths

@@ -26,7 +26,7 @@ from synsym.backends.openai_batch import OpenAIBatchBackend
 from synsym.core.errors import BudgetExceeded
 from synsym.engine.batch_ledger import LEDGER, batch_records
 from synsym.engine.cache import ResponseCache
-from synsym.pipeline.config import RunConfig
+from synsym.pipeline.config import run_config
 from synsym.pipeline.runner import run_pipeline
 from synsym.testing.anthropic_server import AnthropicServer, AnthropicServerConfig
 from synsym.testing.openai_batch_server import BatchServerConfig, OpenAIBatchServer
@@ -57,7 +57,7 @@ def backend(name: str, url: str, model: str = "fake-model", **extra: Any) -> dic
 
 def run(run_dir: Path, backend_config: dict[str, Any], **config: Any) -> Any:
     data = {**small_fake_run(), "backend": backend_config, **config}
-    return run_pipeline(RunConfig.model_validate(data), run_dir, progress=False)
+    return run_pipeline(run_config(data), run_dir, progress=False)
 
 
 def rows(run_dir: Path) -> list[dict[str, Any]]:

@@ -60,7 +60,7 @@ def test_bootstrap_counts_match_sklearn() -> None:
 def test_fingerprints_do_not_move_without_a_calibration(name: str, tmp_path: Path) -> None:
     from synsym.pipeline.config import load_run_config
     from synsym.pipeline.graph import fingerprints
-    from synsym.pipeline.stages import STAGES
+    from synsym.recipe.stages import STAGES
 
     prints = fingerprints(STAGES, load_run_config(REPO / "configs" / f"{name}.yaml"))
     assert prints["judge"] == PINNED[name]

@@ -23,7 +23,7 @@ from synsym.classify.texts import LabelledTexts
 from synsym.core.columns import Post, new_post
 from synsym.core.errors import InputError
 from synsym.core.taxonomy import load_taxonomy
-from synsym.pipeline.export import CardInfo, write_dataset
+from synsym.recipe.export.stage import CardInfo, write_dataset
 
 SAYS = {
     "Sleep_disturbance": ["I can't sleep at night", "I lie awake until dawn", "insomnia every night"],

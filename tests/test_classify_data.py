@@ -22,7 +22,7 @@ from synsym.classify.texts import LabelledTexts
 from synsym.core.columns import new_post
 from synsym.core.errors import InputError
 from synsym.core.taxonomy import load_taxonomy
-from synsym.pipeline.export import CardInfo, write_dataset
+from synsym.recipe.export.stage import CardInfo, write_dataset
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

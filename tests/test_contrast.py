@@ -19,9 +19,9 @@ from synsym.backends.fake import FakeBackend
 from synsym.core.dataset import read_export
 from synsym.core.errors import InputError
 from synsym.core.taxonomy import load_taxonomy
-from synsym.pipeline.config import RunConfig
-from synsym.pipeline.rewrites import person_swap, reported_speech, similarity, swap_person
+from synsym.pipeline.config import run_config
 from synsym.pipeline.runner import run_pipeline
+from synsym.recipe.contrast.rewrites import person_swap, reported_speech, similarity, swap_person
 from synsym.testing.runs import small_fake_run
 
 NAMES = load_taxonomy().names
@@ -94,7 +94,7 @@ def contrast_run(**contrast: Any) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], list[dict]]:
     out = tmp_path_factory.mktemp("contrast")
-    run_pipeline(RunConfig.model_validate(contrast_run()), out, progress=False)
+    run_pipeline(run_config(contrast_run()), out, progress=False)
     return read_export(out / "dataset.parquet").rows, read_export(out / "dropped.parquet").rows  # type: ignore[return-value]
 
 
@@ -147,14 +147,14 @@ def test_a_kind_the_convention_counts_is_refused_before_anything_is_asked(tmp_pa
     cfg = contrast_run()
     cfg["taxonomy"] = str(write_taxonomy(tmp_path, time="ever"))
     with pytest.raises(InputError, match=r"past changes time, but taxonomy depression-14 counts that change"):
-        run_pipeline(RunConfig.model_validate(cfg), tmp_path / "run", progress=False)
+        run_pipeline(run_config(cfg), tmp_path / "run", progress=False)
     assert not (tmp_path / "run" / "cache.sqlite").exists() or not list(
         (tmp_path / "run" / "stages").glob("*")
     )
     cfg["contrast"]["kinds"] = [
-        k for k in RunConfig.model_validate(cfg).contrast.model_dump()["kinds"] if k["name"] != "past"
+        k for k in run_config(cfg).contrast.model_dump()["kinds"] if k["name"] != "past"
     ]
-    run_pipeline(RunConfig.model_validate(cfg), tmp_path / "ok", progress=False)  # without it, it runs
+    run_pipeline(run_config(cfg), tmp_path / "ok", progress=False)  # without it, it runs
 
 
 def test_more_rewrites_than_kept_positives_is_a_clear_error(tmp_path: Path, synsym_cli: Any) -> None:

@@ -11,7 +11,7 @@ import pytest
 from synsym.core.columns import Post, new_post
 from synsym.core.dataset import read_export
 from synsym.core.errors import InputError
-from synsym.pipeline.dedup import Deduplicator, deduplicate, normalise, shingles
+from synsym.recipe.dedup.stage import Deduplicator, deduplicate, normalise, shingles
 
 
 def post(i: int, text: str) -> Post:
@@ -175,7 +175,7 @@ def test_a_run_drops_copies_of_its_examples_and_inspect_reports_the_rate(tmp_pat
     from synsym.backends.base import ChatRequest, ChatResponse, register_backend
     from synsym.backends.fake import FakeBackend
     from synsym.core.taxonomy import load_taxonomy
-    from synsym.pipeline.config import RunConfig
+    from synsym.pipeline.config import run_config
     from synsym.pipeline.runner import run_pipeline
     from synsym.quality.funnel import funnel
     from synsym.testing.runs import small_fake_run
@@ -194,7 +194,7 @@ def test_a_run_drops_copies_of_its_examples_and_inspect_reports_the_rate(tmp_pat
     cfg = small_fake_run()
     cfg["backend"] = {"name": "fake-copycat"}
     cfg["generate"] = {**cfg["generate"], "statements_per_call": 1}
-    result = run_pipeline(RunConfig.model_validate(cfg), tmp_path, progress=False)
+    result = run_pipeline(run_config(cfg), tmp_path, progress=False)
     copies = [r for r in read_export(tmp_path / "dropped.parquet").rows if r["drop_class"] == "example_copy"]
     assert copies and all(r["dropped_by"] == "dedup" for r in copies)
     assert example not in {r["text"] for r in read_export(tmp_path / "dataset.parquet").rows}
@@ -208,7 +208,7 @@ def test_vectorised_minhash_is_datasketchs() -> None:
     import numpy as np
     from datasketch import MinHash, MinHashLSH
 
-    from synsym.pipeline.minhash import BandIndex, signatures, vectorised_matches_datasketch
+    from synsym.recipe.dedup.minhash import BandIndex, signatures, vectorised_matches_datasketch
 
     rng = random.Random(3)
     words = LONG.split()

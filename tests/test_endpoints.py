@@ -20,10 +20,10 @@ from synsym.core.errors import ConfigError
 from synsym.engine.dispatch import Direct, make_dispatch
 from synsym.engine.endpoints import Spread
 from synsym.engine.engine import Engine, Result, Task
-from synsym.pipeline.config import RunConfig
+from synsym.pipeline.config import run_config
 from synsym.pipeline.graph import fingerprints
 from synsym.pipeline.runner import run_pipeline
-from synsym.pipeline.stages import STAGES
+from synsym.recipe.stages import STAGES
 from synsym.testing.runs import small_fake_run
 
 
@@ -184,7 +184,7 @@ def test_adding_an_endpoint_keeps_every_fingerprint() -> None:
     def prints(urls: list[str]) -> dict[str, str]:
         cfg = small_fake_run()
         cfg["backend"] = {"name": "openai", "model": "m", "base_urls": urls}
-        return fingerprints(STAGES, RunConfig.model_validate(cfg), {"subconcepts_file": None})
+        return fingerprints(STAGES, run_config(cfg), {"subconcepts_file": None})
 
     assert prints(["http://a/v1", "http://b/v1"]) == prints(["http://a/v1", "http://b/v1", "http://c/v1"])
 
@@ -201,7 +201,7 @@ def test_a_run_with_an_endpoint_stopped_gives_the_one_endpoint_dataset(test_serv
         cfg = small_fake_run(seed=3)
         cfg["backend"] = {"name": "openai", "model": "m", "max_concurrency": 4, "max_retries": 4}
         cfg["backend"] |= {"base_url": urls[0]} if len(urls) == 1 else {"base_urls": urls}
-        return run_pipeline(RunConfig.model_validate(cfg), out, progress=False)
+        return run_pipeline(run_config(cfg), out, progress=False)
 
     reference = run([test_server().url], tmp_path / "one")
     servers = [test_server(latency_s=0.005) for _ in range(3)]

@@ -19,7 +19,7 @@ from synsym.core.dataset import read_export
 from synsym.core.errors import InputError
 from synsym.core.taxonomy import Taxonomy, load_taxonomy
 from synsym.pipeline import export as export_mod
-from synsym.pipeline.export import (
+from synsym.recipe.export.stage import (
     PAPER_CSV_COLUMNS,
     CardInfo,
     paper_csv_row,

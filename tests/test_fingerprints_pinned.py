@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from synsym.pipeline.config import load_run_config
-from synsym.pipeline.given import given_stages
 from synsym.pipeline.graph import fingerprints
-from synsym.pipeline.stages import STAGES
+from synsym.recipe.given import given_stages
+from synsym.recipe.stages import STAGES
 
 SETS = [
     "judge.backend.name=fake",

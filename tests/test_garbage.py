@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from synsym.pipeline.garbage import garbage
+from synsym.recipe.common.garbage import garbage
 
 GOOD = [
     "I haven't slept more than three hours a night since March and I'm falling apart at work.",
@@ -49,10 +49,10 @@ def test_the_taxonomys_and_negative_kinds_example_posts_all_pass() -> None:
     lowercase, name Reddit. A filter that drops them drops the posts the model was asked to write. One is
     the known price of catching cut-off answers: capitalised, 13 words, and no closing punctuation."""
     from synsym.core.taxonomy import load_taxonomy
-    from synsym.pipeline.config import RunConfig
+    from synsym.pipeline.config import run_config
 
     examples = [e for s in load_taxonomy().symptoms for v in s.examples.values() for e in v]
-    examples += [e for kind in RunConfig().negatives.kinds for e in kind.examples]
+    examples += [e for kind in run_config({}).negatives.kinds for e in kind.examples]
     dropped = [e for e in examples if garbage(e)]
     assert len(examples) > 50 and dropped == [
         "I'm dead tired after leg day lol, can't even walk up the stairs"
@@ -82,7 +82,7 @@ def test_a_run_drops_garbage_as_incoherent_before_judging(tmp_path: Path) -> Non
     from synsym.backends.base import ChatRequest, ChatResponse, register_backend
     from synsym.backends.fake import FakeBackend
     from synsym.core.dataset import read_export
-    from synsym.pipeline.config import RunConfig
+    from synsym.pipeline.config import run_config
     from synsym.pipeline.runner import run_pipeline
     from synsym.testing.runs import small_fake_run
 
@@ -100,7 +100,7 @@ def test_a_run_drops_garbage_as_incoherent_before_judging(tmp_path: Path) -> Non
     cfg = small_fake_run()
     cfg["backend"] = {"name": "fake-looper"}
     cfg["generate"] = {**cfg["generate"], "statements_per_call": 1}
-    result = run_pipeline(RunConfig.model_validate(cfg), tmp_path, progress=False)
+    result = run_pipeline(run_config(cfg), tmp_path, progress=False)
     dropped = [r for r in read_export(tmp_path / "dropped.parquet").rows if r["drop_class"] == "incoherent"]
     assert dropped and all(r["dropped_by"] == "judge" for r in dropped)
     assert all("repetition" in (r["drop_detail"] or "") for r in dropped)
@@ -114,9 +114,9 @@ def test_a_plain_answer_cut_at_max_tokens_loses_its_unfinished_sentence(tmp_path
     from synsym.backends.base import ChatRequest, ChatResponse, register_backend
     from synsym.backends.fake import FakeBackend
     from synsym.core.dataset import read_export
-    from synsym.pipeline.config import RunConfig
+    from synsym.pipeline.config import run_config
     from synsym.pipeline.runner import run_pipeline
-    from synsym.pipeline.statements import clean_plain
+    from synsym.recipe.common.statements import clean_plain
     from synsym.testing.runs import small_fake_run
 
     assert clean_plain("I can't sleep at night. I keep waking up and", cut=True) == "I can't sleep at night."
@@ -139,7 +139,7 @@ def test_a_plain_answer_cut_at_max_tokens_loses_its_unfinished_sentence(tmp_path
     cfg = small_fake_run()
     cfg["backend"] = {"name": "fake-cutter"}
     cfg["generate"] = {**cfg["generate"], "statements_per_call": 1}
-    run_pipeline(RunConfig.model_validate(cfg), tmp_path, progress=False)
+    run_pipeline(run_config(cfg), tmp_path, progress=False)
     texts = {r["text"] for r in read_export(tmp_path / "dataset.parquet").rows}
     dropped = read_export(tmp_path / "dropped.parquet").rows
     assert not any(t.endswith("Then in the morning I") for t in texts)

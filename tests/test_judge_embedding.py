@@ -12,7 +12,7 @@ import pytest
 
 from synsym.core.errors import InputError
 from synsym.core.taxonomy import Taxonomy, load_taxonomy
-from synsym.pipeline.judge_embedding import (
+from synsym.recipe.common.embedding_judge import (
     DEFAULT_CALIBRATION,
     DEFAULT_RELEVANCE,
     DEFAULT_THRESHOLD,

@@ -14,11 +14,11 @@ import pytest
 from synsym.backends.base import create_backend
 from synsym.core.taxonomy import load_taxonomy
 from synsym.engine.engine import Engine, Task
-from synsym.pipeline.compose import combinations, compose_tasks
 from synsym.pipeline.config import Persona, RunConfig, load_run_config
 from synsym.pipeline.context import StageContext
-from synsym.pipeline.expand import from_seeds
-from synsym.pipeline.generate import generation_items, single_tasks
+from synsym.recipe.compose import combinations, compose_tasks
+from synsym.recipe.expand import from_seeds
+from synsym.recipe.generate import generation_items, single_tasks
 
 DEMO = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
 PERSONAS = [

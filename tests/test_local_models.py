@@ -19,7 +19,7 @@ import yaml
 from synsym.augment import augment
 from synsym.core.dataset import read_export
 from synsym.core.errors import EndpointUnavailable, RunFailed
-from synsym.pipeline.config import RunConfig
+from synsym.pipeline.config import run_config
 from synsym.pipeline.runner import run_pipeline
 from test_backends_local import free_port, wait_until_serving
 
@@ -121,7 +121,7 @@ def test_every_structured_stage_on_a_real_local_model(
 ) -> None:
     url = request.getfixturevalue("server") if where == "server" else None
     compose = "llm" if where == "in-process" else "prior"
-    config = RunConfig.model_validate(every_stage(tmp_path, backends(url), compose))
+    config = run_config(every_stage(tmp_path, backends(url), compose))
     out = tmp_path / "run"
     finished_or_said_why(lambda: run_pipeline(config, out, progress=False), out)
 
@@ -151,7 +151,7 @@ def test_model_written_contrast_rewrites_on_a_real_local_model(
     where: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     url = request.getfixturevalue("server") if where == "server" else None
-    config = RunConfig.model_validate({
+    config = run_config({
         "backend": backends(url), "expand": {"method": "seeds"},
         "contrast": {"n": len(MODEL_KINDS), "kinds": MODEL_KINDS},
         "judge": {"method": "llm", "max_tokens": 200},

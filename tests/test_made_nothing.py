@@ -10,7 +10,7 @@ import pytest
 
 from synsym.core.config import BackendConfig
 from synsym.core.errors import RunFailed
-from synsym.pipeline.config import RunConfig
+from synsym.pipeline.config import run_config
 from synsym.pipeline.outcome import diagnose, run_outcome
 from synsym.pipeline.runner import run_pipeline
 from synsym.testing.runs import small_fake_run
@@ -32,7 +32,7 @@ def test_a_short_run_that_kept_nothing_fails_after_it_ends(tmp_path: Path, test_
     server = test_server(p_schema_fail=1.0)
     cfg = openai_run(server.url, max_reasks=0, stop_window=10_000)
     with pytest.raises(RunFailed) as err:
-        run_pipeline(RunConfig.model_validate(cfg), tmp_path / "run", progress=False)
+        run_pipeline(run_config(cfg), tmp_path / "run", progress=False)
     assert err.value.exit_code == 4
     assert "kept no post" in str(err.value) and "never produced the JSON" in str(err.value)
     assert err.value.result is not None and err.value.result.counts["kept"] == 0
@@ -47,7 +47,7 @@ def test_the_cli_prints_the_summary_then_one_line_and_exits_4(tmp_path: Path, te
 
 
 def test_a_run_that_keeps_posts_still_exits_0(tmp_path: Path) -> None:
-    result = run_pipeline(RunConfig.model_validate(small_fake_run()), tmp_path / "run", progress=False)
+    result = run_pipeline(run_config(small_fake_run()), tmp_path / "run", progress=False)
     assert result.counts["kept"] > 0
 
 

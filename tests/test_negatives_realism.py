@@ -13,14 +13,14 @@ from synsym.core.atomic import read_jsonl
 from synsym.core.columns import DropClass, new_post
 from synsym.core.errors import ConfigError
 from synsym.core.taxonomy import load_taxonomy
-from synsym.pipeline.config import RunConfig, load_run_config
-from synsym.pipeline.contexts import MIN_CONTEXT_WORDS
+from synsym.pipeline.config import load_run_config, run_config
 from synsym.pipeline.graph import fingerprints
-from synsym.pipeline.judge import targets, verdict
-from synsym.pipeline.negatives import split_counts
 from synsym.pipeline.runner import run_pipeline
-from synsym.pipeline.stages import STAGES
-from synsym.pipeline.statements import clean_passage
+from synsym.recipe.common.scoring import targets, verdict
+from synsym.recipe.common.statements import clean_passage
+from synsym.recipe.contexts import MIN_CONTEXT_WORDS
+from synsym.recipe.negatives import split_counts
+from synsym.recipe.stages import STAGES
 from synsym.testing.runs import small_fake_run
 
 NAMES = load_taxonomy("depression-14").names
@@ -52,7 +52,7 @@ def realistic(judge: str = "none", **changes: Any) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict], list[dict]]:
     out = tmp_path_factory.mktemp("realistic")
-    run_pipeline(RunConfig.model_validate(realistic()), out, progress=False)
+    run_pipeline(run_config(realistic()), out, progress=False)
     return (
         out,
         pq.read_table(out / "dataset.parquet").to_pylist(),
@@ -118,8 +118,8 @@ def test_personas_styles_and_transforms_are_recorded(run: tuple[Path, list[dict]
 def test_transforms_leave_labels_alone(tmp_path: Path) -> None:
     plain = realistic(realism={"long_posts": {"n": 0}})
     noisy = realistic(realism={"long_posts": {"n": 0}, "transforms": {"lowercase": 1.0, "slang": 1.0}})
-    run_pipeline(RunConfig.model_validate(plain), tmp_path / "a", progress=False)
-    run_pipeline(RunConfig.model_validate(noisy), tmp_path / "b", progress=False)
+    run_pipeline(run_config(plain), tmp_path / "a", progress=False)
+    run_pipeline(run_config(noisy), tmp_path / "b", progress=False)
     a = {r["id"]: r for r in pq.read_table(tmp_path / "a" / "dataset.parquet").to_pylist()}
     b = {r["id"]: r for r in pq.read_table(tmp_path / "b" / "dataset.parquet").to_pylist()}
     assert a.keys() == b.keys()
@@ -131,16 +131,16 @@ def test_transforms_leave_labels_alone(tmp_path: Path) -> None:
 def test_a_rerun_resumes_to_the_same_rows(run: tuple[Path, list[dict], list[dict]], tmp_path: Path) -> None:
     _, kept, _ = run
     again = tmp_path / "again"
-    run_pipeline(RunConfig.model_validate(realistic()), again, progress=False)
+    run_pipeline(run_config(realistic()), again, progress=False)
     (again / "state.json").write_text(
         '{"format": 5, "done": {}}'
     )  # forget every stage: answers from the cache
-    run_pipeline(RunConfig.model_validate(realistic()), again, progress=False)
+    run_pipeline(run_config(realistic()), again, progress=False)
     assert pq.read_table(again / "dataset.parquet").to_pylist() == kept
 
 
 def test_the_llm_judge_checks_negatives_on_every_symptom(tmp_path: Path) -> None:
-    run_pipeline(RunConfig.model_validate(realistic("llm")), tmp_path, progress=False)
+    run_pipeline(run_config(realistic("llm")), tmp_path, progress=False)
     kept = pq.read_table(tmp_path / "dataset.parquet").to_pylist()
     dropped = pq.read_table(tmp_path / "dropped.parquet").to_pylist()
     for r in kept + dropped:
@@ -191,7 +191,7 @@ def test_a_taxonomy_without_negation_writes_no_negated_statements(tmp_path: Path
     custom = tmp_path / "tax.yaml"
     custom.write_text(source.read_text().replace("negation: stated_only", "negation: unsupported"))
     cfg = realistic(taxonomy=str(custom), realism={"long_posts": {"n": 0}})
-    run_pipeline(RunConfig.model_validate(cfg), tmp_path / "run", progress=False)
+    run_pipeline(run_config(cfg), tmp_path / "run", progress=False)
     rows = pq.read_table(tmp_path / "run" / "dataset.parquet").to_pylist()
     assert not [r for r in rows if r["negative_kind"] == "negated"]
     assert [r for r in rows if r["stage"] == "negatives"]
@@ -213,7 +213,7 @@ def test_bad_realism_settings_are_config_errors(override: str, message: str) -> 
 
 def test_changing_transforms_redoes_only_the_realism_and_export_stages() -> None:
     def prints(cfg: dict[str, Any]) -> dict[str, str]:
-        return fingerprints(STAGES, RunConfig.model_validate(cfg))
+        return fingerprints(STAGES, run_config(cfg))
 
     before = prints(realistic())
     noisier = realistic()
@@ -245,7 +245,7 @@ def test_review_samples_negatives_for_clinicians(run: tuple[Path, list[dict], li
 
 
 def test_every_judge_checks_the_first_person_voice(tmp_path: Path) -> None:
-    from synsym.pipeline.judge import first_person
+    from synsym.recipe.common.scoring import first_person
 
     assert (
         first_person("I can't sleep")
@@ -255,7 +255,7 @@ def test_every_judge_checks_the_first_person_voice(tmp_path: Path) -> None:
     assert not first_person("She hasn't slept in days.") and not first_person("Insomnia is common in winter.")
     for method in ("llm", "embedding"):
         cfg = realistic(method, realism={"long_posts": {"n": 0}})
-        run_pipeline(RunConfig.model_validate(cfg), tmp_path / method, progress=False)
+        run_pipeline(run_config(cfg), tmp_path / method, progress=False)
         kept = pq.read_table(tmp_path / method / "dataset.parquet").to_pylist()
         dropped = pq.read_table(tmp_path / method / "dropped.parquet").to_pylist()
         assert all(first_person(r["text"]) for r in kept if r["symptoms"])

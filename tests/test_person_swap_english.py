@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from synsym.pipeline.rewrites import swap_person
+from synsym.recipe.contrast.rewrites import swap_person
 
 PAPER = Path(__file__).resolve().parents[2] / "shared/data/synsym-kdd2026/synth_all_dsm5.csv"
 REVIEWED = Path(__file__).parent / "data" / "person_swap_reviewed.txt"

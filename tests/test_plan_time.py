@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from synsym.pipeline.config import RunConfig
+from synsym.pipeline.config import run_config
 from synsym.pipeline.plan import plan_pipeline
 from synsym.pipeline.timing import minutes
 from synsym.testing.runs import small_fake_run
@@ -17,7 +17,7 @@ from synsym.testing.runs import small_fake_run
 def plan(tmp_path: Path, **backend: Any) -> Any:
     values = small_fake_run()
     values["backend"] = {**values["backend"], **backend}
-    return plan_pipeline(RunConfig.model_validate(values), tmp_path / "run")
+    return plan_pipeline(run_config(values), tmp_path / "run")
 
 
 def test_a_server_plan_is_timed_at_its_ceilings(tmp_path: Path) -> None:
@@ -33,7 +33,7 @@ def test_a_plan_with_no_model_requests_has_no_time(tmp_path: Path) -> None:
     values = {**small_fake_run(), "generate": {"calls": 0}, "compose": {"n_combinations": 0}}
     values["expand"] = {"method": "seeds"}
     values["judge"] = {"method": "none"}
-    made = plan_pipeline(RunConfig.model_validate(values), tmp_path / "run")
+    made = plan_pipeline(run_config(values), tmp_path / "run")
     assert made.requests == 0 and made.timing == []
 
 
@@ -47,6 +47,6 @@ def test_a_local_model_plan_is_timed_from_a_measured_warm_up(tmp_path: Path) -> 
         "statements_per_call": 1,
         "max_subconcepts": 1,
     }
-    made = plan_pipeline(RunConfig.model_validate(values), tmp_path / "run")
+    made = plan_pipeline(run_config(values), tmp_path / "run")
     assert len(made.timing) == 1 and "measured now" in made.timing[0] and "tokens/s" in made.timing[0]
     assert not (tmp_path / "run").exists()  # planning writes nothing

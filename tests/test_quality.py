@@ -238,8 +238,8 @@ def test_paper_dataset_counts() -> None:
 def test_funnel_counts_refusals_by_symptom(tmp_path: Path) -> None:
     """Refused requests show up per engine (usage failures) and per symptom (dropped rows)."""
     from synsym.core.taxonomy import load_taxonomy
-    from synsym.pipeline.export import CardInfo, write_dataset
     from synsym.quality.funnel import funnel
+    from synsym.recipe.export.stage import CardInfo, write_dataset
 
     def row(i: int, symptoms: list[str], **fields: Any) -> Post:
         return new_post(id=str(i), text=f"post {i}", style="clinical", symptoms=symptoms, stage="generate",

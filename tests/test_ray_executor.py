@@ -21,7 +21,7 @@ from synsym.backends.base import ChatRequest, create_backend
 from synsym.core.config import BackendConfig
 from synsym.core.errors import ConfigError
 from synsym.engine.engine import Engine, Result, Task
-from synsym.pipeline.config import RunConfig, load_run_config
+from synsym.pipeline.config import load_run_config, run_config
 from synsym.pipeline.runner import run_pipeline
 from synsym.testing.runs import small_fake_run
 
@@ -46,7 +46,7 @@ def rows(run: Path) -> list[dict[str, Any]]:
 
 
 def run(cfg: dict[str, Any], out: Path, executor: dict[str, Any] | None = None) -> Any:
-    return run_pipeline(RunConfig.model_validate({**cfg, "executor": executor or {}}), out, progress=False)
+    return run_pipeline(run_config({**cfg, "executor": executor or {}}), out, progress=False)
 
 
 @needs_ray

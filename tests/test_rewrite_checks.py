@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from synsym.pipeline.config import default_contrast_kinds
-from synsym.pipeline.rewrite_checks import rewrite_problem
+from synsym.recipe.contrast.checks import rewrite_problem
+from synsym.recipe.contrast.config import default_contrast_kinds
 
 OWN = yaml.safe_load((Path(__file__).parents[1] / "benchmarks/data/rewrites.yaml").read_text())
 KINDS = {k.name: k for k in default_contrast_kinds() if k.method == "llm"}

@@ -20,9 +20,9 @@ from synsym.backends.base import ChatRequest, ChatResponse, register_backend
 from synsym.backends.fake import FakeBackend
 from synsym.backends.schemas import GRAMMAR_MAX_ITEMS, to_dialect
 from synsym.engine.probe import ProbeAnswer
-from synsym.pipeline.config import RunConfig
-from synsym.pipeline.contrast import Rewrite
+from synsym.pipeline.config import run_config
 from synsym.pipeline.runner import run_pipeline
+from synsym.recipe.contrast.stage import Rewrite
 from synsym.testing.contracts import anthropic_schema_problem, openai_strict_problem
 from synsym.testing.runs import small_fake_run
 
@@ -73,7 +73,7 @@ def schemas(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     register_backend(RecordingFake)
     RecordingFake.seen.clear()
     for i, values in enumerate(_variants()):
-        run_pipeline(RunConfig.model_validate(values), tmp_path_factory.mktemp(f"run{i}"))
+        run_pipeline(run_config(values), tmp_path_factory.mktemp(f"run{i}"))
     found = [*RecordingFake.seen.values(), ProbeAnswer.model_json_schema()]
     return found
 

@@ -9,7 +9,7 @@ import pytest
 from synsym.backends.openai_http import http_error
 from synsym.core.config import BackendConfig, describe_keys
 from synsym.core.errors import ConfigError, InputError
-from synsym.pipeline.config import RunConfig, load_run_config
+from synsym.pipeline.config import load_run_config, run_config
 from synsym.pipeline.runner import run_pipeline
 
 
@@ -23,7 +23,7 @@ def test_a_missing_key_variable_is_exit_2_before_anything_is_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("SYNSYM_TEST_NO_SUCH_KEY", raising=False)
-    cfg = RunConfig.model_validate(
+    cfg = run_config(
         {"backend": {"name": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "m",
                      "api_key_env": "SYNSYM_TEST_NO_SUCH_KEY"}}
     )  # fmt: skip

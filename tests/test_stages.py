@@ -15,12 +15,12 @@ from synsym.backends.base import BackendOptions, ChatRequest, ChatResponse, regi
 from synsym.backends.fake import FakeBackend
 from synsym.core.columns import Post, is_kept, with_fields
 from synsym.core.errors import ConfigError, InputError
-from synsym.pipeline.config import RunConfig, load_run_config
+from synsym.pipeline.config import load_run_config, run_config
 from synsym.pipeline.context import StageContext
 from synsym.pipeline.graph import fingerprints, resolve_reads
 from synsym.pipeline.runner import run_pipeline
 from synsym.pipeline.stage import ROWS, RowStage
-from synsym.pipeline.stages import STAGES
+from synsym.recipe.stages import STAGES
 from synsym.testing.runs import small_fake_run
 
 
@@ -41,7 +41,7 @@ WITH_TOY = (*STAGES[:-1], LowercaseStage(), STAGES[-1])  # the one line: its pla
 
 
 def test_a_new_stage_is_one_class_and_one_line(tmp_path: Path) -> None:
-    config = RunConfig.model_validate(small_fake_run(seed=5))
+    config = run_config(small_fake_run(seed=5))
     result = run_pipeline(config, tmp_path, progress=False, stages=WITH_TOY)
     lowered = [r for r in json_rows(tmp_path / "stages" / "lowercase.jsonl") if is_kept(r)]
     exported = json_rows_parquet(tmp_path / "dataset.parquet")
@@ -70,11 +70,11 @@ def json_rows_parquet(path: Path) -> list[dict[str, Any]]:
 
 
 def test_fingerprints_follow_the_list() -> None:
-    config = RunConfig.model_validate(small_fake_run())
+    config = run_config(small_fake_run())
     plain, toy = fingerprints(STAGES, config), fingerprints(WITH_TOY, config)
     changed = [s for s in plain if plain[s] != toy.get(s)]
     assert changed == ["export"]  # only what reads the toy's output changes
-    dedup = RunConfig.model_validate({**small_fake_run(), "dedup": {"near_threshold": 0.9}})
+    dedup = run_config({**small_fake_run(), "dedup": {"near_threshold": 0.9}})
     after = fingerprints(STAGES, dedup)
     assert [s for s in plain if plain[s] != after[s]] == ["dedup", "judge", "contrast", "realism", "export"]
 
@@ -109,7 +109,7 @@ def test_judge_requests_start_while_generation_answers_still_arrive(tmp_path: Pa
     _LoggedFake.log.clear()
     cfg = small_fake_run(concurrency=4)
     cfg["backend"] = {"name": "fake-logged", "max_concurrency": 4, "latency_s": 0.005}
-    run_pipeline(RunConfig.model_validate(cfg), tmp_path, progress=False)
+    run_pipeline(run_config(cfg), tmp_path, progress=False)
     first_judge = min(t for kind, t in _LoggedFake.log if kind == "judge-start")
     last_generated = max(t for kind, t in _LoggedFake.log if kind == "generated")
     assert first_judge < last_generated
@@ -141,7 +141,7 @@ def test_a_plugin_backend_validates_its_own_options() -> None:
 
 
 def test_a_run_directory_of_an_earlier_format_says_why_it_needs_restart(tmp_path: Path) -> None:
-    config = RunConfig.model_validate(small_fake_run())
+    config = run_config(small_fake_run())
     run_pipeline(config, tmp_path, progress=False)
     state = json.loads((tmp_path / "state.json").read_text())
     (tmp_path / "state.json").write_text(json.dumps({"done": state["done"]}))  # what format 3 wrote

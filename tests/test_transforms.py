@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from synsym.pipeline.transforms import TRANSFORM_NAMES, apply_transforms
+from synsym.recipe.realism.transforms import TRANSFORM_NAMES, apply_transforms
 
 TEXT = "To be honest, I don't know why you are still awake. It's 3.5 hours past midnight!"
 

@@ -11,6 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.2.0"
 
+from synsym.moved import install as _install_moved
+
+_install_moved()
+
 _API = {
     # configs and runs
     "augment": "synsym.augment",
@@ -20,7 +24,7 @@ _API = {
     "run_pipeline": "synsym.pipeline.runner",
     "RunResult": "synsym.pipeline.runner",
     # stages, for adding one
-    "STAGES": "synsym.pipeline.stages",
+    "STAGES": "synsym.recipe.stages",
     "Stage": "synsym.pipeline.stage",
     "LLMStage": "synsym.pipeline.stage",
     "RowStage": "synsym.pipeline.stage",
@@ -96,4 +100,4 @@ if TYPE_CHECKING:
     from synsym.pipeline.config import RunConfig, load_run_config
     from synsym.pipeline.runner import RunResult, run_pipeline
     from synsym.pipeline.stage import ROWS, LLMStage, RowStage, Stage
-    from synsym.pipeline.stages import STAGES
+    from synsym.recipe.stages import STAGES

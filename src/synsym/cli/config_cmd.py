@@ -24,15 +24,18 @@ def keys(
     from synsym.backends.base import available_backends
     from synsym.core.config import describe_keys
     from synsym.core.errors import UserError, suggest
-    from synsym.pipeline.config import RunConfig
+    from synsym.pipeline.config import run_config_model
+    from synsym.pipeline.registry import stage_list
 
     backends = available_backends()
     names = [backend] if backend else sorted(backends)
     unknown = [n for n in names if n not in backends]
     if unknown:
         raise UserError(f"--backend {unknown[0]} -> unknown backend{suggest(unknown[0], backends)}")
+    stages = stage_list()
     out.print("[bold]run config keys[/] (a YAML file, or --set KEY=VALUE)", highlight=False)
-    show([row for row in describe_keys(RunConfig) if row[0] != "backend.options"])
+    out.print(f"  stages, in the order they run: {', '.join(s.name for s in stages)}", highlight=False)
+    show([row for row in describe_keys(run_config_model(stages)) if row[0] != "backend.options"])
     for name in names:
         rows = describe_keys(backends[name].Options, "backend.")
         if rows:

@@ -17,8 +17,8 @@ from synsym.core.errors import BudgetExceeded, EndpointUnavailable
 from synsym.core.taxonomy import Taxonomy
 from synsym.engine.engine import Engine, Result, Task
 from synsym.engine.progress import Bar, RunProgress
-from synsym.pipeline.config import Persona, RunConfig
 from synsym.pipeline.outcome import diagnose
+from synsym.pipeline.settings import Persona, RunConfig
 
 SUBMIT_SLICE = 256  # tasks queued per turn of the event loop
 

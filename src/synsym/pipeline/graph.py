@@ -1,9 +1,13 @@
 """The stage list as a graph: which outputs each stage reads (ROWS resolved) and each stage's fingerprint.
 
-A fingerprint is a versioned hash of the config sections a stage declares and the fingerprints of the
-stages it reads, so changing a section redoes that stage and everything downstream of it, and nothing
-else. Shared backend settings that change how requests are sent, never what is answered (concurrency,
-rate limits, timeouts, prices) and each backend's own transport options are left out.
+A fingerprint is a versioned hash of the stage's own config section, the other keys it `uses`, its
+`inputs` and the fingerprints of the stages it reads, so changing a section redoes that stage and
+everything downstream of it, and nothing else. Shared backend settings that change how requests are
+sent, never what is answered (concurrency, rate limits, timeouts, prices) and each backend's own
+transport options are left out; a section model with a `fingerprint()` method says itself what counts
+(the judge's: its backend's answer settings, its calibration file's content). A key in `uses` that the
+config does not have is refused before anything runs: a typo would otherwise hash nothing and let a
+rerun reuse stale rows.
 """
 
 from __future__ import annotations
@@ -14,9 +18,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from synsym.backends.base import answer_settings
-from synsym.core.calibration import calibration_digest
-from synsym.core.errors import InputError
-from synsym.pipeline.config import RunConfig
+from synsym.core.config import known_keys
+from synsym.core.errors import ConfigError, InputError, suggest
+from synsym.pipeline.settings import RunConfig
 from synsym.pipeline.stage import ROWS, Stage
 
 # Bump when a stage file's format changes: finished stages of older runs are redone. 5: rows carry
@@ -67,26 +71,53 @@ def _section(data: dict[str, Any], dotted: str) -> Any:
 
 
 def fingerprints(
-    stages: Sequence[Stage], config: RunConfig, extra: dict[str, Any] | None = None
+    stages: Sequence[Stage], config: RunConfig, inputs: dict[str, Any] | None = None
 ) -> dict[str, str]:
-    """One hash per stage. `extra` holds inputs that are not config, such as the digest of a reviewed
-    sub-concepts file (`subconcepts_file`), for stages that name them among their sections."""
-    data = config.model_dump(mode="json", by_alias=True)
-    data["backend"] = answer_settings(config.backend)
-    if config.judge.backend is not None:
-        data["judge"]["backend"] = answer_settings(config.judge.backend)
-    # a calibration counts by its content; unset, it is left out so earlier runs keep their fingerprints
-    calibration = data["judge"].pop("calibration", None)
-    if calibration is not None:
-        data["judge"]["calibration"] = calibration_digest(calibration)
-    data.update(extra or {})
+    """One hash per stage. `inputs` holds what is not config, such as the digest of a reviewed
+    sub-concepts file (`subconcepts_file`), for the stages that name them among their `inputs`."""
+    check_sections(stages, config)
+    data = fingerprint_data(config)
+    inputs = inputs or {}
     reads = resolve_reads(stages)
     prints: dict[str, str] = {}
     for stage in stages:
         part = {
             "v": STAGE_FORMAT,
-            **{key: _section(data, key) for key in stage.sections},
+            **({stage.name: data[stage.name]} if stage.Config is not None else {}),
+            **{key: _section(data, key) for key in stage.uses},
+            **{name: inputs.get(name) for name in stage.inputs},
             **{f"<{name}>": prints[name] for name in upstream(reads[stage.name])},
         }
         prints[stage.name] = hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()[:16]
     return prints
+
+
+def fingerprint_data(config: RunConfig) -> dict[str, Any]:
+    """The config as fingerprints see it: the backend by its answer settings, a section by its own
+    `fingerprint()` where it has one."""
+    data = config.model_dump(mode="json", by_alias=True)
+    data["backend"] = answer_settings(config.backend)
+    for name in type(config).model_fields:
+        section = getattr(config, name)
+        if name not in RunConfig.model_fields and hasattr(section, "fingerprint"):
+            data[name] = section.fingerprint()
+    return data
+
+
+def check_sections(stages: Sequence[Stage], config: RunConfig) -> None:
+    """Every stage's section is in the config, and every key a stage `uses` exists."""
+    model = type(config)
+    for stage in stages:
+        if stage.Config is not None and model.model_fields.get(stage.name) is None:
+            raise InputError(
+                f"the config has no {stage.name!r} section for the {stage.name} stage: load it for this "
+                "stage list (load_run_config(..., stages=...))"
+            )
+        for key in stage.uses:
+            parts = key.split(".")
+            for depth, part in enumerate(parts):
+                known = known_keys(model, tuple(parts[:depth]))
+                if part not in known:
+                    raise ConfigError(
+                        f"stage {stage.name} uses {key!r}, which is no config key{suggest(part, known)}"
+                    )

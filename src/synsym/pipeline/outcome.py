@@ -18,7 +18,7 @@ from synsym.core.config import BackendConfig
 _NO_JSON = ("invalid_output", "truncated")
 _REFUSED = ("refusal", "content_filter")
 _QUEUED = ("timeout", "overloaded", "rate_limit", "server_error")
-# a contrastive rewrite that came back but did not make its kind's change (synsym.pipeline.rewrite_checks)
+# a contrastive rewrite that came back but did not make its kind's change (synsym.recipe.contrast.checks)
 _REWRITES = ("not_minimal", "example_copy", "kind_not_met")
 
 

@@ -21,9 +21,9 @@ from synsym.engine.engine import Engine
 from synsym.pipeline.config import RunConfig
 from synsym.pipeline.context import StageContext
 from synsym.pipeline.graph import STAGE_FORMAT, fingerprints, resolve_reads
+from synsym.pipeline.registry import stage_list
 from synsym.pipeline.runner import RunState, subconcepts_digest
 from synsym.pipeline.stage import Stage, StagePlan
-from synsym.pipeline.stages import STAGES
 from synsym.pipeline.timing import duration
 
 
@@ -57,13 +57,14 @@ def plan_pipeline(
     run_dir: str | Path,
     *,
     subconcepts_file: Path | None = None,
-    stages: Sequence[Stage] = STAGES,
+    stages: Sequence[Stage] | None = None,
     inputs: dict[str, str] | None = None,
     timed: bool = True,
 ) -> RunPlan:
     """The plan of `run_pipeline(config, run_dir, ...)`: reads the run directory, writes nothing there.
     `timed`: estimate the time too (a local model is loaded for a short warm-up to measure its speed)."""
     run_dir = Path(run_dir)
+    stages = stage_list() if stages is None else tuple(stages)
     extra = {
         "subconcepts_file": subconcepts_digest(subconcepts_file) if subconcepts_file else None,
         **(inputs or {}),

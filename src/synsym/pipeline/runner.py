@@ -40,8 +40,8 @@ from synsym.pipeline.config import RunConfig
 from synsym.pipeline.context import StageContext
 from synsym.pipeline.graph import STAGE_FORMAT, fingerprints, resolve_reads, upstream
 from synsym.pipeline.outcome import run_outcome
+from synsym.pipeline.registry import stage_list
 from synsym.pipeline.stage import Inputs, Output, Stage
-from synsym.pipeline.stages import STAGES
 
 
 @dataclass
@@ -111,13 +111,14 @@ def run_pipeline(
     subconcepts_file: Path | None = None,
     restart: bool = False,
     progress: bool | None = None,
-    stages: Sequence[Stage] = STAGES,
+    stages: Sequence[Stage] | None = None,
     inputs: dict[str, str] | None = None,
 ) -> RunResult:
-    """Run (or resume) every stage of `stages` (default: synsym's) for `config` in `run_dir`. `inputs`
-    names what else the stages depend on (a given dataset's digest, by the section name its stage
-    declares), for their fingerprints."""
+    """Run (or resume) every stage of `stages` (default: the registered ones, synsym's recipe and
+    plugins) for `config` in `run_dir`. `inputs` names what else the stages depend on (a given dataset's
+    digest, by the name its stage declares in `inputs`), for their fingerprints."""
     run_dir = Path(run_dir)
+    stages = stage_list() if stages is None else tuple(stages)
     taxonomy = load_taxonomy(config.taxonomy)
     if config.executor.name == "ray":
         import_ray()  # not installed: say how, before anything is written

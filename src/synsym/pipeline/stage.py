@@ -1,10 +1,12 @@
-"""What a stage is: a name, the config sections it depends on, the stages it reads, the work it does
-(LLM tasks with a finish step, or a local computation) and the artifact it writes.
+"""What a stage is: a name, its own config section (`Config`), the other config keys it `uses`, the
+stages it reads, the work it does (LLM tasks with a finish step, or a local computation) and the
+artifact it writes.
 
-The runner loops over one ordered list of stages (synsym.pipeline.stages). From that list and the stages'
-declarations come everything a run needs to know about its structure: each stage's fingerprint (for
-resume), the order stages run and stream into each other, and the funnel the CLI, the dataset card and
-`synsym inspect` show, which counts rows by their own `stage` and `dropped_by` fields.
+The runner loops over one ordered list of stages (the recipe's, synsym.recipe.stages, plus any
+registered; see synsym.pipeline.registry). From that list and the stages' declarations come everything
+a run needs to know about its structure: each stage's fingerprint (for resume), the order stages run and
+stream into each other, and the funnel the CLI, the dataset card and `synsym inspect` show, which counts
+rows by their own `stage` and `dropped_by` fields.
 
 `reads` names earlier stages, or `ROWS`: the rows as the list has left them before this stage, that is the
 output of the last stage before it that also read ROWS, followed by the rows of every row-making stage
@@ -22,6 +24,8 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel
 
 from synsym.core.atomic import read_jsonl, write_jsonl
 from synsym.core.columns import Post
@@ -171,8 +175,22 @@ class Stage(Protocol):
     def name(self) -> str: ...
 
     @property
-    def sections(self) -> tuple[str, ...]:
-        """Config sections (dotted: part of one) its output depends on: its fingerprint."""
+    def Config(self) -> type[BaseModel] | None:
+        """Its settings: the run config's section named after the stage (None: it has none)."""
+
+    @property
+    def uses(self) -> tuple[str, ...]:
+        """Other config keys (dotted: part of one) its output depends on: shared keys (`seed`,
+        `backend`, ...) or other stages' sections. With its own section, its fingerprint."""
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """What else its output depends on that is not config (a reviewed file's digest), by the name
+        the run is given it under; part of its fingerprint."""
+
+    @property
+    def after(self) -> str | None:
+        """For a stage registered on its own: the stage it runs after (None: at the end)."""
 
     @property
     def reads(self) -> tuple[str, ...]:
@@ -205,6 +223,10 @@ class RowsFile:
     """A row stage's artifact: `stages/<name>.jsonl`, one row per line."""
 
     name: str
+    Config: type[BaseModel] | None = None
+    uses: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
+    after: str | None = None
     makes_rows: bool = True
 
     def check(self, ctx: StageContext) -> None:
@@ -224,7 +246,6 @@ class LLMStage(RowsFile):
     """Rows from model answers: `plan` the tasks (each carrying the metadata its rows need in
     `Task.payload`), then `finish` turns each result into rows, in task order, as the answers arrive."""
 
-    sections: tuple[str, ...]
     reads: tuple[str, ...] = ()
 
     async def plan(self, ctx: StageContext, inputs: Inputs) -> list[Task]:
@@ -257,7 +278,6 @@ class RowStage(RowsFile):
     """A local computation over every row so far: `compute` returns the rows after this stage (dropped
     ones included), run in a worker thread so requests still in flight are not held up."""
 
-    sections: tuple[str, ...]
     reads: tuple[str, ...] = (ROWS,)
 
     def compute(self, ctx: StageContext, rows: list[Post]) -> list[Post]:
@@ -277,7 +297,10 @@ class ValueStage:
     """A local computation that makes one value (not rows), saved and loaded by the stage itself."""
 
     name: str
-    sections: tuple[str, ...]
+    Config: type[BaseModel] | None = None
+    uses: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
+    after: str | None = None
     reads: tuple[str, ...]
     makes_rows: bool = False
 

@@ -11,17 +11,18 @@ import asyncio
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PositiveInt, model_validator
 
 from synsym.backends.base import ChatRequest
 from synsym.core.atomic import write_text
 from synsym.core.columns import Post
+from synsym.core.config import StrictModel
 from synsym.core.cooccurrence import Combination, load_prior, sample_combinations
 from synsym.engine.engine import Result, Task
 from synsym.pipeline.context import StageContext
-from synsym.pipeline.prompts import bullet_list, load_template
 from synsym.pipeline.stage import POST_TOKENS, Inputs, LLMStage, StagePlan
-from synsym.pipeline.statements import (
+from synsym.recipe.common.prompts import bullet_list, load_template
+from synsym.recipe.common.statements import (
     answer_shape,
     example_pool,
     rows_from_result,
@@ -91,9 +92,30 @@ async def combinations(ctx: StageContext) -> list[Combination]:
     return list(found)[: cfg.n_combinations]
 
 
+class ComposeConfig(StrictModel):
+    """Stage 3: multi-symptom posts for clinically plausible combinations."""
+
+    source: Literal["prior", "llm"] = Field(
+        "prior", description="prior: sample the co-occurrence prior; llm: the model proposes combinations"
+    )
+    n_combinations: int = Field(590, ge=0, description="symptom combinations to write posts for (0: none)")
+    statements_per_style: PositiveInt = Field(5, description="posts per combination and style")
+    min_symptoms: int = Field(2, ge=2, description="fewest symptoms in a combination")
+    max_symptoms: int = Field(5, ge=2, description="most symptoms in a combination")
+    temperature: float = Field(0.9, ge=0, le=2, description="sampling temperature")
+    max_tokens: PositiveInt = Field(1536, description="answer length limit per request")
+
+    @model_validator(mode="after")
+    def _range(self) -> ComposeConfig:
+        if self.min_symptoms > self.max_symptoms:
+            raise ValueError("compose.min_symptoms must not exceed compose.max_symptoms")
+        return self
+
+
 class ComposeStage(LLMStage):
     name = "compose"
-    sections = ("seed", "taxonomy", "backend", "styles", "personas", "prior", "compose")
+    Config = ComposeConfig
+    uses = ("seed", "taxonomy", "backend", "styles", "personas", "prior")
 
     async def plan(self, ctx: StageContext, inputs: Inputs) -> list[Task]:
         combos = await combinations(ctx)

@@ -7,17 +7,17 @@ from __future__ import annotations
 from synsym.core.columns import DropClass, Post, new_post, post_id
 from synsym.engine.engine import Result, Task
 from synsym.pipeline.context import StageContext
-from synsym.pipeline.negatives import plain_request
-from synsym.pipeline.prompts import load_template
 from synsym.pipeline.stage import Inputs, LLMStage
-from synsym.pipeline.statements import clean_passage
+from synsym.recipe.common.prompts import load_template
+from synsym.recipe.common.requests import plain_request
+from synsym.recipe.common.statements import clean_passage
 
 MIN_CONTEXT_WORDS = 8
 
 
 class ContextsStage(LLMStage):
     name = "contexts"
-    sections = ("seed", "backend", "personas", "realism.long_posts")
+    uses = ("seed", "backend", "personas", "realism.long_posts")
 
     async def plan(self, ctx: StageContext, inputs: Inputs) -> list[Task]:
         cfg = ctx.config.realism.long_posts

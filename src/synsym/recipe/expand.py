@@ -8,10 +8,12 @@ synsym.core.subconcepts reads and writes both).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field, create_model, field_validator
+from pydantic import BaseModel, Field, PositiveInt, create_model, field_validator
 
 from synsym.backends.base import ChatRequest
+from synsym.core.config import StrictModel
 from synsym.core.subconcepts import (
     Subconcepts,
     load_subconcepts,
@@ -21,7 +23,6 @@ from synsym.core.subconcepts import (
 )
 from synsym.engine.engine import Task
 from synsym.pipeline.context import StageContext
-from synsym.pipeline.prompts import bullet_list, load_template
 from synsym.pipeline.stage import (
     SUBCONCEPT_TOKENS,
     Inputs,
@@ -31,6 +32,7 @@ from synsym.pipeline.stage import (
     prompt_tokens,
     worst_cost,
 )
+from synsym.recipe.common.prompts import bullet_list, load_template
 
 
 def _answer_model(n: int) -> type[BaseModel]:
@@ -49,11 +51,24 @@ def _answer_model(n: int) -> type[BaseModel]:
     )
 
 
+class ExpandConfig(StrictModel):
+    """Stage 1: sub-concepts per symptom."""
+
+    method: Literal["llm", "seeds"] = Field(
+        "llm", description="llm: ask the model; seeds: use the taxonomy's seed descriptions as sub-concepts"
+    )
+    n_subconcepts: PositiveInt = Field(20, description="at least this many sub-concepts per symptom")
+    max_tokens: PositiveInt = Field(2048, description="answer length limit per request")
+    temperature: float = Field(0.7, ge=0, le=2, description="sampling temperature")
+
+
 class ExpandStage(ValueStage):
     """Sub-concepts per symptom: from a reviewed file, from the taxonomy's seeds, or from the model."""
 
     name = "expand"
-    sections = ("seed", "taxonomy", "backend", "expand", "subconcepts_file")
+    Config = ExpandConfig
+    uses = ("seed", "taxonomy", "backend")
+    inputs = ("subconcepts_file",)
     reads = ()
 
     def artifact(self) -> str:

@@ -7,14 +7,17 @@ built from the taxonomy's example posts, which is what a 135M model can do well.
 
 from __future__ import annotations
 
+from pydantic import Field, PositiveInt, model_validator
+
 from synsym.backends.base import ChatRequest
 from synsym.core.columns import Post
+from synsym.core.config import StrictModel
 from synsym.core.subconcepts import Subconcepts
 from synsym.engine.engine import Result, Task
 from synsym.pipeline.context import StageContext
-from synsym.pipeline.prompts import load_template
 from synsym.pipeline.stage import Inputs, LLMStage
-from synsym.pipeline.statements import (
+from synsym.recipe.common.prompts import load_template
+from synsym.recipe.common.statements import (
     answer_shape,
     example_pool,
     rows_from_result,
@@ -35,9 +38,38 @@ def generation_items(ctx: StageContext, subconcepts: Subconcepts) -> list[tuple[
     return items
 
 
+class GenerateConfig(StrictModel):
+    """Stage 2: single-symptom posts for every symptom and sub-concept, in every style."""
+
+    calls: int = Field(
+        4, ge=0, description="k: calls per (symptom or sub-concept); 0: no single-symptom posts"
+    )
+    statements_per_style: PositiveInt = Field(5, description="m: statements per style per call")
+    statements_per_call: PositiveInt | None = Field(
+        None,
+        description="None: all m statements of every style in one structured call (capable models); "
+        "1: one few-shot, plain-text statement per call (small local models)",
+    )
+    include_symptom: bool = Field(
+        True, description="also generate for each symptom itself, not only sub-concepts"
+    )
+    max_subconcepts: PositiveInt | None = Field(
+        None, description="use at most this many sub-concepts per symptom"
+    )
+    temperature: float = Field(0.9, ge=0, le=2, description="sampling temperature")
+    max_tokens: PositiveInt = Field(1024, description="answer length limit per request")
+
+    @model_validator(mode="after")
+    def _per_call(self) -> GenerateConfig:
+        if self.statements_per_call not in (None, 1):
+            raise ValueError("statements_per_call must be 1 (plain text) or left unset (all in one call)")
+        return self
+
+
 class GenerateStage(LLMStage):
     name = "generate"
-    sections = ("seed", "taxonomy", "backend", "styles", "personas", "generate")
+    Config = GenerateConfig
+    uses = ("seed", "taxonomy", "backend", "styles", "personas")
     reads = ("expand",)
 
     async def plan(self, ctx: StageContext, inputs: Inputs) -> list[Task]:

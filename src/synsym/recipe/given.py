@@ -14,14 +14,14 @@ from synsym.core.errors import InputError, suggest
 from synsym.core.taxonomy import Taxonomy
 from synsym.pipeline.context import StageContext
 from synsym.pipeline.stage import Inputs, Output, RowsFile, Stage, StagePlan
-from synsym.pipeline.stages import STAGES
+from synsym.recipe.stages import STAGES
 
 
 class GivenRows(RowsFile):
-    """The rows of a dataset file, as given; `sections` names `input`, the file's digest."""
+    """The rows of a dataset file, as given; its input `input` is the file's digest."""
 
     name = GIVEN_STAGE
-    sections = ("input",)
+    inputs = ("input",)
     reads = ()
 
     def __init__(self, rows: Sequence[Post]) -> None:

@@ -13,41 +13,70 @@ answer; the judge checks each afterwards (a negative that does express a symptom
 
 from __future__ import annotations
 
-from synsym.backends.base import ChatRequest
+from importlib import resources
+
+import yaml
+from pydantic import Field, PositiveInt, model_validator
+
 from synsym.core.columns import Post
+from synsym.core.config import StrictModel
 from synsym.engine.engine import Result, Task
 from synsym.pipeline.context import StageContext
-from synsym.pipeline.prompts import load_template
 from synsym.pipeline.stage import Inputs, LLMStage
-from synsym.pipeline.statements import rows_from_result, symptom_phrase
+from synsym.recipe.common.prompts import load_template
+from synsym.recipe.common.requests import plain_request, split_counts
+from synsym.recipe.common.statements import rows_from_result, symptom_phrase
 
 
-def split_counts(total: int, shares: list[float]) -> list[int]:
-    """`total` split in proportion to `shares` by largest remainder: the counts sum to `total` exactly."""
-    raw = [total * s / sum(shares) for s in shares]
-    counts = [int(r) for r in raw]
-    for i in sorted(range(len(raw)), key=lambda i: counts[i] - raw[i])[: total - sum(counts)]:
-        counts[i] += 1
-    return counts
+class NegativeKind(StrictModel):
+    """One kind of hard negative: a post close to a symptom's topic that expresses no symptom."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="lowercase name, e.g. third_person")
+    share: float = Field(gt=0, description="relative share of `negatives.n`")
+    description: str = Field(min_length=1, description="what such a post is; goes into the prompt")
+    examples: list[str] = Field(min_length=2, description="few-shot posts of this kind")
+
+
+def default_negative_kinds() -> list[NegativeKind]:
+    """The six kinds of `data/negative_kinds.yaml`: third person, past and resolved, advice, hyperbole,
+    questions about someone else, everyday posts."""
+    text = resources.files("synsym").joinpath("data", "negative_kinds.yaml").read_text(encoding="utf-8")
+    return [NegativeKind.model_validate(k) for k in yaml.safe_load(text)]
+
+
+class NegativesConfig(StrictModel):
+    """Hard negatives and negated statements (off by default)."""
+
+    n: int = Field(0, ge=0, description="hard negatives to write: all-zero rows (0: none)")
+    kinds: list[NegativeKind] = Field(
+        default_factory=default_negative_kinds,
+        min_length=1,
+        description="the kinds of hard negative and their shares",
+    )
+    negated: int = Field(
+        0, ge=0, description="negated statements to write ('I don't feel hopeless, just tired')"
+    )
+    temperature: float = Field(0.9, ge=0, le=2, description="sampling temperature")
+    max_tokens: PositiveInt = Field(160, description="answer length limit per request")
+
+    @model_validator(mode="after")
+    def _unique(self) -> NegativesConfig:
+        names = [k.name for k in self.kinds]
+        if len(set(names)) != len(names):
+            raise ValueError(f"negatives.kinds: names must be unique, got {names}")
+        return self
 
 
 class NegativesStage(LLMStage):
     name = "negatives"
-    sections = ("seed", "taxonomy", "backend", "styles", "personas", "negatives")
+    Config = NegativesConfig
+    uses = ("seed", "taxonomy", "backend", "styles", "personas")
 
     async def plan(self, ctx: StageContext, inputs: Inputs) -> list[Task]:
         return [*hard_negative_tasks(ctx), *negated_tasks(ctx)]
 
     def finish(self, ctx: StageContext, result: Result) -> list[Post]:
         return rows_from_result(ctx, result, self.name, ctx.config.styles, 1)
-
-
-def plain_request(
-    ctx: StageContext, messages: tuple[tuple[str, str], ...], sample: int, max_tokens: int, temperature: float
-) -> ChatRequest:
-    return ChatRequest(
-        messages=messages, temperature=temperature, max_tokens=max_tokens, seed=ctx.request_seed(sample)
-    )
 
 
 def hard_negative_tasks(ctx: StageContext) -> list[Task]:

@@ -6,17 +6,17 @@ before it left them; the stages after it see what it wrote (see synsym.pipeline.
 
 from __future__ import annotations
 
-from synsym.pipeline.compose import ComposeStage
-from synsym.pipeline.contexts import ContextsStage
-from synsym.pipeline.contrast import ContrastStage
-from synsym.pipeline.dedup import DedupStage
-from synsym.pipeline.expand import ExpandStage
-from synsym.pipeline.export import ExportStage
-from synsym.pipeline.generate import GenerateStage
-from synsym.pipeline.judge import JudgeStage
-from synsym.pipeline.negatives import NegativesStage
-from synsym.pipeline.realism import RealismStage
 from synsym.pipeline.stage import Stage
+from synsym.recipe.compose import ComposeStage
+from synsym.recipe.contexts import ContextsStage
+from synsym.recipe.contrast.stage import ContrastStage
+from synsym.recipe.dedup.stage import DedupStage
+from synsym.recipe.expand import ExpandStage
+from synsym.recipe.export.stage import ExportStage
+from synsym.recipe.generate import GenerateStage
+from synsym.recipe.judge.stage import JudgeStage
+from synsym.recipe.negatives import NegativesStage
+from synsym.recipe.realism.stage import RealismStage
 
 STAGES: tuple[Stage, ...] = (
     ExpandStage(),  # sub-concepts per symptom

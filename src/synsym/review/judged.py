@@ -22,7 +22,7 @@ from synsym.core.columns import DropClass, Post
 from synsym.core.dataset import Export, read_export
 from synsym.core.errors import InputError
 
-# the embedding judge's thresholds when the config leaves them unset (synsym.pipeline.judge_embedding)
+# the embedding judge's thresholds when the config leaves them unset (synsym.recipe.common.embedding_judge)
 EMBEDDING_ALONE, EMBEDDING_PREFILTER = 4.0, 2.0
 JUDGE_DROPS = (DropClass.BELOW_THRESHOLD.value, DropClass.EXPRESSED_IN_NEGATIVE.value)
 

@@ -17,7 +17,7 @@ from synsym.core.calibration import Calibration, Drop, Rule, decide, load_calibr
 from synsym.core.columns import Post, dropped, with_fields
 from synsym.core.errors import InputError
 from synsym.core.taxonomy import Taxonomy
-from synsym.pipeline.config import JudgeConfig
+from synsym.recipe.common.judge_config import JudgeConfig
 
 
 def calibration_of(cfg: JudgeConfig) -> Calibration | None:

@@ -11,8 +11,8 @@ from pydantic import BaseModel, Field, StringConstraints, create_model
 from synsym.core.columns import DropClass, Post, dropped, new_post, post_id
 from synsym.core.taxonomy import Symptom
 from synsym.engine.engine import Result
-from synsym.pipeline.config import Style
 from synsym.pipeline.context import StageContext
+from synsym.pipeline.settings import Style
 
 Statement = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=600)]
 _LABEL = re.compile(r"^(post|answer|example|new post)\s*:\s*", re.IGNORECASE)

@@ -26,7 +26,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-from synsym.pipeline.rewrites import similarity
+from synsym.recipe.contrast.rewrites import similarity
 
 __all__ = ["EXAMPLE_SIMILARITY", "rewrite_problem", "words"]
 

@@ -5,8 +5,8 @@ quoted speech). And the word-level similarity every rewrite's minimal-edit check
 - `person_swap`: "I haven't slept all week." -> "My sister says she hasn't slept all week." First-person
   pronouns become the third person of a relation drawn per row, with the verb right after the subject
   agreed ("I feel" -> "she feels", "I don't" -> "she doesn't", "I got" -> "she got") by lemminflect's
-  lexicon (`synsym.pipeline.english`), and a bare verb joined to it ("and cry") agreed where it is surely
-  a verb.
+  lexicon (`synsym.recipe.contrast.english`), and a bare verb joined to it ("and cry") agreed where it
+  is surely a verb.
 - `reported_speech`: the post quoted as someone else's words: 'My friend keeps telling me: "..."'.
 
 Both are seeded by the source row's id, so a rerun writes the same rewrite, and both are minimal by
@@ -22,7 +22,7 @@ import random
 import re
 from collections.abc import Callable
 
-from synsym.pipeline import english
+from synsym.recipe.contrast import english
 
 _WORD = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)?|[^A-Za-z]+")
 RELATIONS = (

@@ -8,7 +8,7 @@ A rewrite is a negative (all-zero; `removed` lists the source's symptoms) unless
 the source's minus the one removed). Which kinds are negatives follows from the taxonomy's convention: a
 kind whose change the convention counts is refused before anything is asked. Model-written rewrites must
 be minimal and make the change their kind names, checked in the words whatever the judge
-(synsym.pipeline.rewrite_checks; else re-asked, then dropped); rule-made rewrites need no judge (they are
+(synsym.recipe.contrast.checks; else re-asked, then dropped); rule-made rewrites need no judge (they are
 minimal and make their change by construction); every model-written rewrite is then judged: the LLM
 judge requires what was removed to score under `judge.negative_threshold` and what was kept to reach
 `judge.threshold`; the embedding judge, which cannot hear person or tense, checks what a partial rewrite
@@ -28,13 +28,7 @@ from synsym.core.columns import DropClass, Post, dropped, is_kept, new_post, pos
 from synsym.core.errors import InputError
 from synsym.engine.engine import Result, Task
 from synsym.engine.structured import InvalidAnswer
-from synsym.pipeline.config import ContrastKind
 from synsym.pipeline.context import StageContext
-from synsym.pipeline.judge import judge_block, load_embedding_judge
-from synsym.pipeline.negatives import split_counts
-from synsym.pipeline.prompts import load_template
-from synsym.pipeline.rewrite_checks import rewrite_problem
-from synsym.pipeline.rewrites import RULES
 from synsym.pipeline.stage import (
     POST_TOKENS,
     ROWS,
@@ -46,7 +40,13 @@ from synsym.pipeline.stage import (
     rows_in,
     worst_cost,
 )
-from synsym.pipeline.statements import symptom_phrase
+from synsym.recipe.common.prompts import load_template
+from synsym.recipe.common.requests import split_counts
+from synsym.recipe.common.scoring import judge_block, load_embedding_judge
+from synsym.recipe.common.statements import symptom_phrase
+from synsym.recipe.contrast.checks import rewrite_problem
+from synsym.recipe.contrast.config import ContrastConfig, ContrastKind
+from synsym.recipe.contrast.rewrites import RULES
 
 RULE_VERSION = "rules-1"  # bump when a rule's output changes
 
@@ -57,7 +57,8 @@ class Rewrite(BaseModel):
 
 class ContrastStage(RowsFile):
     name = "contrast"
-    sections = ("seed", "taxonomy", "backend", "contrast", "judge")
+    Config = ContrastConfig
+    uses = ("seed", "taxonomy", "backend", "judge")
     reads = ("expand", ROWS)
 
     def check(self, ctx: StageContext) -> None:

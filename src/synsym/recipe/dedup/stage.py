@@ -16,7 +16,7 @@ are, so every judge passes them) is dropped as an example copy: the same text, a
 rows are copies with `drop_class` and `drop_detail` set.
 
 The sketch is datasketch's MinHash and its LSH band layout, computed a block at a time in numpy
-(`synsym.pipeline.minhash`), with the same signatures and candidates: all of dedup on the paper's 18k
+(`synsym.recipe.dedup.minhash`), with the same signatures and candidates: all of dedup on the paper's 18k
 posts plus 2.6k planted near copies takes 1.5-1.7 s of CPU, against 2.7-3.0 s with datasketch's per-post
 objects and ~14 s with one `update` per shingle.
 """
@@ -29,12 +29,14 @@ import string
 from collections.abc import Sequence
 
 import numpy as np
+from pydantic import Field, PositiveInt
 
 from synsym.core.columns import GIVEN_STAGE, DropClass, Post, dropped, is_kept
+from synsym.core.config import StrictModel
 from synsym.core.errors import InputError
 from synsym.pipeline.context import StageContext
-from synsym.pipeline.minhash import BandIndex, jaccard, signatures
 from synsym.pipeline.stage import ROWS, Inputs, Output, RowsFile, StagePlan, rows_by_stage, rows_in
+from synsym.recipe.dedup.minhash import BandIndex, jaccard, signatures
 
 _PUNCT = re.compile(f"[{re.escape(string.punctuation)}‘’“”–—…]")
 _SPACE = re.compile(r"\s+")
@@ -177,12 +179,22 @@ def deduplicate(
     return [r for r in out if is_kept(r)], [r for r in out if not is_kept(r)]
 
 
+class DedupConfig(StrictModel):
+    """Exact and near duplicates, and copies of the prompts' examples, dropped before judging."""
+
+    near_threshold: float = Field(
+        0.8, gt=0, le=1, description="MinHash Jaccard at or above which posts are near duplicates"
+    )
+    num_perm: PositiveInt = Field(128, description="MinHash permutations (more: a finer Jaccard estimate)")
+
+
 class DedupStage(RowsFile):
     """Exact and near duplicates, and copies of the prompts' examples, dropped before judging (so none
     is paid for), streamed: rows are decided as they arrive, while requests are still in flight."""
 
     name = "dedup"
-    sections = ("seed", "taxonomy", "negatives.kinds", "dedup")
+    Config = DedupConfig
+    uses = ("seed", "taxonomy", "negatives.kinds")
     reads = (ROWS,)
 
     async def run(self, ctx: StageContext, inputs: Inputs, out: Output) -> None:

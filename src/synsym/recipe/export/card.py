@@ -20,7 +20,7 @@ import yaml
 from synsym.core.columns import COLUMNS, Post
 from synsym.core.funnel import funnel_counts
 from synsym.core.taxonomy import Taxonomy
-from synsym.pipeline.calibrated import calibration_text
+from synsym.recipe.common.calibrated import calibration_text
 
 PAPER = (
     'Kang et al., "SynSym: A Synthetic Data Generation Framework for Psychiatric Symptom '

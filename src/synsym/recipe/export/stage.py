@@ -22,21 +22,25 @@ import time
 from collections.abc import Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 import pyarrow as pa
+from pydantic import Field
 
 from synsym import __version__
 from synsym.core.columns import COLUMNS, Post, is_kept
+from synsym.core.config import StrictModel
 from synsym.core.dataset import FORMAT_VERSION, post_schema
 from synsym.core.errors import InputError, suggest
 from synsym.core.funnel import funnel_counts
 from synsym.core.taxonomy import Taxonomy
-from synsym.pipeline.calibrated import calibration_effect, card_summary
-from synsym.pipeline.card import CardInfo, render_card
 from synsym.pipeline.context import StageContext
-from synsym.pipeline.export_files import (
+from synsym.pipeline.stage import ROWS, Inputs, Output, ValueStage
+from synsym.recipe.common.calibrated import calibration_effect, card_summary
+from synsym.recipe.common.scoring import embedding_threshold
+from synsym.recipe.export.card import CardInfo, render_card
+from synsym.recipe.export.files import (
     PAPER_CSV_COLUMNS,
     atomic,
     clean_temporaries,
@@ -49,8 +53,6 @@ from synsym.pipeline.export_files import (
     write_jsonl,
     write_parquet,
 )
-from synsym.pipeline.judge import embedding_threshold
-from synsym.pipeline.stage import ROWS, Inputs, Output, ValueStage
 
 __all__ = ["EXPORT_FORMATS", "PAPER_CSV_COLUMNS", "CardInfo", "ExportStage", "paper_csv_row", "write_dataset"]
 
@@ -198,11 +200,25 @@ def write_dataset(
     return paths
 
 
+ExportFormat = Literal["parquet", "jsonl", "csv", "hf"]
+
+
+def _parquet_only() -> list[ExportFormat]:
+    return ["parquet"]
+
+
+class ExportConfig(StrictModel):
+    """Stage 5: the dataset files."""
+
+    formats: list[ExportFormat] = Field(default_factory=_parquet_only, description="parquet: always")
+    label_spaces: list[str] | None = Field(None, description="default: every label space of the taxonomy")
+
+
 class ExportStage(ValueStage):
     """Every file of the dataset, with the manifest (counts, usage, fingerprints) written last."""
 
     name = "export"
-    sections = ("export",)
+    Config = ExportConfig
     reads = (ROWS,)
 
     def artifact(self) -> str:

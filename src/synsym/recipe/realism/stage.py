@@ -17,7 +17,8 @@ import re
 from synsym.core.columns import DropClass, Post, dropped, is_kept, new_post, post_id, with_fields
 from synsym.pipeline.context import StageContext
 from synsym.pipeline.stage import RowStage
-from synsym.pipeline.transforms import apply_transforms
+from synsym.recipe.realism.config import RealismConfig
+from synsym.recipe.realism.transforms import apply_transforms
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 LONG_STYLE = "long"
@@ -25,7 +26,7 @@ LONG_STYLE = "long"
 
 class RealismStage(RowStage):
     name = "realism"
-    sections = ("realism",)
+    Config = RealismConfig
 
     def compute(self, ctx: StageContext, rows: list[Post]) -> list[Post]:
         """The rows with passages turned into long posts (appended) and transformations applied."""
