@@ -56,7 +56,7 @@ def demo_tasks(config: RunConfig) -> tuple[StageContext, list[Task], list[Task]]
     """The demo's few-shot tasks, planned as the pipeline plans them (expand.method: seeds)."""
     backend = create_backend(config.backend)  # not loaded until it answers
     ctx = StageContext(
-        config, load_taxonomy(config.taxonomy), Engine(backend), Engine(backend), Path(tempfile.mkdtemp())
+        config, load_taxonomy(config.taxonomy), {"default": Engine(backend)}, Path(tempfile.mkdtemp())
     )
     generate = single_tasks(ctx, generation_items(ctx, from_seeds(ctx)))
     compose = compose_tasks(ctx, asyncio.run(combinations(ctx)))

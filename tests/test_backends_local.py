@@ -19,7 +19,9 @@ from pydantic import BaseModel, Field
 
 from synsym.backends.base import ChatRequest, create_backend
 from synsym.core.config import BackendConfig
+from synsym.engine.build import build_engine
 from synsym.engine.engine import Engine, Task
+from synsym.engine.events import Events
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed: pip install 'synsym[local]'")
@@ -48,12 +50,14 @@ def feeling_task(schema: type[BaseModel] = Feeling) -> Task:
 def test_llamacpp_backend_answers_a_structured_request() -> None:
     path = default_model_path()
     assert path.suffix == ".gguf" and path.stat().st_size > 10_000_000
-    backend = create_backend(BackendConfig(name="llamacpp", n_threads=1, n_ctx=512, max_reasks=1))
+    said: list[str] = []
+    events = Events()
+    events.subscribe(status=said.append)  # the run's progress line names the load, then clears it
+    config = BackendConfig(name="llamacpp", n_threads=1, n_ctx=512, max_reasks=1)
+    engine = build_engine(config, events=events, progress=False)
+    backend = engine.backend
     assert isinstance(backend, LlamaCppBackend) and backend.max_parallel == 1
     assert backend.identity()["model"] == path.name and backend.identity()["bytes"] == path.stat().st_size
-    said: list[str] = []
-    backend.on_status = said.append  # the run's progress line names the load, then clears it
-    engine = Engine(backend, progress=False)
     [result] = engine.run_sync([feeling_task()])
     assert said == [f"loading {path.name} into llama.cpp", ""]
     assert result.ok, (result.failure, result.error, result.text)

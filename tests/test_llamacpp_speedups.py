@@ -38,7 +38,7 @@ def demo_config(*overrides: str) -> RunConfig:
 
 def plan(config: RunConfig, tmp_path: Path) -> tuple[list[Task], list[Task]]:
     backend = create_backend(config.backend)
-    ctx = StageContext(config, load_taxonomy(config.taxonomy), Engine(backend), Engine(backend), tmp_path)
+    ctx = StageContext(config, load_taxonomy(config.taxonomy), {"default": Engine(backend)}, tmp_path)
     generate = single_tasks(ctx, generation_items(ctx, from_seeds(ctx)))
     return generate, compose_tasks(ctx, asyncio.run(combinations(ctx)))
 

@@ -8,9 +8,8 @@ can back off; anything no retry can fix raises `BackendError`.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from pydantic import ConfigDict
 
@@ -87,6 +86,12 @@ class TransientError(Exception):
         self.retry_after = retry_after
 
 
+class StatusSink(Protocol):
+    """Where a backend names a silent stretch: the engine's `Events`, connected by the engine's builder."""
+
+    def status(self, text: str) -> None: ...
+
+
 class BackendOptions(StrictModel):
     """A backend's own options, written under `backend:` beside the shared settings. Subclass it as
     `Options` inside a backend; `transport` names the options that change how requests are sent, never
@@ -108,12 +113,12 @@ class Backend(abc.ABC):
     def __init__(self, config: BackendConfig, where: str = "backend") -> None:
         self.config = config
         self.options = parse_options(type(self), config, where)
-        self.on_status: Callable[[str], None] | None = None  # the progress line, where the owner connects it
+        self.events: StatusSink | None = None  # the run's events, where the engine's builder connects them
 
     def say(self, text: str) -> None:
         """Name a silent stretch on the progress line (a model loading); '' when it is over."""
-        if self.on_status is not None:
-            self.on_status(text)
+        if self.events is not None:
+            self.events.status(text)
 
     @property
     def endpoint(self) -> str:

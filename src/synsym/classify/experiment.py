@@ -16,6 +16,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,7 +32,7 @@ from synsym.classify.sources import FORMATS, load_dataset
 from synsym.classify.texts import LabelledTexts
 from synsym.core.config import StrictModel
 from synsym.core.errors import InputError
-from synsym.core.executor import ExecutorConfig, first_line, ray_session
+from synsym.core.executor import ExecutorConfig, create_executor
 
 log = logging.getLogger(__name__)
 Protocol = Literal["synthetic-only", "real-only", "synthetic-then-real"]
@@ -207,10 +208,14 @@ def run_experiment(
             for fold, (train_idx, test_idx) in enumerate(_folds(ts, tests[ts.name], seed, base))
         ]
         cells += [Cell(seed, spec, syn_data, folds) for spec in cfg.models]
-    if cfg.executor.name == "ray":
-        results = _on_ray(cfg, cells, dev, say)
-    else:
-        results = [run_cell(cfg, cell, dev, say) for cell in cells]
+    executor = create_executor(cfg.executor)
+    executor.check()
+
+    def done(i: int, finished: int) -> None:
+        cell = cells[i]
+        say(f"seed {cell.seed} · {cell.spec.label}: done on {executor.label} ({finished}/{len(cells)} cells)")
+
+    results = executor.map(partial(run_cell, cfg), cells, dev, say, done)  # in cell order, wherever run
     runs = [run for cell_runs in results for run in cell_runs]
     return write_results(cfg, runs)
 
@@ -239,47 +244,6 @@ def run_cell(cfg: ExperimentConfig, cell: Cell, dev: LabelledTexts | None, say: 
         where = {"model": spec.label, "test_set": test_set, "seed": seed, "fold": fold}
         runs += _fold_runs(cfg, spec, syn_models, real_train, real_test, where, say, dev)
     return runs
-
-
-def _on_ray(
-    cfg: ExperimentConfig, cells: list[Cell], dev: LabelledTexts | None, say: Say
-) -> list[list[dict[str, Any]]]:
-    """Each cell a Ray task (one CPU), `executor.workers` at a time; results in cell order, so the
-    table is the local run's (every cell is seeded by its own seed, not by where it ran)."""
-    ex = cfg.executor
-    with ray_session(ex.address, ex.workers) as ray:
-        task = ray.remote(num_cpus=1)(run_cell)
-        shared = ray.put(dev)
-        pending: dict[Any, int] = {}
-        results: dict[int, list[dict[str, Any]]] = {}
-        for i, cell in enumerate(cells):
-            while len(pending) >= ex.workers:
-                _collect(ray, pending, results, cells, say)
-            pending[task.remote(cfg, cell, shared, _quiet)] = i
-        while pending:
-            _collect(ray, pending, results, cells, say)
-    return [results[i] for i in range(len(cells))]
-
-
-def _collect(
-    ray: Any, pending: dict[Any, int], results: dict[int, list[dict[str, Any]]], cells: list[Cell], say: Say
-) -> None:
-    """Wait for one cell; a cell that failed (bad data, a worker lost) fails the experiment."""
-    (ref,), _ = ray.wait(list(pending), num_returns=1)
-    i = pending.pop(ref)
-    try:
-        results[i] = ray.get(ref)
-    except ray.exceptions.RayTaskError as exc:  # the cell's own error, as a local run would raise it
-        raise exc.cause from None
-    except ray.exceptions.RayError as exc:
-        raise InputError(f"executor -> a Ray cell was lost ({first_line(exc)}); run it again") from None
-    cell = cells[i]
-    say(f"seed {cell.seed} · {cell.spec.label}: done on Ray ({len(results)}/{len(cells)} cells)")
-
-
-def _quiet(message: str) -> None:
-    """A Ray task's progress: logged on its worker (the driver says when each cell is done)."""
-    log.info(message)
 
 
 def _dev_within(dev: LabelledTexts | None, names: list[str]) -> LabelledTexts | None:

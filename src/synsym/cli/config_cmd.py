@@ -24,6 +24,7 @@ def keys(
     from synsym.backends.base import available_backends
     from synsym.core.config import describe_keys
     from synsym.core.errors import UserError, suggest
+    from synsym.core.executor import available_executors
     from synsym.pipeline.config import run_config_model
     from synsym.pipeline.registry import stage_list
 
@@ -35,13 +36,20 @@ def keys(
     stages = stage_list()
     out.print("[bold]run config keys[/] (a YAML file, or --set KEY=VALUE)", highlight=False)
     out.print(f"  stages, in the order they run: {', '.join(s.name for s in stages)}", highlight=False)
-    show([row for row in describe_keys(run_config_model(stages)) if row[0] != "backend.options"])
+    own = ("backend.options", "executor.options")  # each backend's and executor's, listed below
+    show([row for row in describe_keys(run_config_model(stages)) if row[0] not in own])
     for name in names:
         rows = describe_keys(backends[name].Options, "backend.")
         if rows:
             out.print(
                 f"\n[bold]backend.name: {name}[/], its own options (beside the shared ones)", highlight=False
             )
+            show(rows)
+    for name, executor in sorted(available_executors().items()):
+        rows = describe_keys(executor.Options, "executor.")
+        what = "its own options (beside name)" if rows else "no options of its own"
+        out.print(f"\n[bold]executor.name: {name}[/], {what}", highlight=False)
+        if rows:
             show(rows)
 
 

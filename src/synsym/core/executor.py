@@ -1,26 +1,33 @@
-"""Where work runs: in this process, or on a Ray cluster. The run's requests (engine.ray_dispatch) and
-an experiment's cells (classify.experiment) share one setting and one Ray session per process.
+"""Where work runs: an executor, found by name in the `synsym.executors` entry-point group (synsym.core.
+plugins), as backends are. `local` answers in this process; `ray` (synsym.core.ray_executor) on Ray actors
+and tasks; a plugin registers its own the same way. The run's requests (the engine asks an executor for
+workers) and an experiment's cells (`Executor.map`) share one setting.
 
-`ray` is an optional extra (`pip install 'synsym[ray]'`); without it, naming it is a config error that
-says how to install it.
+Each executor nests `class Options(ExecutorOptions)` with its own keys, written beside `name`
+(`executor: {name: ray, workers: 3}`) and validated like a backend's options: an unknown or wrong key is a
+ConfigError naming `executor.<key>`. An executor whose package is missing (ray) says how to install it in
+`check()`, which a run calls before it writes anything.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any, Literal
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Protocol
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, model_serializer, model_validator
 
-from synsym.core.config import StrictModel
-from synsym.core.errors import ConfigError
+from synsym.core.config import KEYS_HINT, StrictModel, validate
+from synsym.core.errors import ConfigError, suggest
+from synsym.core.plugins import plugins
 
-INSTALL_HINT = "pip install 'synsym[ray]'"
-_sessions = {"open": 0, "owned": False}  # users of this process's one Ray connection
+__all__ = [
+    "Executor", "ExecutorConfig", "ExecutorOptions", "LocalExecutor", "Worker", "WorkerFailed", "WorkerGone",
+    "WorkerUnavailable", "available_executors", "create_executor", "first_line",
+]  # fmt: skip
+
+
+class ExecutorOptions(StrictModel):
+    """An executor's own options, written under `executor:` beside `name`. Subclass it as `Options`."""
 
 
 class ExecutorConfig(StrictModel):
@@ -30,105 +37,137 @@ class ExecutorConfig(StrictModel):
     run and its resume are the same whichever executor answered. An experiment's cells (a model and a
     seed, with every test set and fold) run as Ray tasks, `workers` at a time, and give the same table."""
 
-    name: Literal["local", "ray"] = Field("local", description="local: this process; ray: Ray actors")
-    address: str | None = Field(
-        None,
-        description="ray: the cluster to join (host:port of its head, 'auto' for the one `ray start` "
-        "began here, ray://host:10001 with ray[client]); none: start a local cluster",
+    name: str = Field(
+        "local", description="registered executor: local (this process), ray (Ray actors), or a plugin"
     )
-    workers: PositiveInt = Field(
-        2,
-        description="ray: actors, each with its own backend (llama.cpp: one model each; claims a CPU); "
-        "experiments: cells at a time",
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="the executor's own options; written as keys beside name"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_options(cls, data: Any) -> Any:
+        """Keys other than `name` are the executor's own options."""
+        if not isinstance(data, dict):
+            return data
+        own = {k: v for k, v in data.items() if k not in cls.model_fields}
+        if not own:
+            return data
+        shared = {k: v for k, v in data.items() if k in cls.model_fields}
+        return {**shared, "options": {**shared.get("options", {}), **own}}
 
     @model_validator(mode="after")
-    def _ray_only(self) -> ExecutorConfig:
-        given = [k for k in ("address", "workers") if k in self.model_fields_set]
-        if self.name == "local" and given:
-            raise ValueError(f"executor.{given[0]} is for name: ray; the local executor takes no options")
+    def _check_options(self) -> ExecutorConfig:
+        create_executor(self)  # an unknown name or option: a ConfigError naming the key
         return self
 
-
-def import_ray() -> Any:
-    """The `ray` module, or a ConfigError (exit 2) that says how to install it."""
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError(
-            f"executor.name -> ray is not installed; install it with: {INSTALL_HINT} "
-            "(or use executor.name: local)"
-        ) from None
-    return ray
+    @model_serializer(mode="wrap")
+    def _flat(self, handler: Any) -> Any:
+        """Written back the way it is written: `{name: ray, workers: 3}`."""
+        data = handler(self)
+        return {"name": data["name"], **data.get("options", {})} if isinstance(data, dict) else data
 
 
-@contextmanager
-def ray_session(address: str | None, workers: int) -> Iterator[Any]:
-    """The `ray` module, joined to the cluster for the block (see `join`)."""
-    ray = import_ray()
-    join(ray, address, workers)
-    try:
-        yield ray
-    finally:
-        leave(ray)
+class WorkerGone(Exception):
+    """A worker that will never answer again (killed, its node lost)."""
 
 
-def join(ray: Any, address: str | None, workers: int) -> None:
-    """Join (or start) the Ray session this process's users share (Ray dispatches, experiment cells). A
-    session already open here (a test's, a notebook's) is used as it is and left open."""
-    if _sessions["open"] == 0 and not ray.is_initialized():
-        options: dict[str, Any] = {
-            "include_dashboard": False,
-            "log_to_driver": False,
-            "logging_level": logging.WARNING,
-        }
-        if address is None:
-            # at least a CPU per worker of each engine (generator and judge), whatever this machine has
-            options["num_cpus"] = max(os.cpu_count() or 1, 2 * workers)
-        else:
-            reachable(address)
-            options["address"] = address
-        try:
-            ray.init(**options)
-        except (ConnectionError, ValueError, RuntimeError, SystemExit) as exc:
-            fix = (
-                "install Ray's client with: pip install 'ray[client]'"
-                if "ray[client]" in str(exc)
-                else "start one with `ray start --head` there, or leave executor.address unset for a local "
-                "cluster"
-            )
-            raise ConfigError(
-                f"executor.address -> cannot join a Ray cluster at {address}: {first_line(exc)}; {fix}"
-            ) from None
-        _sessions["owned"] = True
-    _sessions["open"] += 1
+class WorkerUnavailable(Exception):
+    """A worker that did not answer this time; a retry may reach it."""
 
 
-def leave(ray: Any) -> None:
-    _sessions["open"] = max(0, _sessions["open"] - 1)
-    if _sessions["open"] == 0 and _sessions["owned"]:
-        _sessions["owned"] = False
-        ray.shutdown()
+class WorkerFailed(Exception):
+    """The worker's own code failed (a bug, not a failure of what it calls)."""
 
 
-def reachable(address: str, timeout_s: float = 5.0) -> None:
-    """A head's host:port that does not accept a connection fails here in seconds, not in the minutes
-    `ray.init` spends retrying before it exits the process."""
-    if address == "auto" or "://" in address:
-        return
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise ConfigError(
-            f"executor.address -> {address!r} is not host:port (e.g. 10.0.0.5:6379), 'auto' or "
-            "ray://host:10001"
-        )
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout_s).close()
-    except OSError as exc:
-        raise ConfigError(
-            f"executor.address -> no Ray cluster answers at {address} ({exc}); start one with "
-            "`ray start --head` there, or leave executor.address unset for a local cluster"
-        ) from None
+class Worker(Protocol):
+    """One object living where an executor runs it: `call` runs one of its methods there."""
+
+    handle: Any  # the executor's own handle (a Ray actor): a test kills one
+
+    async def call(self, method: str, *args: Any) -> Any:
+        """`method(*args)` on the object; WorkerGone, WorkerUnavailable or WorkerFailed when it fails."""
+
+    async def stop(self) -> None:
+        """Close the object and end the worker; quiet when it is already gone."""
+
+
+class Executor:
+    """Subclass, set `name`, declare `Options`; override `check`, `map` and `start_workers` for work that
+    runs elsewhere. The base runs everything in this process."""
+
+    name: ClassVar[str]
+    label: ClassVar[str] = "this process"  # where work ran, for messages
+    remote: ClassVar[bool] = False  # it runs work elsewhere: `start_workers` gives workers
+    Options: ClassVar[type[ExecutorOptions]] = ExecutorOptions
+
+    def __init__(self, config: ExecutorConfig, where: str = "executor") -> None:
+        self.config = config
+        self.where = where
+        self.options: Any = parse_options(type(self), config, where)
+
+    def check(self) -> None:
+        """Raise ConfigError (exit 2) when it cannot run here (a package not installed), before a run
+        writes anything."""
+
+    def map(
+        self,
+        fn: Callable[[Any, Any, Callable[[str], None]], Any],
+        items: Sequence[Any],
+        shared: Any,
+        say: Callable[[str], None],
+        done: Callable[[int, int], None] | None = None,
+    ) -> list[Any]:
+        """`fn(item, shared, say)` for every item, results in item order. An executor that runs items
+        elsewhere says its progress there and calls `done(index, finished)` as each comes back."""
+        return [fn(item, shared, say) for item in items]
+
+    def start_workers(
+        self, body: type, args: tuple[Any, ...], *, cpus: int, what: str, timeout_s: float
+    ) -> list[tuple[Worker, Any]] | None:
+        """Workers each holding `body(*args)` elsewhere, started and asked `ready()` (its answer beside
+        each); `cpus` each claims. None: this executor works in this process (the engine sends itself)."""
+        return None
+
+    def release(self) -> None:
+        """The engine is done with the workers it started (they are stopped)."""
+
+
+class LocalExecutor(Executor):
+    """Everything in this process."""
+
+    name = "local"
+
+
+def available_executors() -> dict[str, type[Executor]]:
+    """Registered executors: built-ins and plugins through the `synsym.executors` entry point group."""
+    return plugins("executors")
+
+
+def executor_class(config: ExecutorConfig, where: str = "executor") -> type[Executor]:
+    found = available_executors()
+    if config.name not in found:
+        names = ", ".join(sorted(found)) or "none (is synsym installed?)"
+        close = suggest(config.name, found)
+        hint = close if close.startswith("; did you mean") else ""
+        raise ConfigError(f"{where}.name -> unknown executor {config.name!r}{hint}; available: {names}")
+    return found[config.name]
+
+
+def create_executor(config: ExecutorConfig, where: str = "executor") -> Executor:
+    return executor_class(config, where)(config, where)
+
+
+def parse_options(cls: type[Executor], config: ExecutorConfig, where: str = "executor") -> Any:
+    """`config.options` validated by the executor's own `Options`: errors read `executor.<key> -> ...`; a
+    key of another executor says whose it is."""
+    if config.options and not cls.Options.model_fields:
+        key = next(iter(config.options))
+        owners = [n for n, c in available_executors().items() if key in c.Options.model_fields]
+        whose = f" is for name: {', '.join(owners)}" if owners else " -> unknown key"
+        raise ConfigError(f"{where}.{key}{whose}; the {cls.name} executor takes no options")
+    source = f"{where} ({config.name})"
+    return validate(cls.Options, config.options, source, f"{where}.", also_known=["name"], hint=KEYS_HINT)
 
 
 def first_line(exc: BaseException) -> str:

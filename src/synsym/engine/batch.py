@@ -47,6 +47,7 @@ from synsym.core.errors import BackendError
 from synsym.engine.batch_ledger import LOOKBACK_S, OPEN
 from synsym.engine.batch_poll import HOLD_ENV, LIVE, BatchPoller, Open, fresh, log
 from synsym.engine.cache import ResponseCache
+from synsym.engine.events import Events
 from synsym.engine.limits import AdaptiveConcurrency
 from synsym.engine.structured import reask_messages
 
@@ -57,11 +58,13 @@ _HEAD, _TAIL = reask_messages((), "", "\0")[-1][1].split("\0")
 class BatchDispatch(BatchPoller):
     """The Dispatch for a `BatchBackend`. Without a cache (no run directory for the ledger, as in `synsym
     probe`) requests go online. Status changes (validating, in_progress n/m, finalizing, downloading) go
-    to `on_status` (for the progress display's `status`, where the engine's owner connects it) and to the
-    `synsym.batch` logger; what a user should know afterwards (results gone) goes to `on_note` too."""
+    to `events.status` (the run's progress line) and to the `synsym.batch` logger; what a user should know
+    afterwards (results gone) goes to `events.note` too."""
 
-    def __init__(self, backend: BatchBackend, cache: ResponseCache | None) -> None:
-        super().__init__(backend, cache)
+    def __init__(
+        self, backend: BatchBackend, cache: ResponseCache | None, events: Events | None = None
+    ) -> None:
+        super().__init__(backend, cache, events)
         self.ceiling = 100_000  # each waiting line holds an engine worker: a batch's worth at least
         self.limiter = AdaptiveConcurrency(self.ceiling)
         self.owner = uuid.uuid4().hex
@@ -71,6 +74,10 @@ class BatchDispatch(BatchPoller):
         self._online_slots: asyncio.Semaphore | None = None
         self._last = 0.0
         LIVE.add(self.owner)
+
+    def summary(self) -> str:
+        """Nothing to add at the end of a run: what a user should know went out as notes."""
+        return ""
 
     @property
     def endpoint(self) -> str:

@@ -25,6 +25,7 @@ from synsym.backends.batch_base import BatchBackend, BatchInfo, QueueFull
 from synsym.core.errors import BackendError
 from synsym.engine.batch_ledger import LOOKBACK_S, OPEN, Ledger
 from synsym.engine.cache import ResponseCache
+from synsym.engine.events import Events
 from synsym.engine.usage import cost_of
 
 log = logging.getLogger("synsym.batch")
@@ -50,11 +51,12 @@ class Open:
 class BatchPoller(abc.ABC):
     """State shared by both halves, and the polling half; `BatchDispatch` adds sending."""
 
-    def __init__(self, backend: BatchBackend, cache: ResponseCache | None) -> None:
+    def __init__(
+        self, backend: BatchBackend, cache: ResponseCache | None, events: Events | None = None
+    ) -> None:
         self.backend, self.cache = backend, cache
         self.opts: Any = backend.options  # the provider's BatchOptions subclass
-        self.on_status: Callable[[str], None] | None = None
-        self.on_note: Callable[[str], None] | None = None  # the runner's: the run's notes
+        self.events = events or Events()  # status lines and notes, to whoever runs the engine
         self.notes: list[str] = []
         self.status = ""
         self.ledger: Ledger | None = None
@@ -294,14 +296,12 @@ class BatchPoller(abc.ABC):
             self.status = text
             if text:
                 log.info(text)
-            if self.on_status is not None:
-                self.on_status(text)
+            self.events.status(text)
 
     def _note(self, text: str) -> None:
         log.warning(text)
         self.notes.append(text)
-        if self.on_note is not None:
-            self.on_note(text)
+        self.events.note(text)
 
     def _hold(self, point: str) -> None:
         name, _, nth = os.environ.get(HOLD_ENV, "").partition(":")

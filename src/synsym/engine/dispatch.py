@@ -10,6 +10,7 @@ from typing import Protocol
 
 from synsym.backends.base import Backend, ChatRequest, ChatResponse, TransientError
 from synsym.engine.cache import ResponseCache
+from synsym.engine.events import Events
 from synsym.engine.limits import AdaptiveConcurrency, TokenBucket
 
 # a timeout is an overload too: a server that queues requests (llama-cpp-python's) answers none with 429
@@ -29,6 +30,9 @@ class Dispatch(Protocol):
         TransientError (worth a retry), EndpointError or BackendError."""
 
     async def aclose(self) -> None: ...
+
+    def summary(self) -> str:
+        """One line for the end of a run (several endpoints: each one's answers and state); '' for none."""
 
 
 class Direct:
@@ -70,20 +74,24 @@ class Direct:
     async def aclose(self) -> None:
         await self.backend.aclose()
 
+    def summary(self) -> str:
+        return ""
 
-def make_dispatch(backend: Backend, cache: ResponseCache | None) -> Dispatch:
-    """The dispatch a backend needs: provider batches for a batch backend (`BatchDispatch`, keeping its
-    ledger beside the cache); several endpoints spread by free capacity (`Spread`); otherwise one request at a
-    time to its one endpoint (`Direct`)."""
+
+def make_dispatch(backend: Backend, cache: ResponseCache | None, events: Events | None = None) -> Dispatch:
+    """The dispatch a backend needs in this process: provider batches for a batch backend
+    (`BatchDispatch`, keeping its ledger beside the cache); several endpoints spread by free capacity
+    (`Spread`); otherwise one request at a time to its one endpoint (`Direct`). `events` gets their status
+    lines and notes. (`synsym.engine.build.dispatch_for` adds workers an executor runs elsewhere.)"""
     from synsym.backends.batch_base import BatchBackend
 
     if isinstance(backend, BatchBackend):
         from synsym.engine.batch import BatchDispatch
 
-        return BatchDispatch(backend, cache)
+        return BatchDispatch(backend, cache, events)
     endpoints = backend.endpoints()
     if len(endpoints) > 1:  # several endpoints of one model: spread over them, each its own Direct
         from synsym.engine.endpoints import Spread
 
-        return Spread([Direct(b) for b in endpoints])
+        return Spread([Direct(b) for b in endpoints], events=events)
     return Direct(backend)

@@ -9,7 +9,7 @@ retries: an endpoint that refuses connections, answers 5xx in a row or rejects t
 the request, so the request is moved to another endpoint at once (no backoff, no retry spent) and the
 endpoint is taken out of rotation. After a while it is probed with one real request (half-open, as a
 circuit breaker does); a probe that fails doubles the wait, and after `give_up_after` failed probes the
-endpoint is given up on for the run. Each of these is a note (`notes`, `on_note`) the runner puts in the
+endpoint is given up on for the run. Each of these is a note (`notes`, `events.note`) the runner puts in the
 run's notes and manifest. Only when no endpoint is left in rotation does an endpoint failure reach the
 engine, so its early stop fires when all of them are down, never when one is.
 
@@ -28,6 +28,7 @@ from typing import Protocol
 
 from synsym.backends.base import ChatRequest, ChatResponse, EndpointError, TransientError
 from synsym.core.errors import BackendError
+from synsym.engine.events import Events
 from synsym.engine.limits import AdaptiveConcurrency
 
 # out of rotation at once: nothing this endpoint answers now will work
@@ -139,6 +140,7 @@ class Spread:
         probe_after_s: float = 5.0,
         give_up_after: int = 6,
         storm: int = 5,
+        events: Events | None = None,
     ) -> None:
         if not lanes:
             raise ValueError("Spread needs at least one lane")
@@ -152,7 +154,7 @@ class Spread:
             lambda: [(lane.dispatch.limiter, lane.state == UP) for lane in self.lanes]
         )
         self.notes: list[str] = []
-        self.on_note: Callable[[str], None] | None = None  # the runner's: the run's notes and progress
+        self.events = events or Events()  # notes to whoever runs the engine: the run's notes and progress
         self.moved = 0  # attempts moved to another lane after theirs failed
         self._waiters: list[asyncio.Future[None]] = []
 
@@ -312,8 +314,7 @@ class Spread:
 
     def _note(self, text: str) -> None:
         self.notes.append(text)
-        if self.on_note is not None:
-            self.on_note(text)
+        self.events.note(text)
 
     async def _wait(self, timeout: float | None) -> None:
         """Until a lane frees a slot or changes state (or `timeout` passes)."""

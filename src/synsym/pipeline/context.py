@@ -1,5 +1,5 @@
-"""What every stage gets: the validated config, the taxonomy, the engines, where to write, and `answers`,
-the one way a stage asks questions (through the shared engines, with its own progress bar)."""
+"""What every stage gets: the validated config, the taxonomy, the engines by role, where to write, and
+`answers`, the one way a stage asks questions (through the shared engines, with its own progress bar)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from synsym.backends.base import create_backend
 from synsym.core.columns import DropClass, Post, new_post, post_id
 from synsym.core.errors import BudgetExceeded, EndpointUnavailable
 from synsym.core.taxonomy import Taxonomy
@@ -27,8 +28,7 @@ SUBMIT_SLICE = 256  # tasks queued per turn of the event loop
 class StageContext:
     config: RunConfig
     taxonomy: Taxonomy
-    engine: Engine  # the generator
-    judge_engine: Engine
+    engines: dict[str, Engine]  # by role (synsym.pipeline.engines): roles on one backend share one engine
     run_dir: Path
     progress: RunProgress = field(default_factory=lambda: RunProgress([], enabled=False))
     subconcepts_file: Path | None = None  # a reviewed file that replaces the expand stage's answers
@@ -37,6 +37,28 @@ class StageContext:
     stage_seconds: dict[str, float] = field(default_factory=dict)  # stages this process ran
     started: float = field(default_factory=time.time)
     notes: list[str] = field(default_factory=list)
+    _idle: Engine | None = field(default=None, repr=False)  # the default role's, when no stage has it
+
+    def engine_for(self, role: str) -> Engine:
+        """The engine a role's requests go through; a role without its own (`judge` when the judge asks no
+        model) gets the default one. A run none of whose stages asks a model still has an idle one over its
+        `backend`, for its record's usage; it sends nothing."""
+        engine = self.engines.get(role) or self.engines.get("default")
+        if engine is None:
+            if self._idle is None:
+                self._idle = Engine(create_backend(self.config.backend))
+            engine = self._idle
+        return engine
+
+    @property
+    def engine(self) -> Engine:
+        """The default role's engine: the run's `backend`, which writes the posts."""
+        return self.engine_for("default")
+
+    @property
+    def judge_engine(self) -> Engine:
+        """The judge role's engine (`judge.backend`, else the default one)."""
+        return self.engine_for("judge")
 
     def rng(self, *parts: object) -> random.Random:
         """A generator seeded by the run seed and a stable label: the same draw on every rerun."""

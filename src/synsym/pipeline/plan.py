@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from synsym.backends.base import create_backend
+from synsym.backends.base import Backend, create_backend
 from synsym.core.taxonomy import load_taxonomy
 from synsym.engine.engine import Engine
 from synsym.pipeline.config import RunConfig
 from synsym.pipeline.context import StageContext
+from synsym.pipeline.engines import engine_backends, roles_of
 from synsym.pipeline.graph import STAGE_FORMAT, fingerprints, resolve_reads
 from synsym.pipeline.registry import stage_list
 from synsym.pipeline.runner import RunState, subconcepts_digest
@@ -37,6 +38,7 @@ class RunPlan:
     cached_answers: int
     notes: list[str] = field(default_factory=list)
     timing: list[str] = field(default_factory=list)  # the expected time, per backend with requests
+    engines: dict[str, str] = field(default_factory=dict)  # role -> the backend section its engine uses
 
     @property
     def requests(self) -> int:
@@ -74,22 +76,59 @@ def plan_pipeline(
     current = state.format == STAGE_FORMAT
     done = [s.name for s in stages if current and state.is_done(s.name) and (run_dir / s.artifact()).exists()]
     changed = state.changed() if current else list(state.done)
-    backend = create_backend(config.backend)
-    judge = create_backend(config.judge.backend, "judge.backend") if config.judge.backend else backend
-    who = f"{config.backend.name} ({backend.identity().get('model')})"
-    if judge is not backend:
-        who += f"; judge {judge.config.name} ({judge.identity().get('model')})"
+    backends = _backends(stages, config)
+    shared: dict[int, Engine] = {}
+    for backend in backends.values():
+        if id(backend) not in shared:
+            shared[id(backend)] = Engine(backend)
+    engines = {role: shared[id(backend)] for role, backend in backends.items()}
     with tempfile.TemporaryDirectory(prefix="synsym-plan-") as scratch:  # planning may write side files
         ctx = StageContext(
-            config, load_taxonomy(config.taxonomy), Engine(backend), Engine(judge), Path(scratch),
+            config, load_taxonomy(config.taxonomy), engines, Path(scratch),
             subconcepts_file=subconcepts_file, stage_names=[s.name for s in stages], fingerprints=prints,
         )  # fmt: skip
         for stage in stages:
             stage.check(ctx)
         plans = asyncio.run(_estimate(stages, ctx))
     todo = [p for p in plans if p.stage not in done]
-    timing = duration(todo, backend, judge) if timed else []
-    return RunPlan(run_dir, plans, done, changed, who, _cached(config, run_dir), ctx.notes, timing)
+    timing = duration(_by_backend(stages, config, backends, todo)) if timed else []
+    where = {role: where for role, (where, _) in engine_backends(stages, config).items()}
+    who = _who(config, backends)
+    return RunPlan(run_dir, plans, done, changed, who, _cached(config, run_dir), ctx.notes, timing, where)
+
+
+def _backends(stages: Sequence[Stage], config: RunConfig) -> dict[str, Backend]:
+    """A backend per role the stages send requests through, one per backend section (as the run's
+    engines: synsym.pipeline.engines)."""
+    made: dict[str, Backend] = {}
+    out = {}
+    for role, (where, cfg) in engine_backends(stages, config).items():
+        out[role] = made.get(where) or made.setdefault(where, create_backend(cfg, where))
+    return out
+
+
+def _who(config: RunConfig, backends: dict[str, Backend]) -> str:
+    """ "name (model)" of the run's backend, then of each role's own ("judge name (model)")."""
+    parts: dict[int, str] = {}
+    for role, backend in backends.items():
+        own = backend.config is not config.backend
+        label = f"{role} " if own else ""
+        parts.setdefault(id(backend), f"{label}{backend.config.name} ({backend.identity().get('model')})")
+    return "; ".join(parts.values()) or f"{config.backend.name} (no requests)"
+
+
+def _by_backend(
+    stages: Sequence[Stage], config: RunConfig, backends: dict[str, Backend], plans: Sequence[StagePlan]
+) -> list[tuple[Backend, list[StagePlan]]]:
+    """The plans each backend answers for: a stage's requests are counted on its first role's."""
+    first = {s.name: roles[0] for s in stages if (roles := roles_of(s, config))}
+    groups: dict[int, tuple[Backend, list[StagePlan]]] = {}
+    for plan in plans:
+        role = first.get(plan.stage)
+        if role is not None:
+            backend = backends[role]
+            groups.setdefault(id(backend), (backend, []))[1].append(plan)
+    return list(groups.values())
 
 
 async def _estimate(stages: Sequence[Stage], ctx: StageContext) -> list[StagePlan]:

@@ -24,20 +24,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synsym.backends.base import create_backend
 from synsym.core.atomic import write_json
-from synsym.core.config import BackendConfig
 from synsym.core.errors import InputError, RunFailed
-from synsym.core.executor import import_ray
+from synsym.core.executor import Executor, create_executor
 from synsym.core.taxonomy import load_taxonomy
-from synsym.engine.batch import BatchDispatch
+from synsym.engine.build import build_engine
 from synsym.engine.cache import ResponseCache
-from synsym.engine.endpoints import Spread
 from synsym.engine.engine import Engine
+from synsym.engine.events import Events
 from synsym.engine.progress import RunProgress
-from synsym.engine.ray_dispatch import RayDispatch
 from synsym.pipeline.config import RunConfig
 from synsym.pipeline.context import StageContext
+from synsym.pipeline.engines import engine_backends
 from synsym.pipeline.graph import STAGE_FORMAT, fingerprints, resolve_reads, upstream
 from synsym.pipeline.outcome import run_outcome
 from synsym.pipeline.registry import stage_list
@@ -120,9 +118,9 @@ def run_pipeline(
     run_dir = Path(run_dir)
     stages = stage_list() if stages is None else tuple(stages)
     taxonomy = load_taxonomy(config.taxonomy)
-    if config.executor.name == "ray":
-        import_ray()  # not installed: say how, before anything is written
-    check_keys(config)
+    executor = create_executor(config.executor)
+    executor.check()  # a package it needs is not installed (ray): say how, before anything is written
+    check_keys(config, stages)
     run_dir.mkdir(parents=True, exist_ok=True)
     extra = {
         "subconcepts_file": subconcepts_digest(subconcepts_file) if subconcepts_file else None,
@@ -148,41 +146,17 @@ def run_pipeline(
             )
         state.forget(changed)
         cache = ResponseCache(config.cache or run_dir / "cache.sqlite")
-        engine = _engine(config, config.backend, "backend", cache)
-        judge_engine = engine
-        if config.judge.backend is not None and config.judge.method in ("llm", "both"):
-            judge_engine = _engine(config, config.judge.backend, "judge.backend", cache)
-        engines = list({id(e): e for e in (engine, judge_engine)}.values())
-        ctx = StageContext(
-            config,
-            taxonomy,
-            engine,
-            judge_engine,
-            run_dir,
-            progress=RunProgress([e.meter for e in engines], progress),
-            subconcepts_file=subconcepts_file,
-            stage_names=[s.name for s in stages],
-            fingerprints=prints,
-        )
-
-        def note(text: str) -> None:  # an endpoint or Ray worker taken out, back or given up on
-            ctx.notes.append(text)
-            ctx.progress.status(text)
-
-        for e in engines:
-            e.backend.on_status = ctx.progress.status  # e.g. "loading the model"
-            if isinstance(e.dispatch, Spread):
-                e.dispatch.on_note = note
-            elif isinstance(e.dispatch, BatchDispatch):  # each batch's status on the progress line
-                e.dispatch.on_status = ctx.progress.status
-                e.dispatch.on_note = note  # a batch whose results the provider deleted
+        names = [s.name for s in stages]
+        ctx = StageContext(config, taxonomy, {}, run_dir, subconcepts_file=subconcepts_file,
+                           stage_names=names, fingerprints=prints)  # fmt: skip
+        engines = _connect(ctx, stages, executor, cache, progress)
         try:
             for stage in stages:
                 stage.check(ctx)
             manifest = asyncio.run(_loop(stages, ctx, state, engines))
         finally:
             cache.close()
-            ctx.notes += [e.dispatch.summary() for e in engines if isinstance(e.dispatch, Spread)]
+            ctx.notes += [line for e in engines if (line := e.dispatch.summary())]
     result = RunResult(run_dir, manifest, ctx.notes)
     problem = run_outcome(manifest, config.backend, config.backend.stop_failure_share)
     if problem is not None:
@@ -190,14 +164,39 @@ def run_pipeline(
     return result
 
 
-def _engine(config: RunConfig, backend: BackendConfig, where: str, cache: ResponseCache) -> Engine:
-    """An engine for one backend; with `executor: {name: ray}` its requests are answered by Ray actors."""
-    created = create_backend(backend, where)
-    dispatch = None
-    if config.executor.name == "ray":
-        ex = config.executor
-        dispatch = RayDispatch(backend, workers=ex.workers, address=ex.address, where=where)
-    return Engine(created, cache, max_cost=config.max_cost, dispatch=dispatch)
+def _connect(
+    ctx: StageContext,
+    stages: Sequence[Stage],
+    executor: Executor,
+    cache: ResponseCache,
+    progress: bool | None,
+) -> list[Engine]:
+    """Give the run its engines by role and a progress display over them; their status lines go to the
+    progress line, their notes (an endpoint or a worker taken out, back or given up on, a batch whose
+    results the provider deleted) to the run's notes and the progress line. The engines, one each."""
+    events = Events()
+    ctx.engines = _engines(ctx.config, stages, executor, cache, events)
+    engines = list({id(e): e for e in ctx.engines.values()}.values())
+    ctx.progress = RunProgress([e.meter for e in engines], progress)
+    events.subscribe(status=ctx.progress.status, note=ctx.notes.append)
+    events.subscribe(note=ctx.progress.status)
+    return engines
+
+
+def _engines(
+    config: RunConfig, stages: Sequence[Stage], executor: Executor, cache: ResponseCache, events: Events
+) -> dict[str, Engine]:
+    """An engine per role the stages send requests through (synsym.pipeline.engines), one per backend
+    section, built by the engine layer's one builder (with `executor: {name: ray}`, Ray actors answer)."""
+    built: dict[str, Engine] = {}
+    out = {}
+    for role, (where, backend) in engine_backends(stages, config).items():
+        if where not in built:
+            built[where] = build_engine(
+                backend, where, executor=executor, cache=cache, max_cost=config.max_cost, events=events
+            )
+        out[role] = built[where]
+    return out
 
 
 async def _loop(stages: Sequence[Stage], ctx: StageContext, state: RunState, engines: list[Engine]) -> Any:
@@ -237,13 +236,13 @@ async def _loop(stages: Sequence[Stage], ctx: StageContext, state: RunState, eng
     return await outputs[stages[-1].name].wait()
 
 
-def check_keys(config: RunConfig) -> None:
-    """An API key's environment variable that is not set: exit 2 before the run directory exists, not
-    exit 4 after the first requests failed."""
-    sections = [("backend", config.backend)]
-    if config.judge.backend is not None and config.judge.method in ("llm", "both"):
-        sections.append(("judge.backend", config.judge.backend))
-    for where, backend in sections:
+def check_keys(config: RunConfig, stages: Sequence[Stage] | None = None) -> None:
+    """An API key's environment variable that is not set, of a backend the run will send requests to
+    (synsym.pipeline.engines): exit 2 before the run directory exists, not exit 4 after the first
+    requests failed."""
+    stages = stage_list() if stages is None else stages
+    sections = dict(engine_backends(stages, config).values())
+    for where, backend in sections.items():
         env = backend.options.get("api_key_env")
         if isinstance(env, str) and env and not os.environ.get(env):
             raise InputError(

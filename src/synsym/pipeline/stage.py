@@ -214,6 +214,11 @@ class Stage(Protocol):
     def check(self, ctx: StageContext) -> None:
         """Raise `InputError` for a config this stage cannot run, before any stage sends anything."""
 
+    def roles(self, config: Any) -> tuple[str, ...]:
+        """The engine roles it sends requests through with this run config (`default`, `judge`, ...);
+        role R uses the backend of the config's section R when that sets one, else `backend`
+        (synsym.pipeline.engines)."""
+
     async def run(self, ctx: StageContext, inputs: Inputs, out: Output) -> None:
         """Do the stage's work: `out.extend(rows)` as they are made (a row stage), then `out.close()`
         (with the value, for a value stage)."""
@@ -232,6 +237,10 @@ class RowsFile:
     def check(self, ctx: StageContext) -> None:
         """Nothing to check by default."""
 
+    def roles(self, config: Any) -> tuple[str, ...]:
+        """No requests by default."""
+        return ()
+
     def artifact(self) -> str:
         return f"stages/{self.name}.jsonl"
 
@@ -248,6 +257,10 @@ class LLMStage(RowsFile):
 
     reads: tuple[str, ...] = ()
 
+    def roles(self, config: Any) -> tuple[str, ...]:
+        """Its requests go through the default engine (the run's `backend`)."""
+        return ("default",)
+
     async def plan(self, ctx: StageContext, inputs: Inputs) -> list[Task]:
         raise NotImplementedError
 
@@ -258,9 +271,14 @@ class LLMStage(RowsFile):
         """Rows one answer makes, at most (for the plan)."""
         return 1
 
+    def engine(self, ctx: StageContext) -> Engine:
+        """The engine its requests go through: its first role's."""
+        roles = self.roles(ctx.config)
+        return ctx.engine_for(roles[0] if roles else "default")
+
     async def run(self, ctx: StageContext, inputs: Inputs, out: Output) -> None:
         tasks = await self.plan(ctx, inputs)
-        async for result in ctx.answers(tasks, self.name):
+        async for result in ctx.answers(tasks, self.name, engine=self.engine(ctx)):
             out.extend(self.finish(ctx, result))
         out.close()
 
@@ -269,7 +287,7 @@ class LLMStage(RowsFile):
         rows = sum(self.rows_per_answer(ctx, t) for t in tasks)
         exact = all(p.known for plans in upstream.values() for p in plans)
         return StagePlan(
-            self.name, len(tasks), worst_cost(ctx.engine, tasks), rows, exact, known=exact,
+            self.name, len(tasks), worst_cost(self.engine(ctx), tasks), rows, exact, known=exact,
             prompt_tokens=prompt_tokens(tasks), answer_tokens=rows * POST_TOKENS,
         )  # fmt: skip
 
@@ -309,6 +327,10 @@ class ValueStage:
 
     def check(self, ctx: StageContext) -> None:
         """Nothing to check by default."""
+
+    def roles(self, config: Any) -> tuple[str, ...]:
+        """No requests by default."""
+        return ()
 
 
 def worst_cost(engine: Engine, tasks: list[Task]) -> float | None:

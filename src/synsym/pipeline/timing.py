@@ -22,13 +22,9 @@ def minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
-def duration(plans: Sequence[StagePlan], backend: Backend, judge: Backend) -> list[str]:
-    """One line per backend that has requests to make: its expected time and what it rests on."""
-    if judge is backend:
-        groups = [(backend, list(plans))]
-    else:
-        groups = [(backend, [p for p in plans if p.stage != "judge"]),
-                  (judge, [p for p in plans if p.stage == "judge"])]  # fmt: skip
+def duration(groups: Sequence[tuple[Backend, Sequence[StagePlan]]]) -> list[str]:
+    """One line per engine that has requests to make (its backend, and the plans of the stages whose
+    requests it answers): its expected time and what it rests on."""
     return [line for who, stages in groups if (line := _line(who, stages))]
 
 

@@ -8,7 +8,7 @@ synsym.core.subconcepts reads and writes both).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, PositiveInt, create_model, field_validator
 
@@ -70,6 +70,10 @@ class ExpandStage(ValueStage):
     uses = ("seed", "taxonomy", "backend")
     inputs = ("subconcepts_file",)
     reads = ()
+
+    def roles(self, config: Any) -> tuple[str, ...]:
+        """The model proposes sub-concepts only with `expand.method: llm`."""
+        return ("default",) if config.expand.method == "llm" else ()
 
     def artifact(self) -> str:
         return "subconcepts.yaml"

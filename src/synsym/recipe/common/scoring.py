@@ -135,7 +135,7 @@ async def judge_block(
         if bar is not None:
             bar.add_total(len(todo))
         order = iter(todo)
-        async for result in ctx.answers(tasks, engine=ctx.judge_engine, bar=bar):
+        async for result in ctx.answers(tasks, engine=ctx.engine_for("judge"), bar=bar):
             i = next(order)
             if not result.ok:
                 failed = with_fields(out[i], judge_method=method)

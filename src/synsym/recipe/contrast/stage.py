@@ -61,6 +61,13 @@ class ContrastStage(RowsFile):
     uses = ("seed", "taxonomy", "backend", "judge")
     reads = ("expand", ROWS)
 
+    def roles(self, config: Any) -> tuple[str, ...]:
+        """The default engine writes the model-made kinds' rewrites; the judge's scores them when it asks
+        a model (rule-made rewrites are never judged)."""
+        if not any(kind.method == "llm" for kind in config.contrast.kinds):
+            return ()
+        return ("default", "judge") if config.judge.method in ("llm", "both") else ("default",)
+
     def check(self, ctx: StageContext) -> None:
         """Refuse, before anything is asked, a kind whose change the taxonomy's convention counts."""
         convention = ctx.taxonomy.convention

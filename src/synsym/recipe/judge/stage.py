@@ -44,6 +44,10 @@ class JudgeStage(RowsFile):
     reads = ("expand", ROWS)
     BLOCK = 256
 
+    def roles(self, config: Any) -> tuple[str, ...]:
+        """The judge's engine (`judge.backend`, else `backend`) when it asks a model."""
+        return ("judge",) if config.judge.method in ("llm", "both") else ()
+
     def check(self, ctx: StageContext) -> None:
         check_calibration(ctx.config.judge, ctx.taxonomy)
 
@@ -110,7 +114,7 @@ class JudgeStage(RowsFile):
             for symptoms in ([ctx.taxonomy.names[0]], [])
         ]  # fmt: skip
         examples = [list(judge_tasks(ctx, [p])) for p in posts]
-        one, every = (worst_cost(ctx.judge_engine, tasks) for tasks in examples)
+        one, every = (worst_cost(ctx.engine_for("judge"), tasks) for tasks in examples)
         stated = rows - unlabelled - given
         cost = None if one is None or every is None else one * stated + every * unlabelled
         prompts = prompt_tokens(examples[0]) * stated + prompt_tokens(examples[1]) * unlabelled
