@@ -18,7 +18,7 @@ from synsym.core.columns import COLUMNS, Post, new_post
 from synsym.core.dataset import read_export
 from synsym.core.errors import InputError
 from synsym.core.taxonomy import Taxonomy, load_taxonomy
-from synsym.pipeline import export as export_mod
+from synsym.recipe.export import stage as export_mod
 from synsym.recipe.export.stage import (
     PAPER_CSV_COLUMNS,
     CardInfo,

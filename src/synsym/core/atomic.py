@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import tempfile
@@ -32,7 +33,19 @@ def write_text(path: Path, text: str) -> None:
 
 
 def write_json(path: Path, data: Any) -> None:
-    write_text(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    """Sorted keys, indented, as people read it; paths, dates and sets written as text and lists."""
+    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, default=json_default)
+    write_text(path, text + "\n")
+
+
+def json_default(obj: Any) -> Any:
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, dt.datetime | dt.date):
+        return obj.isoformat()
+    if isinstance(obj, set | frozenset | tuple):
+        return sorted(obj) if isinstance(obj, set | frozenset) else list(obj)
+    raise TypeError(f"value of type {type(obj).__name__} is not JSON-serialisable: {obj!r}")
 
 
 def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:

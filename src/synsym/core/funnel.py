@@ -12,10 +12,16 @@ from typing import Any
 
 from synsym.core.columns import ENGINE_FAILURES, DropClass, Post
 
-__all__ = ["NOT_MADE", "funnel_counts"]
+__all__ = ["NOT_MADE", "funnel_counts", "kind"]
 
 # a row of one of these classes, dropped by the stage that made it, is a request that gave no post
 NOT_MADE = frozenset(c.value for c in (*ENGINE_FAILURES, DropClass.UNUSABLE_OUTPUT))
+
+
+def kind(row: Post) -> str:
+    """What kind of post a row is: a negative's kind (`third_person`, `negated`, `long`, ...), a rewrite's
+    kind (`other_person`, `past`, ...), else `positive` when it states a symptom and `negative` if not."""
+    return row["negative_kind"] or row["contrast_kind"] or ("positive" if row["symptoms"] else "negative")
 
 
 def funnel_counts(rows: Iterable[Post], stages: Sequence[str]) -> dict[str, Any]:
@@ -71,6 +77,6 @@ def funnel_counts(rows: Iterable[Post], stages: Sequence[str]) -> dict[str, Any]
         "kept_multi": sum(len(r["symptoms"]) > 1 for r in kept),
         "kept_negative": sum(not r["symptoms"] for r in kept),
         "kept_by_stage": dict(Counter(r["stage"] for r in kept)),
-        "kept_by_kind": dict(sorted(Counter(r["negative_kind"] or "positive" for r in kept).items())),
+        "kept_by_kind": dict(sorted(Counter(kind(r) for r in kept).items())),
         "kept_transformed": sum(bool(r["transforms"]) for r in kept),
     }

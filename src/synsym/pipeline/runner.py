@@ -36,8 +36,9 @@ from synsym.engine.progress import RunProgress
 from synsym.pipeline.config import RunConfig
 from synsym.pipeline.context import StageContext
 from synsym.pipeline.engines import engine_backends
-from synsym.pipeline.graph import STAGE_FORMAT, fingerprints, resolve_reads, upstream
+from synsym.pipeline.graph import STAGE_FORMAT, fingerprints, resolve_reads, rows_before, upstream
 from synsym.pipeline.outcome import run_outcome
+from synsym.pipeline.record import MANIFEST, record_print, write_record
 from synsym.pipeline.registry import stage_list
 from synsym.pipeline.stage import Inputs, Output, Stage
 
@@ -81,8 +82,9 @@ class RunState:
     def is_done(self, stage: str) -> bool:
         return self.done.get(stage) == self.fingerprints[stage]
 
-    def mark(self, stage: str) -> None:
-        self.done[stage] = self.fingerprints[stage]
+    def mark(self, stage: str, fingerprint: str | None = None) -> None:
+        """A stage done with its fingerprint (or the record, `manifest.json`, with what it depends on)."""
+        self.done[stage] = fingerprint or self.fingerprints[stage]
         self._write()
 
     def _write(self) -> None:
@@ -200,11 +202,18 @@ def _engines(
 
 
 async def _loop(stages: Sequence[Stage], ctx: StageContext, state: RunState, engines: list[Engine]) -> Any:
-    """Start every stage that is not done; load the outputs of done ones that a running stage reads."""
+    """Start every stage that is not done, loading the outputs of done ones that a running stage or the
+    record reads; when all are done, write the run's record (`manifest.json`), unless it is current."""
     reads = resolve_reads(stages)
+    final = rows_before(stages, len(stages))  # the rows as the list leaves them: what the record counts
     outputs = {s.name: Output() for s in stages}
     todo = [s for s in stages if not (state.is_done(s.name) and (ctx.run_dir / s.artifact()).exists())]
-    needed = {name for s in todo for name in upstream(reads[s.name])} | {stages[-1].name}
+    recorded = record_print(ctx.fingerprints)
+    manifest_path = ctx.run_dir / MANIFEST
+    if not todo and state.done.get(MANIFEST) == recorded and manifest_path.exists():
+        return json.loads(manifest_path.read_text(encoding="utf-8"))
+    needed = {name for s in todo for name in upstream(reads[s.name])} | set(final)
+    needed |= {s.name for s in stages if not s.makes_rows}  # values are small; a stage may record one
     for stage in stages:
         if stage not in todo and stage.name in needed:
             value = await asyncio.to_thread(stage.load, ctx, ctx.run_dir / stage.artifact())
@@ -233,7 +242,11 @@ async def _loop(stages: Sequence[Stage], ctx: StageContext, state: RunState, eng
             await asyncio.gather(*running, return_exceptions=True)
             for engine in engines:
                 await engine.aclose()
-    return await outputs[stages[-1].name].wait()
+    rows = [row for name in final for row in outputs[name].rows]
+    entries = {k: v for s in stages for k, v in s.record(ctx, outputs[s.name].value).items()}
+    manifest = await asyncio.to_thread(write_record, ctx, rows, entries)
+    state.mark(MANIFEST, recorded)
+    return manifest
 
 
 def check_keys(config: RunConfig, stages: Sequence[Stage] | None = None) -> None:

@@ -223,6 +223,9 @@ class Stage(Protocol):
         """Do the stage's work: `out.extend(rows)` as they are made (a row stage), then `out.close()`
         (with the value, for a value stage)."""
 
+    def record(self, ctx: StageContext, value: Any) -> dict[str, Any]:
+        """What it adds to the run's `manifest.json` (written by the runner), from its output."""
+
 
 class RowsFile:
     """A row stage's artifact: `stages/<name>.jsonl`, one row per line."""
@@ -236,6 +239,10 @@ class RowsFile:
 
     def check(self, ctx: StageContext) -> None:
         """Nothing to check by default."""
+
+    def record(self, ctx: StageContext, value: Any) -> dict[str, Any]:
+        """Nothing for the manifest by default: the funnel counts its rows."""
+        return {}
 
     def roles(self, config: Any) -> tuple[str, ...]:
         """No requests by default."""
@@ -327,6 +334,10 @@ class ValueStage:
 
     def check(self, ctx: StageContext) -> None:
         """Nothing to check by default."""
+
+    def record(self, ctx: StageContext, value: Any) -> dict[str, Any]:
+        """Nothing for the manifest by default."""
+        return {}
 
     def roles(self, config: Any) -> tuple[str, ...]:
         """No requests by default."""

@@ -220,6 +220,31 @@ def _expanded(recipe: Mapping[str, Any]) -> str:
     )
 
 
+def _how_made(info: CardInfo, styles: Sequence[str]) -> list[str]:
+    """The recipe's steps as this run took them."""
+    return [
+        "The SynSym recipe and synsym's additions; the configuration below records which options this run "
+        "used.",
+        f"1. **expand**: {_expanded(info.recipe)}\n"
+        "2. **generate**: for each symptom and sub-concept, the LLM wrote short first-person statements in "
+        f"each style ({', '.join(styles)}) that express that symptom and no other.\n"
+        "3. **compose**: multi-symptom posts were written for plausible combinations of 2-5 symptoms "
+        "drawn from a co-occurrence prior (or proposed by the LLM), each with a severity (mild, moderate, "
+        "severe).\n"
+        "4. **judge and filter**: every (post, symptom) pair was scored 0-5 for how clearly the post "
+        "expresses the symptom, by an LLM with a rubric and/or an embedding model (`judge_method`); posts "
+        "below the threshold and exact or near duplicates were dropped, each with its reason "
+        "(`dropped.parquet`).\n"
+        "5. **beyond the paper** (when configured): **hard negatives** (posts close to a symptom's topic "
+        "that express none: someone else's, a resolved past, advice, hyperbole, everyday life; all-zero "
+        "rows, `negative_kind`), **negated statements** (a denied symptom is not labelled), **long posts** "
+        "(judged statements embedded among neutral sentences; labels are those of the embedded "
+        "statements, `parts`), **personas** (`persona`) and **surface transformations** applied after "
+        "judging with labels unchanged (`transforms`). The composition table says which this run has.\n"
+        "6. **export**: this folder.",
+    ]
+
+
 def render_card(
     info: CardInfo,
     taxonomy: Taxonomy,
@@ -251,25 +276,7 @@ def render_card(
         "and are labelled accordingly.\n\n"
         + "\n".join(f"- {line}" for line in taxonomy.convention.describe()),
         "## How it was made",
-        "The SynSym recipe and synsym's additions; the configuration below records which options this run "
-        "used.",
-        f"1. **expand**: {_expanded(info.recipe)}\n"
-        "2. **generate**: for each symptom and sub-concept, the LLM wrote short first-person statements in "
-        f"each style ({', '.join(styles)}) that express that symptom and no other.\n"
-        "3. **compose**: multi-symptom posts were written for plausible combinations of 2-5 symptoms "
-        "drawn from a co-occurrence prior (or proposed by the LLM), each with a severity (mild, moderate, "
-        "severe).\n"
-        "4. **judge and filter**: every (post, symptom) pair was scored 0-5 for how clearly the post "
-        "expresses the symptom, by an LLM with a rubric and/or an embedding model (`judge_method`); posts "
-        "below the threshold and exact or near duplicates were dropped, each with its reason "
-        "(`dropped.parquet`).\n"
-        "5. **beyond the paper** (when configured): **hard negatives** (posts close to a symptom's topic "
-        "that express none: someone else's, a resolved past, advice, hyperbole, everyday life; all-zero "
-        "rows, `negative_kind`), **negated statements** (a denied symptom is not labelled), **long posts** "
-        "(judged statements embedded among neutral sentences; labels are those of the embedded "
-        "statements, `parts`), **personas** (`persona`) and **surface transformations** applied after "
-        "judging with labels unchanged (`transforms`). The composition table says which this run has.\n"
-        "6. **export**: this folder.",
+        *_how_made(info, styles),
         f"Seed: {seed}. The recipe as run (resolved configuration, no secrets):",
         f"```yaml\n{recipe}\n```",
         *([calibration_text(info.calibration)] if info.calibration else []),

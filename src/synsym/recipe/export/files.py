@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import datetime as dt
 import hashlib
 import json
 import os
@@ -176,16 +175,6 @@ def write_hf(path: Path, rows: Sequence[Post], taxonomy: Taxonomy, labels: Mappi
     finally:
         if bars:
             ds.enable_progress_bars()
-
-
-def json_default(obj: Any) -> Any:
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, dt.datetime | dt.date):
-        return obj.isoformat()
-    if isinstance(obj, set | frozenset | tuple):
-        return sorted(obj) if isinstance(obj, set | frozenset) else list(obj)
-    raise TypeError(f"manifest value of type {type(obj).__name__} is not JSON-serialisable: {obj!r}")
 
 
 def sha256(path: Path) -> str:

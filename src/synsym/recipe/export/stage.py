@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import platform
-import time
 from collections.abc import Mapping, Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -28,12 +25,11 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from synsym import __version__
+from synsym.core.atomic import write_json
 from synsym.core.columns import COLUMNS, Post, is_kept
 from synsym.core.config import StrictModel
 from synsym.core.dataset import FORMAT_VERSION, post_schema
 from synsym.core.errors import InputError, suggest
-from synsym.core.funnel import funnel_counts
 from synsym.core.taxonomy import Taxonomy
 from synsym.pipeline.context import StageContext
 from synsym.pipeline.stage import ROWS, Inputs, Output, ValueStage
@@ -45,7 +41,6 @@ from synsym.recipe.export.files import (
     atomic,
     clean_temporaries,
     import_datasets,
-    json_default,
     paper_csv_row,
     sha256,
     write_csv,
@@ -126,19 +121,36 @@ def write_dataset(
     *,
     formats: Sequence[str] = ("parquet",),
     label_spaces: Sequence[str] | None = None,
-    manifest: dict[str, Any],
+    manifest: dict[str, Any] | None,
     card: CardInfo,
 ) -> dict[str, Path]:
     """Write the export into `run_dir` and return name -> path (`parquet`, `dropped`, and `jsonl`, `csv`,
-    `hf` when asked, then `card`, `manifest`).
+    `hf` when asked, then `card`, and `manifest` when one is given).
 
-    `dataset.parquet`, `dropped.parquet`, `README.md` and `manifest.json` are always written; `formats`
-    adds `jsonl`, `csv`, `hf` (`parquet` is accepted and implied). `label_spaces` defaults to every
-    space the taxonomy declares. The manifest is `manifest` as given plus an `export` entry (files with
-    row counts and SHA-256, label spaces); it is written last.
+    `dataset.parquet`, `dropped.parquet` and `README.md` are always written; `formats` adds `jsonl`,
+    `csv`, `hf` (`parquet` is accepted and implied). `label_spaces` defaults to every space the taxonomy
+    declares. A `manifest` given is written last, as given plus the `export` entry (files with row
+    counts and SHA-256, label spaces); in a run the runner writes it (`synsym.pipeline.record`).
     Raises InputError for an unknown format, label space or symptom, or `hf` without `datasets`
     installed, before anything is written; ValueError for rows that break the `Post` contract.
     """
+    paths, entry = write_files(run_dir, kept, dropped, taxonomy, formats, label_spaces, card)
+    if manifest is not None:
+        paths["manifest"] = Path(run_dir) / "manifest.json"
+        write_json(paths["manifest"], {**manifest, "export": entry})
+    return paths
+
+
+def write_files(
+    run_dir: Path,
+    kept: list[Post],
+    dropped: list[Post],
+    taxonomy: Taxonomy,
+    formats: Sequence[str],
+    label_spaces: Sequence[str] | None,
+    card: CardInfo,
+) -> tuple[dict[str, Path], dict[str, Any]]:
+    """The dataset files and the card: their paths by name, and the manifest's `export` entry."""
     run_dir = Path(run_dir)
     wanted = _check_formats(formats)
     spaces = list(taxonomy.label_spaces) if label_spaces is None else list(dict.fromkeys(label_spaces))
@@ -149,55 +161,49 @@ def write_dataset(
     _check_rows(kept, dropped=False)
     _check_rows(dropped, dropped=True)
     kept_labels = label_vectors(kept, taxonomy, spaces)
-    dropped_labels = label_vectors(dropped, taxonomy, spaces)
-
     run_dir.mkdir(parents=True, exist_ok=True)
     clean_temporaries(run_dir)
-    paths: dict[str, Path] = {}
-    rows: dict[str, int] = {}
-
-    def put(key: str, name: str, n: int | None) -> Path:
-        paths[key] = run_dir / name
-        if n is not None:
-            rows[name] = n
-        return paths[key]
-
-    write_parquet(
-        put("parquet", "dataset.parquet", len(kept)), _table(kept, post_schema(taxonomy, spaces), kept_labels)
+    paths = {"parquet": run_dir / "dataset.parquet", "dropped": run_dir / "dropped.parquet"}
+    write_parquet(paths["parquet"], _table(kept, post_schema(taxonomy, spaces), kept_labels))
+    dropped_table = _table(
+        dropped, post_schema(taxonomy, spaces, dropped=True), label_vectors(dropped, taxonomy, spaces)
     )
-    write_parquet(
-        put("dropped", "dropped.parquet", len(dropped)),
-        _table(dropped, post_schema(taxonomy, spaces, dropped=True), dropped_labels),
-    )
-    if "jsonl" in wanted:
-        write_jsonl(put("jsonl", "dataset.jsonl", len(kept)), kept, kept_labels)
-    if "csv" in wanted:
-        write_csv(put("csv", "dataset.csv", len(kept)), kept, taxonomy)
-    if "hf" in wanted:
-        write_hf(put("hf", "hf", len(kept)), kept, taxonomy, kept_labels)
+    write_parquet(paths["dropped"], dropped_table)
+    writers = {
+        "jsonl": ("dataset.jsonl", lambda path: write_jsonl(path, kept, kept_labels)),
+        "csv": ("dataset.csv", lambda path: write_csv(path, kept, taxonomy)),
+        "hf": ("hf", lambda path: write_hf(path, kept, taxonomy, kept_labels)),
+    }
+    for key, (name, write) in writers.items():
+        if key in wanted:
+            paths[key] = run_dir / name
+            write(paths[key])
     listed = [p.name + ("/" if p.is_dir() else "") for p in paths.values()] + ["README.md", "manifest.json"]
-    text = render_card(card, taxonomy, kept, dropped, kept_labels, listed)
-    with atomic(put("card", "README.md", None)) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-
-    files: dict[str, dict[str, Any]] = {}
-    for path in paths.values():
-        entry: dict[str, Any] = {"rows": rows[path.name]} if path.name in rows else {}
-        if path.is_file():
-            entry.update(bytes=path.stat().st_size, sha256=sha256(path))
-        files[path.name + ("/" if path.is_dir() else "")] = entry
-    out = dict(manifest)
-    out["export"] = {
-        "files": files,
+    paths["card"] = run_dir / "README.md"
+    with atomic(paths["card"]) as tmp:
+        tmp.write_text(render_card(card, taxonomy, kept, dropped, kept_labels, listed), encoding="utf-8")
+    rows = {name: len(kept) for name in ("dataset.parquet", "dataset.jsonl", "dataset.csv", "hf")}
+    rows["dropped.parquet"] = len(dropped)
+    entry = {
+        "files": {_listed(path): _file_entry(path, rows.get(path.name)) for path in paths.values()},
         "rows": {"kept": len(kept), "dropped": len(dropped)},
         "symptoms": list(taxonomy.names),
         "label_spaces": {s: list(taxonomy.space(s).labels) for s in spaces},
         "format_version": FORMAT_VERSION,
     }
-    with atomic(put("manifest", "manifest.json", None)) as tmp:
-        body = json.dumps(out, sort_keys=True, indent=2, ensure_ascii=False, default=json_default)
-        tmp.write_text(body + "\n", encoding="utf-8")
-    return paths
+    return paths, entry
+
+
+def _listed(path: Path) -> str:
+    return path.name + ("/" if path.is_dir() else "")
+
+
+def _file_entry(path: Path, rows: int | None) -> dict[str, Any]:
+    """A file's row count (a dataset file), size and SHA-256 (a file, not a folder)."""
+    entry: dict[str, Any] = {"rows": rows} if rows is not None else {}
+    if path.is_file():
+        entry.update(bytes=path.stat().st_size, sha256=sha256(path))
+    return entry
 
 
 ExportFormat = Literal["parquet", "jsonl", "csv", "hf"]
@@ -215,20 +221,24 @@ class ExportConfig(StrictModel):
 
 
 class ExportStage(ValueStage):
-    """Every file of the dataset, with the manifest (counts, usage, fingerprints) written last."""
+    """Every file of the dataset and its card; its `export` entry (files, row counts, checksums) and the
+    judge's calibration go into the manifest the runner writes."""
 
     name = "export"
     Config = ExportConfig
     reads = (ROWS,)
 
     def artifact(self) -> str:
-        return "manifest.json"
+        return "stages/export.json"
 
     def save(self, ctx: StageContext, path: Path, value: Any) -> None:
-        """Nothing more to write: `run` wrote every file, the manifest last."""
+        write_json(path, value)
 
     def load(self, ctx: StageContext, path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
+
+    def record(self, ctx: StageContext, value: Any) -> dict[str, Any]:
+        return dict(value)
 
     async def run(self, ctx: StageContext, inputs: Inputs, out: Output) -> None:
         ready = asyncio.ensure_future(asyncio.to_thread(_prepare, ctx.config.export.formats))
@@ -246,55 +256,16 @@ def _prepare(formats: Sequence[str]) -> None:
         import_datasets()
 
 
-_PACKAGES = (
-    "pydantic",
-    "aiohttp",
-    "openai",
-    "llama_cpp_python",
-    "pyarrow",
-    "datasketch",
-    "torch",
-    "transformers",
-    "sentence-transformers",
-)
-
-
-def _versions() -> dict[str, str]:
-    found = {}
-    for name in _PACKAGES:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return found
-
-
 def export_run(ctx: StageContext, rows: list[Post]) -> dict[str, Any]:
-    """Write the run's dataset and return its manifest."""
+    """Write the run's dataset files and card; return what the manifest records of them."""
     config, taxonomy = ctx.config, ctx.taxonomy
     kept = [r for r in rows if is_kept(r)]
     dropped = [r for r in rows if not is_kept(r)]
-    engines = {"generator": ctx.engine, "judge": ctx.judge_engine}
-    manifest = {
-        "synsym_version": __version__,
-        "python": platform.python_version(),
-        "packages": _versions(),
-        "config": config.public_dict(),
-        "seed": config.seed,
-        "stages": ctx.stage_names,
-        "fingerprints": ctx.fingerprints,
-        "counts": funnel_counts(rows, ctx.stage_names),
-        "usage": {
-            k: e.meter.as_dict() for k, e in engines.items() if k == "generator" or e is not ctx.engine
-        },
-        "wall_seconds": round(time.time() - ctx.started, 1),
-        "stage_seconds": ctx.stage_seconds,
-        "notes": ctx.notes,
-    }
+    entries: dict[str, Any] = {}
     calibration = card_summary(config.judge)
     if calibration is not None:
         calibration["effect"] = calibration_effect(rows, config.judge, embedding_threshold(config.judge))
-        manifest["calibration"] = calibration
+        entries["calibration"] = calibration
     card = CardInfo(
         recipe=config.public_dict(),
         stages=ctx.stage_names,
@@ -303,14 +274,8 @@ def export_run(ctx: StageContext, rows: list[Post]) -> dict[str, Any]:
         taxonomy_version=taxonomy.version,
         calibration=calibration,
     )
-    write_dataset(
-        ctx.run_dir,
-        kept,
-        dropped,
-        taxonomy,
-        formats=config.export.formats,
-        label_spaces=config.export.label_spaces,
-        manifest=manifest,
-        card=card,
+    cfg: ExportConfig = config.export
+    _, entries["export"] = write_files(
+        ctx.run_dir, kept, dropped, taxonomy, cfg.formats, cfg.label_spaces, card
     )
-    return cast(dict[str, Any], json.loads((ctx.run_dir / "manifest.json").read_text(encoding="utf-8")))
+    return entries
