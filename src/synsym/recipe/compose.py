@@ -8,7 +8,7 @@ shuffled, so position in the prompt teaches nothing.
 from __future__ import annotations
 
 import asyncio
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, PositiveInt, model_validator
@@ -20,8 +20,9 @@ from synsym.core.config import StrictModel
 from synsym.core.cooccurrence import Combination, load_prior, sample_combinations
 from synsym.engine.engine import Result, Task
 from synsym.pipeline.context import StageContext
+from synsym.pipeline.settings import Style
 from synsym.pipeline.stage import POST_TOKENS, Inputs, LLMStage, StagePlan
-from synsym.recipe.common.prompts import bullet_list, load_template
+from synsym.recipe.common.prompts import PromptTemplate, bullet_list, load_template
 from synsym.recipe.common.statements import (
     answer_shape,
     example_pool,
@@ -151,7 +152,9 @@ class ComposeStage(LLMStage):
 
 
 def compose_tasks(ctx: StageContext, combos: list[Combination]) -> list[Task]:
-    cfg, styles, tax = ctx.config.compose, ctx.config.styles, ctx.taxonomy
+    """One structured call per combination for every style at once, or (`statements_per_call: 1`) one
+    few-shot call per combination, style and statement."""
+    cfg, styles = ctx.config.compose, ctx.config.styles
     batch = ctx.config.generate.statements_per_call is None
     template = load_template("compose" if batch else "compose_single")
     schema = statements_model(styles, cfg.statements_per_style)
@@ -163,50 +166,18 @@ def compose_tasks(ctx: StageContext, combos: list[Combination]) -> list[Task]:
             for j in range(1 if batch else cfg.statements_per_style):
                 shuffled = list(combo.symptoms)
                 ctx.rng("compose", "order", i, style and style.name, j).shuffle(shuffled)
-                listed = bullet_list([f"{s}: {tax.symptom(s).definition}" for s in shuffled])
                 persona, who = ctx.persona("compose", i, style and style.name, j)
                 if style is None:
-                    messages = template.render(
-                        persona=who,
-                        severity=combo.severity,
-                        symptoms=listed,
-                        m=cfg.statements_per_style,
-                        styles=styles_block(styles),
-                        shape=answer_shape(styles),
-                    )
-                    request = ChatRequest(
-                        messages=messages,
-                        temperature=cfg.temperature,
-                        max_tokens=cfg.max_tokens,
-                        json_schema=json_schema,
-                        schema_name="statements",
-                        seed=ctx.request_seed(j),
-                    )
-                else:  # few-shot turns: one example post for each of the first two symptoms, then all of them
-                    rng = ctx.rng("compose", "examples", i, style.name, j)
-                    ex1, ex2 = (rng.choice(example_pool(tax.symptom(s), style.name)) for s in shuffled[:2])
-                    messages = template.render(
-                        persona=who,
-                        style_description=style.description,
-                        severity=combo.severity,
-                        example1=ex1,
-                        example2=ex2,
-                        phrase1=symptom_phrase(tax.symptom(shuffled[0])),
-                        phrase2=symptom_phrase(tax.symptom(shuffled[1])),
-                        symptoms_inline="; ".join(symptom_phrase(tax.symptom(s)) for s in shuffled),
-                    )
-                    request = ChatRequest(
-                        messages=messages,
-                        temperature=cfg.temperature,
-                        max_tokens=128,
-                        seed=ctx.request_seed(j),
-                    )
+                    request = _all_styles_request(ctx, template, combo, shuffled, who, json_schema, j)
+                else:
+                    request = _one_style_request(ctx, template, combo, shuffled, who, style, (i, j))
                 payload = {"symptoms": list(combo.symptoms), "severity": combo.severity, "persona": persona}
                 if style is not None:
                     payload["style"] = style.name
+                key = f"compose|{i}|{style and style.name}|{j}"
                 tasks.append(
                     Task(
-                        f"compose|{i}|{style and style.name}|{j}",
+                        key,
                         request,
                         schema if batch else None,
                         sample=j,
@@ -215,3 +186,65 @@ def compose_tasks(ctx: StageContext, combos: list[Combination]) -> list[Task]:
                     )
                 )
     return tasks
+
+
+def _all_styles_request(
+    ctx: StageContext,
+    template: PromptTemplate,
+    combo: Combination,
+    shuffled: list[str],
+    who: str,
+    json_schema: dict[str, Any],
+    j: int,
+) -> ChatRequest:
+    """m posts in every style for one combination, as JSON (capable models)."""
+    cfg, styles, tax = ctx.config.compose, ctx.config.styles, ctx.taxonomy
+    listed = bullet_list([f"{s}: {tax.symptom(s).definition}" for s in shuffled])
+    messages = template.render(
+        persona=who,
+        severity=combo.severity,
+        symptoms=listed,
+        m=cfg.statements_per_style,
+        styles=styles_block(styles),
+        shape=answer_shape(styles),
+    )
+    return ChatRequest(
+        messages=messages,
+        temperature=cfg.temperature,
+        max_tokens=cfg.max_tokens,
+        json_schema=json_schema,
+        schema_name="statements",
+        seed=ctx.request_seed(j),
+    )
+
+
+def _one_style_request(
+    ctx: StageContext,
+    template: PromptTemplate,
+    combo: Combination,
+    shuffled: list[str],
+    who: str,
+    style: Style,
+    draw: tuple[int, int],
+) -> ChatRequest:
+    """One plain-text post in one style (small local models): few-shot turns, one example post for each
+    of the first two symptoms, then all of them."""
+    (i, j), tax = draw, ctx.taxonomy
+    rng = ctx.rng("compose", "examples", i, style.name, j)
+    ex1, ex2 = (rng.choice(example_pool(tax.symptom(s), style.name)) for s in shuffled[:2])
+    messages = template.render(
+        persona=who,
+        style_description=style.description,
+        severity=combo.severity,
+        example1=ex1,
+        example2=ex2,
+        phrase1=symptom_phrase(tax.symptom(shuffled[0])),
+        phrase2=symptom_phrase(tax.symptom(shuffled[1])),
+        symptoms_inline="; ".join(symptom_phrase(tax.symptom(s)) for s in shuffled),
+    )
+    return ChatRequest(
+        messages=messages,
+        temperature=ctx.config.compose.temperature,
+        max_tokens=128,
+        seed=ctx.request_seed(j),
+    )
