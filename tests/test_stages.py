@@ -14,6 +14,7 @@ from pydantic import Field
 from synsym.backends.base import BackendOptions, ChatRequest, ChatResponse, register_backend
 from synsym.backends.fake import FakeBackend
 from synsym.core.columns import Post, is_kept, with_fields
+from synsym.core.config import StrictModel
 from synsym.core.errors import ConfigError, InputError
 from synsym.pipeline.config import load_run_config, run_config
 from synsym.pipeline.context import StageContext
@@ -24,16 +25,25 @@ from synsym.recipe.stages import STAGES
 from synsym.testing.runs import small_fake_run
 
 
+class LowercaseConfig(StrictModel):
+    """Lowercase a share of the kept rows."""
+
+    share: float = Field(0.5, ge=0, le=1, description="share of the kept rows to lowercase")
+
+
 class LowercaseStage(RowStage):
-    """Lowercase half of the kept rows: the toy stage of docs/architecture.md."""
+    """Lowercase a share of the kept rows: the toy stage of docs/architecture.md."""
 
     name = "lowercase"
-    sections = ("seed",)
+    Config = LowercaseConfig
+    uses = ("seed",)
 
     def compute(self, ctx: StageContext, rows: list[Post]) -> list[Post]:
+        cfg: LowercaseConfig = ctx.config.lowercase
         rng = ctx.rng("lowercase")
         return [
-            with_fields(r, text=r["text"].lower()) if is_kept(r) and rng.random() < 0.5 else r for r in rows
+            with_fields(r, text=r["text"].lower()) if is_kept(r) and rng.random() < cfg.share else r
+            for r in rows
         ]
 
 
@@ -41,7 +51,7 @@ WITH_TOY = (*STAGES[:-1], LowercaseStage(), STAGES[-1])  # the one line: its pla
 
 
 def test_a_new_stage_is_one_class_and_one_line(tmp_path: Path) -> None:
-    config = run_config(small_fake_run(seed=5))
+    config = run_config(small_fake_run(seed=5), WITH_TOY)
     result = run_pipeline(config, tmp_path, progress=False, stages=WITH_TOY)
     lowered = [r for r in json_rows(tmp_path / "stages" / "lowercase.jsonl") if is_kept(r)]
     exported = json_rows_parquet(tmp_path / "dataset.parquet")
@@ -70,13 +80,39 @@ def json_rows_parquet(path: Path) -> list[dict[str, Any]]:
 
 
 def test_fingerprints_follow_the_list() -> None:
-    config = run_config(small_fake_run())
-    plain, toy = fingerprints(STAGES, config), fingerprints(WITH_TOY, config)
+    config, with_toy = run_config(small_fake_run()), run_config(small_fake_run(), WITH_TOY)
+    plain, toy = fingerprints(STAGES, config), fingerprints(WITH_TOY, with_toy)
     changed = [s for s in plain if plain[s] != toy.get(s)]
     assert changed == ["export"]  # only what reads the toy's output changes
+    # the toy's own setting redoes it and what follows it, nothing else
+    share = fingerprints(WITH_TOY, run_config({**small_fake_run(), "lowercase": {"share": 0.9}}, WITH_TOY))
+    assert [s for s in toy if toy[s] != share[s]] == ["lowercase", "export"]
     dedup = run_config({**small_fake_run(), "dedup": {"near_threshold": 0.9}})
     after = fingerprints(STAGES, dedup)
     assert [s for s in plain if plain[s] != after[s]] == ["dedup", "judge", "contrast", "realism", "export"]
+
+
+def test_a_key_a_stage_uses_must_exist() -> None:
+    """A typo in `uses` would hash nothing and let a rerun reuse stale rows: it is refused."""
+
+    class Typo(LowercaseStage):
+        uses = ("seed", "judg.threshold")
+
+    stages = (*STAGES, Typo())
+    with pytest.raises(ConfigError, match="uses 'judg.threshold', which is no config key; did you mean"):
+        fingerprints(stages, run_config(small_fake_run(), stages))
+
+    class DeepTypo(LowercaseStage):
+        uses = ("judge.treshold",)
+
+    stages = (*STAGES, DeepTypo())
+    with pytest.raises(ConfigError, match="did you mean threshold"):
+        fingerprints(stages, run_config(small_fake_run(), stages))
+
+
+def test_a_config_without_the_stage_s_section_is_refused() -> None:
+    with pytest.raises(InputError, match="no 'lowercase' section"):
+        fingerprints(WITH_TOY, run_config(small_fake_run()))
 
 
 def test_a_stage_list_that_reads_forward_is_refused() -> None:
