@@ -21,6 +21,8 @@ _API = {
     "contrast": "synsym.augment",
     "RunConfig": "synsym.pipeline.config",
     "load_run_config": "synsym.pipeline.config",
+    "run_config": "synsym.pipeline.config",
+    "prepare_run": "synsym.pipeline.prepare",
     "run_pipeline": "synsym.pipeline.runner",
     "RunResult": "synsym.pipeline.runner",
     # stages, for adding one
@@ -29,6 +31,7 @@ _API = {
     "LLMStage": "synsym.pipeline.stage",
     "RowStage": "synsym.pipeline.stage",
     "ROWS": "synsym.pipeline.stage",
+    "register": "synsym.core.plugins",
     # taxonomies
     "Taxonomy": "synsym.core.taxonomy",
     "load_taxonomy": "synsym.core.taxonomy",
@@ -94,10 +97,12 @@ if TYPE_CHECKING:
         SynsymError,
         UserError,
     )
+    from synsym.core.plugins import register
     from synsym.core.taxonomy import Taxonomy, load_taxonomy
     from synsym.engine.cache import ResponseCache
     from synsym.engine.engine import Engine, Result, Task
-    from synsym.pipeline.config import RunConfig, load_run_config
+    from synsym.pipeline.config import RunConfig, load_run_config, run_config
+    from synsym.pipeline.prepare import prepare_run
     from synsym.pipeline.runner import RunResult, run_pipeline
     from synsym.pipeline.stage import ROWS, LLMStage, RowStage, Stage
     from synsym.recipe.stages import STAGES

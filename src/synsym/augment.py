@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from synsym.classify.sources import STYLE_COLUMNS, aligned_column, load_dataset
@@ -26,8 +26,8 @@ from synsym.core.dataset import read_rows
 from synsym.core.errors import UserError
 from synsym.core.taxonomy import load_taxonomy
 from synsym.pipeline.config import RunConfig, load_run_config
-from synsym.pipeline.plan import RunPlan, plan_pipeline
-from synsym.pipeline.runner import RunResult, run_pipeline
+from synsym.pipeline.prepare import PreparedRun
+from synsym.pipeline.runner import RunResult
 from synsym.pipeline.stage import Stage
 from synsym.recipe.given import given_stages, rows_from_labels
 
@@ -160,27 +160,15 @@ def _with_kinds(config: RunConfig, kinds: str | Sequence[str]) -> RunConfig:
 
 
 @dataclass(frozen=True)
-class GivenRun:
+class GivenRun(PreparedRun):
     """A run over a given dataset, read and checked: `plan()` says what it will ask, `run()` runs it
     (rerun it to resume)."""
 
-    config: RunConfig
-    out: Path
-    given: Given
+    given: Given = field(kw_only=True)
 
-    def plan(self) -> RunPlan:
-        return plan_pipeline(self.config, self.out, stages=self.given.stages, inputs=self.given.inputs)
-
-    def run(self, restart: bool = False, progress: bool | None = None) -> RunResult:
-        given = self.given
-        return run_pipeline(
-            self.config,
-            self.out,
-            restart=restart,
-            stages=given.stages,
-            inputs=given.inputs,
-            progress=progress,
-        )
+    @classmethod
+    def around(cls, config: RunConfig, out: str | Path, given: Given) -> GivenRun:
+        return cls(config, Path(out), stages=given.stages, inputs=given.inputs, given=given)
 
 
 def prepare_augment(
@@ -198,7 +186,7 @@ def prepare_augment(
     `given_config`) to the dataset at `path`, read and checked but not yet run."""
     run_config = _config(config, overrides, backend)
     check_adds(run_config)
-    return GivenRun(run_config, Path(out), read_given(path, run_config, fmt, text_column, label_column))
+    return GivenRun.around(run_config, out, read_given(path, run_config, fmt, text_column, label_column))
 
 
 def prepare_contrast(

@@ -10,10 +10,10 @@ from rich.table import Table
 
 from synsym.cli.app import SetOption, app, console
 from synsym.core.errors import RunFailed
-from synsym.pipeline.config import load_run_config
 from synsym.pipeline.outcome import request_failures
-from synsym.pipeline.plan import RunPlan, plan_pipeline
-from synsym.pipeline.runner import RunResult, run_pipeline
+from synsym.pipeline.plan import RunPlan
+from synsym.pipeline.prepare import prepare_run
+from synsym.pipeline.runner import RunResult
 
 
 @app.command()
@@ -48,9 +48,6 @@ def generate(
     set_: SetOption = None,
 ) -> None:
     """Expand, generate, compose, judge and export a symptom-level dataset into OUT."""
-    overrides = list(set_ or [])
-    if max_cost is not None:
-        overrides += [f"max_cost={max_cost}"]
     if config is None:
         console.print(
             "no --config: running the built-in demo (configs/demo.yaml: the embedded SmolLM2-135M, "
@@ -58,13 +55,14 @@ def generate(
             "for the paper's recipe",
             highlight=False,
         )
-    run_config = load_run_config(config or "demo", overrides, backend)
-    plan = plan_pipeline(run_config, out, subconcepts_file=subconcepts)
-    render_plan(plan, restart)
+    job = prepare_run(
+        config, out, overrides=set_, backend=backend, max_cost=max_cost, subconcepts_file=subconcepts
+    )
+    render_plan(job.plan(), restart)
     if dry_run:
         return
     try:
-        result = run_pipeline(run_config, out, subconcepts_file=subconcepts, restart=restart)
+        result = job.run(restart=restart)
     except RunFailed as failed:  # made nothing or far less than planned: the summary, then the one line
         if isinstance(failed.result, RunResult):
             render_summary(failed.result)

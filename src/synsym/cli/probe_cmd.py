@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from synsym.cli.app import SetOption, app, console
-from synsym.core.config import BackendConfig, apply_overrides, read_yaml, validate
+from synsym.core.config import load_backend_config
 from synsym.engine.probe import probe_backend, probe_capacity
 
 
@@ -28,11 +28,7 @@ def probe(
 ) -> None:
     """Check that a backend answers structured requests (defaults to the embedded local model), and how
     many it answers at once."""
-    data = {"backend": read_yaml(config).get("backend", {}) if config else {}}
-    apply_overrides(data, set_ or [])
-    if backend:
-        data["backend"]["name"] = backend
-    backend_config = validate(BackendConfig, data["backend"], str(config or "config"), "backend.")
+    backend_config = load_backend_config(config, set_, backend)
     report = probe_backend(backend_config, n=n, cache_path=cache)
     table = Table(
         "id", "ok", "answer / failure", title=f"{backend_config.name} ({backend_config.model or 'default'})"

@@ -259,6 +259,17 @@ def load_config(model: type[M], path: Path | None = None, overrides: list[str] |
     return validate(model, data, str(path) if path else "config")
 
 
+def load_backend_config(
+    path: Path | None, overrides: list[str] | None = None, name: str | None = None
+) -> BackendConfig:
+    """The `backend` section of a run config file (defaults without one), plus `--set backend.<key>=...`
+    overrides, and `name` in place of the file's backend: what `synsym probe` checks."""
+    data = apply_overrides({"backend": read_yaml(path).get("backend", {}) if path else {}}, overrides or [])
+    if name:
+        data["backend"]["name"] = name
+    return validate(BackendConfig, data["backend"], str(path or "config"), "backend.")
+
+
 def describe_keys(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str, str]]:
     """(dotted key, type, default, meaning) for every key a user can write in `model`, nested sections
     expanded (a list or mapping of sections as `key[].field` / `key.<name>.field`). A removed key (its
