@@ -22,6 +22,7 @@ def keys(
 ) -> None:
     """List every key of a run config (dotted), with its type, default and meaning."""
     from synsym.backends.base import available_backends
+    from synsym.classify.models import available_classifiers
     from synsym.core.config import describe_keys
     from synsym.core.errors import UserError, suggest
     from synsym.core.executor import available_executors
@@ -46,11 +47,22 @@ def keys(
             )
             show(rows)
     for name, executor in sorted(available_executors().items()):
-        rows = describe_keys(executor.Options, "executor.")
-        what = "its own options (beside name)" if rows else "no options of its own"
-        out.print(f"\n[bold]executor.name: {name}[/], {what}", highlight=False)
-        if rows:
-            show(rows)
+        plugin(
+            f"executor.name: {name}",
+            "its own options (beside name)",
+            describe_keys(executor.Options, "executor."),
+        )
+    for name, classifier in sorted(available_classifiers().items()):
+        plugin(
+            f"synsym train --model {name}", "its options (--set KEY=VALUE)", describe_keys(classifier.Params)
+        )
+
+
+def plugin(title: str, what: str, rows: list[tuple[str, str, str, str]]) -> None:
+    """One plugin's own options, under its title."""
+    out.print(f"\n[bold]{title}[/], {what if rows else 'no options of its own'}", highlight=False)
+    if rows:
+        show(rows)
 
 
 def show(rows: list[tuple[str, str, str, str]]) -> None:
