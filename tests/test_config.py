@@ -274,9 +274,11 @@ def test_config_keys_lists_every_key_with_its_meaning(
         "int = 5" in lines["generate.statements_per_style"]
         and "statements per style" in lines["generate.statements_per_style"]
     )
-    assert [
-        line for line in lines.values() if not line.split(":", 1)[1].strip()
-    ] == []  # each says its meaning
+    assert [line for line in lines.values() if not line.split(":", 1)[1].strip()] == []  # all say why
+    # each plugin's own options: backends', executors', classifiers'
+    for title in ("backend.name: openai", "executor.name: ray", "synsym train --model tfidf"):
+        assert title in proc.stdout, title
+    assert "ngram_max" in lines and "executor.workers" in lines
     from synsym.pipeline.config import load_run_config
 
     message = config_error(load_run_config, None, ["generate.statements_per_styl=1"])
