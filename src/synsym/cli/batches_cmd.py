@@ -53,8 +53,7 @@ def list_batches(run_dir: RunDir) -> None:
 @batches_app.command("cancel")
 def cancel(run_dir: RunDir) -> None:
     """Cancel the run's unfinished batches (they keep what they completed; a rerun collects it)."""
-    before = {r["token"] for r in batch_records(run_dir) if r["state"] in ("intent", "uploaded", "created")}
-    rows = [r for r in cancel_batches(run_dir) if r["token"] in before]
+    rows = cancel_batches(run_dir)
     if not rows:
         console.print(f"no unfinished batches in {run_dir}", highlight=False)
         return

@@ -163,11 +163,13 @@ def batch_records(run_dir: str | Path) -> list[dict[str, Any]]:
 
 
 def cancel_batches(run_dir: str | Path) -> list[dict[str, Any]]:
-    """Cancel every unfinished batch of a run that is provably its own; its rows afterwards. A
-    cancelled batch keeps what it completed: a rerun collects that and sends only the rest. A batch
-    found on size alone (Anthropic) is left running: it may be a teammate's (see `proof` above)."""
+    """Cancel every unfinished batch of a run that is provably its own; the rows of those that were
+    unfinished, afterwards. A cancelled batch keeps what it completed: a rerun collects that and sends
+    only the rest. A batch found on size alone (Anthropic) is left running: it may be a teammate's (see
+    `proof` above)."""
     batch_records(run_dir)
     ledger = Ledger(Path(run_dir) / LEDGER)
+    unfinished = {row["token"] for row in ledger.rows(OPEN)}
 
     async def cancel_all() -> None:
         made: dict[str, BatchBackend] = {}
@@ -185,7 +187,7 @@ def cancel_batches(run_dir: str | Path) -> list[dict[str, Any]]:
 
     try:
         asyncio.run(cancel_all())
-        return ledger.rows()
+        return [row for row in ledger.rows() if row["token"] in unfinished]
     finally:
         ledger.close()
 
