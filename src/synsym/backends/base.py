@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, cast
 
 from pydantic import ConfigDict
 
 from synsym.backends.schemas import Dialect, to_dialect
 from synsym.core.config import KEYS_HINT, TRANSPORT_SETTINGS, BackendConfig, StrictModel, validate
-from synsym.core.errors import BackendError, ConfigError, suggest
-from synsym.core.plugins import plugins, register
+from synsym.core.errors import BackendError
+from synsym.core.plugins import named, plugins, register
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,13 +171,7 @@ def available_backends() -> dict[str, type[Backend]]:
 
 
 def backend_class(config: BackendConfig, where: str = "backend") -> type[Backend]:
-    backends = available_backends()
-    if config.name not in backends:
-        names = ", ".join(sorted(backends)) or "none (is synsym installed?)"
-        close = suggest(config.name, backends)
-        hint = close if close.startswith("; did you mean") else ""
-        raise ConfigError(f"{where}.name -> unknown backend {config.name!r}{hint}; available: {names}")
-    return backends[config.name]
+    return cast(type[Backend], named("backends", config.name, where, _missing))
 
 
 def check_backend(config: BackendConfig, where: str = "backend") -> None:

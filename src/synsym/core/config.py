@@ -73,13 +73,7 @@ class BackendConfig(StrictModel):
     @classmethod
     def _collect_options(cls, data: Any) -> Any:
         """Keys that are not shared settings belong to the backend's own options."""
-        if not isinstance(data, dict):
-            return data
-        shared = {k: v for k, v in data.items() if k in cls.model_fields}
-        own = {k: v for k, v in data.items() if k not in cls.model_fields}
-        if own:
-            shared["options"] = {**(shared.get("options") or {}), **own}
-        return shared
+        return collect_options(cls, data)
 
     @model_serializer(mode="wrap")
     def _flat(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -90,6 +84,18 @@ class BackendConfig(StrictModel):
 
 
 # Shared settings that change how requests are sent, never what is answered.
+def collect_options(model: type[BaseModel], data: Any) -> Any:
+    """A plugin's section as written (`name: ray`, `workers: 3`): the keys `model` does not declare
+    go into its `options`, which the named plugin's own options model validates."""
+    if not isinstance(data, dict):
+        return data
+    shared = {k: v for k, v in data.items() if k in model.model_fields}
+    own = {k: v for k, v in data.items() if k not in model.model_fields}
+    if own:
+        shared["options"] = {**(shared.get("options") or {}), **own}
+    return shared
+
+
 TRANSPORT_SETTINGS = frozenset(
     {
         "timeout_s",

@@ -12,13 +12,13 @@ ConfigError naming `executor.<key>`. An executor whose package is missing (ray) 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, cast
 
 from pydantic import Field, model_serializer, model_validator
 
-from synsym.core.config import KEYS_HINT, StrictModel, validate
-from synsym.core.errors import ConfigError, suggest
-from synsym.core.plugins import plugins
+from synsym.core.config import KEYS_HINT, StrictModel, collect_options, validate
+from synsym.core.errors import ConfigError
+from synsym.core.plugins import named, plugins
 
 __all__ = [
     "Executor", "ExecutorConfig", "ExecutorOptions", "LocalExecutor", "Worker", "WorkerFailed", "WorkerGone",
@@ -48,13 +48,7 @@ class ExecutorConfig(StrictModel):
     @classmethod
     def _collect_options(cls, data: Any) -> Any:
         """Keys other than `name` are the executor's own options."""
-        if not isinstance(data, dict):
-            return data
-        own = {k: v for k, v in data.items() if k not in cls.model_fields}
-        if not own:
-            return data
-        shared = {k: v for k, v in data.items() if k in cls.model_fields}
-        return {**shared, "options": {**shared.get("options", {}), **own}}
+        return collect_options(cls, data)
 
     @model_validator(mode="after")
     def _check_options(self) -> ExecutorConfig:
@@ -145,13 +139,7 @@ def available_executors() -> dict[str, type[Executor]]:
 
 
 def executor_class(config: ExecutorConfig, where: str = "executor") -> type[Executor]:
-    found = available_executors()
-    if config.name not in found:
-        names = ", ".join(sorted(found)) or "none (is synsym installed?)"
-        close = suggest(config.name, found)
-        hint = close if close.startswith("; did you mean") else ""
-        raise ConfigError(f"{where}.name -> unknown executor {config.name!r}{hint}; available: {names}")
-    return found[config.name]
+    return cast(type[Executor], named("executors", config.name, where))
 
 
 def create_executor(config: ExecutorConfig, where: str = "executor") -> Executor:

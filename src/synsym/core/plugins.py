@@ -14,7 +14,7 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any, Literal, TypeVar
 
-from synsym.core.errors import ConfigError
+from synsym.core.errors import ConfigError, suggest
 
 Kind = Literal["backends", "stages", "classifiers", "executors"]
 KINDS: tuple[Kind, ...] = ("backends", "stages", "classifiers", "executors")
@@ -36,6 +36,19 @@ def register(kind: Kind, name: str, obj: T) -> T:
 
 def unregister(kind: Kind, name: str) -> None:
     _registered[kind].pop(name, None)
+
+
+def named(kind: Kind, name: str, where: str, missing: Callable[[str, ImportError], Any] | None = None) -> Any:
+    """The plugin of a kind registered under `name`, or a ConfigError at `where` that names the closest
+    and the available ones (`backend.name -> unknown backend 'opena'; did you mean openai?; ...`)."""
+    found = plugins(kind, missing)
+    if name not in found:
+        names = ", ".join(sorted(found)) or "none (is synsym installed?)"
+        close = suggest(name, found)
+        hint = close if close.startswith("; did you mean") else ""
+        noun = kind.removesuffix("s")
+        raise ConfigError(f"{where}.name -> unknown {noun} {name!r}{hint}; available: {names}")
+    return found[name]
 
 
 def plugins(kind: Kind, missing: Callable[[str, ImportError], Any] | None = None) -> dict[str, Any]:
