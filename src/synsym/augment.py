@@ -1,7 +1,7 @@
 """Add synsym's data to a labelled dataset you already have (the paper's release, your own annotated
 posts): hard negatives, negated statements, long posts and contrastive rewrites, made by the same stages,
 checks and cache as in a generated run, with the dataset's own rows in place of generate and compose
-(synsym.pipeline.given). `synsym augment` and `synsym contrast` are this module at the command line.
+(synsym.recipe.given). `synsym augment` and `synsym contrast` are this module at the command line.
 
     from synsym.augment import augment, contrast
     result = augment("synth_all_dsm5.csv", "runs/aug", load_run_config("configs/realistic.yaml",

@@ -61,11 +61,19 @@ _CONFIGS = {
     "dedup.stage": ["DedupConfig"],
     "export.stage": ["ExportConfig", "ExportFormat"],
 }
-# a module that stayed -> {a name that left it: its new module}
+# a module (one that stayed, or an old name above) -> {a name that left it: its new module}
 MOVED_NAMES = {
     "synsym.pipeline.config": {
         name: f"synsym.recipe.{home}" for home, names in _CONFIGS.items() for name in names
     },
+    "synsym.pipeline.judge": dict.fromkeys(
+        ("targets", "verdict", "first_person", "embedding_threshold"), "synsym.recipe.common.scoring"
+    ),
+    "synsym.pipeline.export_files": {"json_default": "synsym.core.atomic"},
+    "synsym.core.executor": dict.fromkeys(
+        ("INSTALL_HINT", "import_ray", "ray_session", "join", "leave", "reachable"),
+        "synsym.core.ray_executor",
+    ),
 }
 
 
@@ -75,6 +83,12 @@ def _moved_name(module: str, name: str) -> object:
         raise AttributeError(f"module {module!r} has no attribute {name!r}")
     warnings.warn(f"{module}.{name} moved to {home}; import it from there", DeprecationWarning, stacklevel=2)
     return getattr(importlib.import_module(home), name)
+
+
+def _from_either(module: ModuleType, old: str, name: str) -> object:
+    if hasattr(module, name):
+        return getattr(module, name)
+    return _moved_name(old, name)
 
 
 class _WithMovedNames(importlib.abc.Loader):
@@ -107,7 +121,13 @@ class _Redirect(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
         new = MOVED[spec.name]
         warnings.warn(f"{spec.name} moved to {new}; import it from there", DeprecationWarning, stacklevel=2)
-        return importlib.import_module(new)
+        module = importlib.import_module(new)
+        if spec.name not in MOVED_NAMES:
+            return module
+        # some of its names went elsewhere: a stand-in that answers with the new module's, then those
+        proxy = ModuleType(spec.name, module.__doc__)
+        proxy.__getattr__ = functools.partial(_from_either, module, spec.name)  # type: ignore[method-assign]
+        return proxy
 
     def exec_module(self, module: ModuleType) -> None:
         """The new module ran when it was imported under its own name."""
