@@ -55,3 +55,17 @@ def test_probe_reports_one_slot(test_server, backend_config) -> None:
     many = probe_capacity(backend_config(test_server(latency_s=0.2, concurrency=64).url), sent=4)
     assert many.slots == 4 and "4 or more at once" in many.describe()
     assert Capacity(0.1, 0.2, 4).slots == 2
+
+
+def test_short_answers_after_long_ones_are_not_a_queue() -> None:
+    """A server whose answers take as long whatever their size (the fake at 200 ms): a three-token judge
+    score after 300-token posts is not slow. Counted per answer token, it looked 15 times slower, and the
+    judge ran with one or two requests in flight (pipeline_throughput fell from 0.9 to 0.05)."""
+    limiter = AdaptiveConcurrency(64)
+    for tokens in [300] * 50 + [20] * 200 + [3] * 200:
+        limiter.on_success(0.2, tokens)
+    assert limiter.limit == 64
+    # the same server with a queue in front of it: answers take four times longer, whatever their size
+    for tokens in [20] * 20:
+        limiter.on_success(0.8, tokens)
+    assert limiter.limit < 64 / 2

@@ -5,10 +5,14 @@ successes), every 429, overload or timeout cuts the limit by a quarter (at most 
 burst of rejections from one window counts once). The configured `max_concurrency` is a hard ceiling.
 
 A server that queues instead of refusing (llama-cpp-python's answers one request at a time and holds the
-rest) sends no 429: its answers just take longer, until they time out. So the limiter also watches the
-pace of answers (seconds per answer token): when the recent pace is `QUEUE_RATIO` times the best pace
-seen, requests are waiting in the server's queue, and that counts as an overload; nor does the limit grow
-while they wait. A one-slot server so settles at one or two requests in flight.
+rest) sends no 429: its answers just take longer, until they time out. So the limiter also watches how
+long answers take against the fastest seen: an answer costs a fixed part (the round trip, reading the
+prompt) and a part per answer token, so the least it can take is the larger of the shortest answer seen
+(`best_s`) and its tokens at the best pace seen (`best_pace`, seconds per token); within twice that,
+nothing waited. When the recent answers take `QUEUE_RATIO` times their least, requests are waiting in
+the server's queue, and that counts as an overload; nor does the limit grow while they wait. A one-slot
+server so settles at one or two requests in flight, while a server whose answers take as long whatever
+their size (a short judge score after long posts) is not taken for one with a queue.
 """
 
 from __future__ import annotations
@@ -17,10 +21,10 @@ import asyncio
 import time
 from collections import deque
 
-QUEUE_RATIO = 3.0  # recent pace / best pace above which answers are taken to wait in a queue
+QUEUE_RATIO = 3.0  # recent answer time / its least above which answers are taken to wait in a queue
 MIN_TIMED_S = 0.05  # answers faster than this say nothing of a queue (an in-process fake, a cache)
-_RECENT = 0.3  # weight of the newest answer in the recent pace (an exponential average)
-_FORGET = 1.002  # the best pace drifts up 0.2% an answer, so one lucky answer does not set it for good
+_RECENT = 0.3  # weight of the newest answer in the recent ratio (an exponential average)
+_FORGET = 1.002  # the bests drift up 0.2% an answer, so one lucky answer does not set them for good
 
 
 class AdaptiveConcurrency:
@@ -34,8 +38,9 @@ class AdaptiveConcurrency:
         self.cooldown_s = cooldown_s
         self._last_decrease = -1e9
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self.best_s: float | None = None  # the shortest answer: the fixed part of an answer's time
         self.best_pace: float | None = None  # seconds per answer token with no queue
-        self.pace: float | None = None  # recent seconds per answer token
+        self.ratio: float | None = None  # recent answers' time over the least they could take
 
     async def acquire(self) -> None:
         if self.in_flight < int(self.limit) and not self._waiters:
@@ -59,9 +64,9 @@ class AdaptiveConcurrency:
         (time.monotonic()): grow by 1/limit, unless its pace says that answers wait in the server's queue.
         That cuts the limit by a quarter to a half (the deeper the queue, the more), once per round trip:
         an answer sent before the last cut was queued under the old limit and says nothing of the new."""
-        if seconds is not None and seconds >= MIN_TIMED_S and self.queued(seconds / max(tokens, 1)):
+        if seconds is not None and seconds >= MIN_TIMED_S and self.queued(seconds, tokens):
             if sent is None or sent > self._last_decrease:  # deeper in the queue, a larger cut
-                cut = min(0.75, max(0.5, QUEUE_RATIO * (self.best_pace or 0.0) / (self.pace or 1.0)))
+                cut = min(0.75, max(0.5, QUEUE_RATIO / (self.ratio or QUEUE_RATIO)))
                 self._last_decrease = time.monotonic()
                 self.limit = max(float(self.floor), self.limit * cut)
             return
@@ -75,11 +80,14 @@ class AdaptiveConcurrency:
             self._last_decrease = now
             self.limit = max(float(self.floor), self.limit * 0.75)
 
-    def queued(self, pace: float) -> bool:
-        """Record one answer's pace; True when the recent pace says answers wait in a queue."""
+    def queued(self, seconds: float, tokens: int) -> bool:
+        """Record one answer's time; True when the recent answers say they wait in a queue."""
+        pace = seconds / max(tokens, 1)
         self.best_pace = pace if self.best_pace is None else min(pace, self.best_pace * _FORGET)
-        self.pace = pace if self.pace is None else _RECENT * pace + (1 - _RECENT) * self.pace
-        return self.pace > QUEUE_RATIO * self.best_pace and self.limit > self.floor
+        self.best_s = seconds if self.best_s is None else min(seconds, self.best_s * _FORGET)
+        ratio = seconds / max(self.best_s, max(tokens, 1) * self.best_pace)
+        self.ratio = ratio if self.ratio is None else _RECENT * ratio + (1 - _RECENT) * self.ratio
+        return self.ratio > QUEUE_RATIO and self.limit > self.floor
 
     def _wake(self) -> None:
         while self._waiters and self.in_flight < int(self.limit):
