@@ -86,15 +86,6 @@ class RunConfig(StrictModel):
                 raise ValueError(f"{key}: names must be unique, got {names}")
         return self
 
-    def section(self, dotted: str) -> Any:
-        """A key or a part of one by its dotted name (`judge`, `negatives.kinds`); KeyError if absent."""
-        value: Any = self
-        for part in dotted.split("."):
-            if not isinstance(value, BaseModel) or part not in type(value).model_fields:
-                raise KeyError(dotted)
-            value = getattr(value, part)
-        return value
-
     def backends(self) -> dict[str, BackendConfig]:
         """Every backend the config names, by where: `backend`, and a stage's own (`judge.backend`)."""
         found = {"backend": self.backend}
