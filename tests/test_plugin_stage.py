@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from synsym.core.errors import ConfigError
 from synsym.pipeline.config import load_run_config
 from synsym.pipeline.registry import stage_list
 from synsym.testing.runs import small_fake_run
@@ -70,7 +71,7 @@ def test_an_installed_stage_joins_the_list_after_the_stage_it_names(installed: P
     assert names[names.index("realism") + 1] == "shout" and names[-1] == "export"
     config = load_run_config(None, ["shout.share=0.25"])
     assert config.shout.share == 0.25
-    with pytest.raises(Exception, match="shout.share"):
+    with pytest.raises(ConfigError, match=r"shout\.share"):
         load_run_config(None, ["shout.share=2"])
 
 

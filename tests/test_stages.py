@@ -99,7 +99,7 @@ def test_a_key_a_stage_uses_must_exist() -> None:
         uses = ("seed", "judg.threshold")
 
     stages = (*STAGES, Typo())
-    with pytest.raises(ConfigError, match="uses 'judg.threshold', which is no config key; did you mean"):
+    with pytest.raises(ConfigError, match=r"uses 'judg\.threshold', which is no config key; did you mean"):
         fingerprints(stages, run_config(small_fake_run(), stages))
 
     class DeepTypo(LowercaseStage):
