@@ -100,3 +100,17 @@ def test_a_list_without_export_still_gets_its_record(tmp_path: Path) -> None:
     result = run_pipeline(run_config(cfg, stages), tmp_path, progress=False, stages=stages)
     assert result.manifest["counts"]["kept"] > 0 and "export" not in result.manifest
     assert not (tmp_path / "dataset.parquet").exists()
+
+
+def test_a_finished_run_reruns_without_building_an_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its record is current: nothing is loaded, connected or started (a model, Ray workers)."""
+    first = run_pipeline(run_config(small_fake_run()), tmp_path, progress=False)
+    import synsym.pipeline.runner as runner
+
+    def no_engines(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a finished run built an engine")
+
+    monkeypatch.setattr(runner, "build_engine", no_engines)
+    assert run_pipeline(run_config(small_fake_run()), tmp_path, progress=False).manifest == first.manifest

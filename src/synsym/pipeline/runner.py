@@ -147,23 +147,42 @@ def run_pipeline(
                 "from the cache)."
             )
         state.forget(changed)
-        cache = ResponseCache(config.cache or run_dir / "cache.sqlite")
         names = [s.name for s in stages]
         ctx = StageContext(config, taxonomy, {}, run_dir, subconcepts_file=subconcepts_file,
                            stage_names=names, fingerprints=prints)  # fmt: skip
-        engines = _connect(ctx, stages, executor, cache, progress)
-        try:
-            for stage in stages:
-                stage.check(ctx)
-            manifest = asyncio.run(_loop(stages, ctx, state, engines))
-        finally:
-            cache.close()
-            ctx.notes += [line for e in engines if (line := e.dispatch.summary())]
+        for stage in stages:
+            stage.check(ctx)
+        manifest = _recorded(stages, state, run_dir) or _run(stages, ctx, state, executor, progress)
     result = RunResult(run_dir, manifest, ctx.notes)
     problem = run_outcome(manifest, config.backend, config.backend.stop_failure_share)
     if problem is not None:
         raise RunFailed(f"{problem}; what it made is in {run_dir}", result)
     return result
+
+
+def _recorded(stages: Sequence[Stage], state: RunState, run_dir: Path) -> dict[str, Any] | None:
+    """The record of a run whose stages are all done and whose manifest is current: nothing to run."""
+    path = run_dir / MANIFEST
+    if state.done.get(MANIFEST) != record_print(state.fingerprints) or not path.exists():
+        return None
+    if not all(state.is_done(s.name) and (run_dir / s.artifact()).exists() for s in stages):
+        return None
+    record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return record
+
+
+def _run(
+    stages: Sequence[Stage], ctx: StageContext, state: RunState, executor: Executor, progress: bool | None
+) -> dict[str, Any]:
+    """Build the engines and run the stages left; the engines are closed however the loop ends."""
+    cache = ResponseCache(ctx.config.cache or ctx.run_dir / "cache.sqlite")
+    engines: list[Engine] = []
+    try:
+        engines = _connect(ctx, stages, executor, cache, progress)
+        return asyncio.run(_loop(stages, ctx, state, engines))
+    finally:
+        cache.close()
+        ctx.notes += [line for e in engines if (line := e.dispatch.summary())]
 
 
 def _connect(
@@ -201,17 +220,15 @@ def _engines(
     return out
 
 
-async def _loop(stages: Sequence[Stage], ctx: StageContext, state: RunState, engines: list[Engine]) -> Any:
+async def _loop(
+    stages: Sequence[Stage], ctx: StageContext, state: RunState, engines: list[Engine]
+) -> dict[str, Any]:
     """Start every stage that is not done, loading the outputs of done ones that a running stage or the
-    record reads; when all are done, write the run's record (`manifest.json`), unless it is current."""
+    record reads; when all are done, write the run's record (`manifest.json`)."""
     reads = resolve_reads(stages)
     final = rows_before(stages, len(stages))  # the rows as the list leaves them: what the record counts
     outputs = {s.name: Output() for s in stages}
     todo = [s for s in stages if not (state.is_done(s.name) and (ctx.run_dir / s.artifact()).exists())]
-    recorded = record_print(ctx.fingerprints)
-    manifest_path = ctx.run_dir / MANIFEST
-    if not todo and state.done.get(MANIFEST) == recorded and manifest_path.exists():
-        return json.loads(manifest_path.read_text(encoding="utf-8"))
     needed = {name for s in todo for name in upstream(reads[s.name])} | set(final)
     needed |= {s.name for s in stages if not s.makes_rows}  # values are small; a stage may record one
     for stage in stages:
@@ -245,7 +262,7 @@ async def _loop(stages: Sequence[Stage], ctx: StageContext, state: RunState, eng
     rows = [row for name in final for row in outputs[name].rows]
     entries = {k: v for s in stages for k, v in s.record(ctx, outputs[s.name].value).items()}
     manifest = await asyncio.to_thread(write_record, ctx, rows, entries)
-    state.mark(MANIFEST, recorded)
+    state.mark(MANIFEST, record_print(ctx.fingerprints))
     return manifest
 
 
