@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -109,7 +110,7 @@ class CriticStage(LLMStage):
 
     def finish(self, ctx: StageContext, result: Result) -> list[Any]:
         assert result.ok
-        self.asked = self.engine(ctx).backend.config.model  # type: ignore[attr-defined]
+        self.asked = self.engine(ctx).backend.config.model
         return []
 
 
@@ -138,7 +139,7 @@ def test_a_plugin_stage_asks_through_its_own_engine(tmp_path: Path) -> None:
     stages = with_critic()
     cfg = {**small_fake_run(), "critic": {"backend": {"name": "fake", "model": "critic-model"}}}
     run_pipeline(run_config(cfg, stages), tmp_path / "run", progress=False, stages=stages)
-    assert stages[-2].asked == "critic-model"  # type: ignore[attr-defined]
+    assert stages[-2].asked == "critic-model"
 
 
 class InProcessWorker:
@@ -214,9 +215,12 @@ def test_the_local_executor_maps_in_order() -> None:
 
     local = create_executor(ExecutorConfig())
     said: list[str] = []
-    assert local.map(
-        lambda item, shared, say: (say(str(item)), item + shared)[1], [1, 2, 3], 10, said.append
-    ) == [
+
+    def add(item: int, shared: int, say: Callable[[str], None]) -> int:
+        say(str(item))
+        return item + shared
+
+    assert local.map(add, [1, 2, 3], 10, said.append) == [
         11,
         12,
         13,

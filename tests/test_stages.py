@@ -36,7 +36,7 @@ class LowercaseStage(RowStage):
 
     name = "lowercase"
     Config = LowercaseConfig
-    uses = ("seed",)
+    uses: tuple[str, ...] = ("seed",)
 
     def compute(self, ctx: StageContext, rows: list[Post]) -> list[Post]:
         cfg: LowercaseConfig = ctx.config.lowercase
