@@ -210,7 +210,10 @@ def test_batch_partial_failures_and_expiry(fake: Callable[..., AnthropicServer],
         result = run(tmp_path / "b", config)
     stats = expiring.stats()
     assert stats["double_billed"] == [] and stats["lines_billed"] == answers(tmp_path / "b")
-    assert result.counts["kept"] > 100 and result.counts["failed_by_class"]["timeout"] > 0
+    # which lines expire twice depends on the pump's timing: 14-22 of about 200 here, leaving 100-115
+    # posts kept; the bounds say most lines were answered on their second batch, none billed twice
+    timeouts = result.counts["failed_by_class"]["timeout"]
+    assert stats["lines_billed"] > 4 * timeouts > 0 and result.counts["kept"] > 80
 
 
 def test_reasks_online_use_the_native_backend(fake: Callable[..., AnthropicServer], tmp_path: Path) -> None:
