@@ -227,26 +227,32 @@ class Stage(Protocol):
         """What it adds to the run's `manifest.json` (written by the runner), from its output."""
 
 
-class RowsFile:
-    """A row stage's artifact: `stages/<name>.jsonl`, one row per line."""
+class Declared:
+    """What every base declares by default: no settings, nothing used or given besides what it reads,
+    its place in the list, nothing to check, nothing for the manifest, no requests."""
 
     name: str
     Config: type[BaseModel] | None = None
     uses: tuple[str, ...] = ()
     inputs: tuple[str, ...] = ()
     after: str | None = None
-    makes_rows: bool = True
 
     def check(self, ctx: StageContext) -> None:
         """Nothing to check by default."""
 
     def record(self, ctx: StageContext, value: Any) -> dict[str, Any]:
-        """Nothing for the manifest by default: the funnel counts its rows."""
+        """Nothing for the manifest by default (a row stage's rows are counted by the funnel)."""
         return {}
 
     def roles(self, config: Any) -> tuple[str, ...]:
         """No requests by default."""
         return ()
+
+
+class RowsFile(Declared):
+    """A row stage's artifact: `stages/<name>.jsonl`, one row per line."""
+
+    makes_rows: bool = True
 
     def artifact(self) -> str:
         return f"stages/{self.name}.jsonl"
@@ -318,30 +324,14 @@ class RowStage(RowsFile):
         return StagePlan(self.name, rows=rows, known=known, by_stage=rows_by_stage(upstream))
 
 
-class ValueStage:
+class ValueStage(Declared):
     """A local computation that makes one value (not rows), saved and loaded by the stage itself."""
 
-    name: str
-    Config: type[BaseModel] | None = None
-    uses: tuple[str, ...] = ()
-    inputs: tuple[str, ...] = ()
-    after: str | None = None
     reads: tuple[str, ...]
     makes_rows: bool = False
 
     async def estimate(self, ctx: StageContext, upstream: dict[str, list[StagePlan]]) -> StagePlan:
         return StagePlan(self.name)
-
-    def check(self, ctx: StageContext) -> None:
-        """Nothing to check by default."""
-
-    def record(self, ctx: StageContext, value: Any) -> dict[str, Any]:
-        """Nothing for the manifest by default."""
-        return {}
-
-    def roles(self, config: Any) -> tuple[str, ...]:
-        """No requests by default."""
-        return ()
 
 
 def worst_cost(engine: Engine, tasks: list[Task]) -> float | None:
